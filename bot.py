@@ -1,0 +1,190 @@
+"""Process wiring: settings, logging, the store, the scheduler and the Bot. Features live
+in cogs/, protocol code in mail/, persistence in storage/."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+from dotenv import load_dotenv
+from sqlalchemy import Engine
+
+from cogs._errors import MailTree
+from cogs._group import MailGroup
+from storage.crypto import SecretBox, SecretKeyError
+from storage.db import make_engine, migrate
+
+log = logging.getLogger("mailsync")
+
+EXTENSIONS = ("cogs.alerts", "cogs.accounts", "cogs.status")
+# Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
+PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    database_url: str = "sqlite:///data/mailsync.db"
+    guild_id: int | None = None
+    allow_private_hosts: bool = False
+    poll_concurrency: int = 20
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        token = env.get("DISCORD_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put your bot token in .env "
+                "(Discord Developer Portal -> your application -> Bot -> Reset Token)."
+            )
+        key = env.get("MAILSYNC_SECRET_KEY", "").strip()
+        if not key:
+            raise ConfigError(
+                "MAILSYNC_SECRET_KEY is not set: run `python bot.py --generate-key` "
+                "and put the key it prints in .env."
+            )
+        try:
+            guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
+            concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
+        except ValueError as exc:
+            raise ConfigError(
+                "MAILSYNC_GUILD_ID and MAILSYNC_POLL_CONCURRENCY must be whole numbers."
+            ) from exc
+        if concurrency < 1:
+            raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
+        level = (env.get("LOG_LEVEL") or "INFO").upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
+        return cls(
+            discord_token=token,
+            secret_key=key,
+            database_url=env.get("DATABASE_URL") or "sqlite:///data/mailsync.db",
+            guild_id=guild,
+            allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
+            poll_concurrency=concurrency,
+            log_level=level,
+        )
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        force=True,
+    )
+    # Never let a log level show a password: cap the payload loggers at INFO.
+    for name in (*PAYLOAD_LOGGERS, "imapclient", "imapclient.imaplib"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+class MailsyncBot(commands.Bot):
+    def __init__(self, settings: Settings, engine: Engine, secrets: SecretBox) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=MailTree,
+            help_command=None,
+        )
+        self.settings = settings
+        self.engine = engine
+        self.secrets = secrets
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.mail_group = MailGroup()
+
+    async def setup_hook(self) -> None:
+        await asyncio.to_thread(migrate, self.engine)
+        self.tree.add_command(self.mail_group)
+        # The scheduler must start inside the running loop; cogs add their jobs to it.
+        self.scheduler.start()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        if self.settings.guild_id:
+            guild = discord.Object(id=self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d application command(s)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await super().close()
+
+
+def build_bot(settings: Settings) -> MailsyncBot:
+    secrets = SecretBox(settings.secret_key)
+    return MailsyncBot(settings, make_engine(settings.database_url), secrets)
+
+
+async def run(bot: MailsyncBot) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(bot.settings.discord_token))
+        stopper = asyncio.create_task(stopping.wait())
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            log.info("shutting down")
+            await bot.close()
+        stopper.cancel()
+        await asyncio.gather(runner, return_exceptions=stopper in done)
+    bot.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Mailsync: mail alerts for Discord channels.")
+    parser.add_argument(
+        "--generate-key", action="store_true", help="print a new MAILSYNC_SECRET_KEY and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.generate_key:
+        print(SecretBox.generate_key())
+        return 0
+    load_dotenv()
+    try:
+        settings = Settings.from_env()
+        setup_logging(settings.log_level)
+        bot = build_bot(settings)
+    except (ConfigError, SecretKeyError) as exc:
+        print(f"mailsync: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(bot))
+    except discord.LoginFailure:
+        print("mailsync: Discord refused DISCORD_TOKEN; check the token in .env.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Embeds and text shown in Discord. Everything that comes from mail passes through
+`mail_text`, which escapes markdown and mentions and respects Discord's limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import discord
+
+from mail.types import NewMessage
+
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELD_MAX = 1024
+EMBED_TOTAL_MAX = 6000
+DIGEST_THRESHOLD = 5
+DIGEST_LINES = 20
+SNIPPET_CHARS = 300
+
+NEW_MAIL_COLOUR = discord.Colour.blurple()
+NOTICE_COLOUR = discord.Colour.orange()
+
+# Discord treats a backslash before any ASCII punctuation as an escape, so escaping every
+# character that starts markdown, masked links, quotes, headings or custom emoji is safe.
+_MARKDOWN_CHARS = re.compile(r"([\\*_~|`>#\-\[\]()<:!.])")
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if cut.endswith("\\") and not cut.endswith("\\\\"):
+        cut = cut[:-1]
+    return cut + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def mail_text(text: str, limit: int) -> str:
+    """Text from a message, made inert: no markdown, no links, no mentions."""
+    raw = text[: limit * 2]
+    escaped = discord.utils.escape_mentions(_MARKDOWN_CHARS.sub(r"\\\1", raw))
+    return truncate(escaped, limit)
+
+
+def _timestamp(date: datetime | None) -> str:
+    return f"<t:{int(date.timestamp())}:f>" if date else "unknown"
+
+
+def fit(embed: discord.Embed) -> discord.Embed:
+    """Trim the description until the whole embed is within Discord's 6,000 characters."""
+    overflow = len(embed) - EMBED_TOTAL_MAX
+    if overflow > 0 and embed.description:
+        embed.description = truncate(embed.description, max(1, len(embed.description) - overflow))
+    return embed
+
+
+def new_mail_embed(account_name: str, message: NewMessage) -> discord.Embed:
+    embed = discord.Embed(
+        title=mail_text(message.subject, TITLE_MAX),
+        description=mail_text(message.snippet, SNIPPET_CHARS * 2) or None,
+        colour=NEW_MAIL_COLOUR,
+        timestamp=message.date,
+    )
+    embed.add_field(name="From", value=mail_text(message.sender, FIELD_MAX), inline=True)
+    embed.add_field(name="Folder", value=mail_text(message.folder, FIELD_MAX), inline=True)
+    embed.add_field(name="Date", value=_timestamp(message.date), inline=True)
+    if message.attachments:
+        names = ", ".join(message.attachments)
+        embed.add_field(name="Attachments", value=mail_text(names, FIELD_MAX), inline=False)
+    embed.set_footer(text=truncate(account_name, 200))
+    return fit(embed)
+
+
+def digest_embed(account_name: str, messages: Sequence[NewMessage]) -> discord.Embed:
+    newest = sorted(messages, key=lambda m: (m.date is not None, m.date or 0, m.uid))
+    newest = list(reversed(newest))[:DIGEST_LINES]
+    lines = [
+        f"**{mail_text(m.sender, 80)}** \N{EM DASH} {mail_text(m.subject, 120)}" for m in newest
+    ]
+    more = len(messages) - len(newest)
+    if more > 0:
+        lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
+    embed = discord.Embed(
+        title=truncate(f"{len(messages)} new messages", TITLE_MAX),
+        description=truncate("\n".join(lines), DESCRIPTION_MAX),
+        colour=NEW_MAIL_COLOUR,
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return fit(embed)
+
+
+def folder_reset_embed(account_name: str, folder: str) -> discord.Embed:
+    embed = discord.Embed(
+        title="Folder reset by the server",
+        description=(
+            f"The server renumbered `{mail_text(folder, 200)}` (UIDVALIDITY changed). "
+            "Mail already there is not announced; new mail is watched from now on."
+        ),
+        colour=NOTICE_COLOUR,
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed
+
+
+def relative_time(when: datetime | None) -> str:
+    return f"<t:{int(when.timestamp())}:R>" if when else "never"

@@ -1,0 +1,75 @@
+"""Checks of user-supplied options, before anything touches the network or the store."""
+
+from __future__ import annotations
+
+import re
+
+from cogs._errors import UserError
+from mail.types import DEFAULT_PORTS, Protocol, Security
+
+MAX_FOLDERS = 20
+MAX_FOLDER_NAME = 200
+MAX_ACCOUNT_NAME = 100
+MIN_INTERVAL = 1
+MAX_INTERVAL = 24 * 60
+_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]_]+$")
+
+
+def host(value: str) -> str:
+    value = value.strip().rstrip(".")
+    if not value or len(value) > 253 or not _HOST.match(value):
+        raise UserError(f"`{value[:60]}` is not a valid host name.")
+    return value.strip("[]")
+
+
+def port(value: int | None, protocol: Protocol, security: Security) -> int:
+    if value is None:
+        return DEFAULT_PORTS[(protocol, security)]
+    if not 1 <= value <= 65535:
+        raise UserError(f"Port {value} is out of range (1-65535).")
+    return value
+
+
+def interval(value: int | None) -> int:
+    if value is None:
+        return 5
+    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
+        raise UserError(f"The interval must be {MIN_INTERVAL} to {MAX_INTERVAL} minutes.")
+    return value
+
+
+def folders(value: str | None, protocol: Protocol) -> tuple[str, ...]:
+    if not value:
+        return ("INBOX",)
+    names: list[str] = []
+    for raw in value.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        if len(name) > MAX_FOLDER_NAME or any(ord(c) < 32 for c in name):
+            raise UserError(f"`{name[:60]}` is not a usable folder name.")
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        if name not in names:
+            names.append(name)
+    if not names:
+        return ("INBOX",)
+    if len(names) > MAX_FOLDERS:
+        raise UserError(f"At most {MAX_FOLDERS} folders per account.")
+    if protocol is Protocol.POP3 and names != ["INBOX"]:
+        raise UserError("POP3 cannot see folders: a POP3 account watches INBOX only.")
+    return tuple(names)
+
+
+def account_name(value: str | None, username: str, host_name: str) -> str:
+    name = (value or f"{username}@{host_name}").strip()
+    if not name or len(name) > MAX_ACCOUNT_NAME:
+        raise UserError(f"The account name must be 1 to {MAX_ACCOUNT_NAME} characters.")
+    return name
+
+
+def username(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 320:
+        raise UserError("The user name must be 1 to 320 characters.")
+    return value

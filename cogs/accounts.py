@@ -1,0 +1,210 @@
+"""/mail add and /mail list: registering accounts and showing them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs import _ui, _validate
+from cogs._errors import UserError
+from cogs._group import attach_to_mail_group, detach_from_mail_group, guild_id_of
+from mail import imap
+from mail.errors import MailError
+from mail.types import FolderBaseline, Protocol, Security, ServerConfig
+from storage import repo
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+    from cogs.alerts import Alerts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AccountDraft:
+    """What /mail add was given; the password arrives later through the modal."""
+
+    guild_id: int
+    user_id: int
+    channel_id: int
+    name: str
+    protocol: Protocol
+    host: str
+    port: int
+    security: Security
+    username: str
+    folders: tuple[str, ...]
+    interval: int
+
+
+class PasswordModal(discord.ui.Modal, title="Mail account password"):
+    password: discord.ui.TextInput = discord.ui.TextInput(
+        label="Password (or app password)", min_length=1, max_length=512
+    )
+
+    def __init__(self, cog: Accounts, draft: AccountDraft) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.draft = draft
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.cog.finish_add(interaction, self.draft, self.password.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
+
+
+class Accounts(commands.Cog):
+    def __init__(self, bot: MailsyncBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self._names = [c.name for c in self.__cog_app_commands__]
+        attach_to_mail_group(self, self.bot.mail_group)
+
+    async def cog_unload(self) -> None:
+        detach_from_mail_group(self.bot.mail_group, self._names)
+
+    @property
+    def alerts(self) -> Alerts:
+        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
+
+    @app_commands.command(name="add", description="Watch a mail account (asks the password next)")
+    @app_commands.describe(
+        protocol="imap keeps mail on the server; pop3 downloads it into the bot's archive",
+        host="mail server host name, e.g. imap.example.com",
+        username="login name, often the full address",
+        channel="where alerts are posted",
+        port="default: 993 imap/tls, 143 imap/starttls, 995 pop3/tls, 110 pop3/starttls",
+        security="tls (default), starttls, or none (unencrypted, not advised)",
+        name="a short name for this account (default username@host)",
+        folders="IMAP folders to watch, comma-separated (default INBOX)",
+        interval="minutes between polls (default 5, at least 1)",
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        protocol: Protocol,
+        host: str,
+        username: str,
+        channel: discord.TextChannel,
+        port: int | None = None,
+        security: Security = Security.TLS,
+        name: str | None = None,
+        folders: str | None = None,
+        interval: int | None = None,
+    ) -> None:
+        guild_id = guild_id_of(interaction)
+        if protocol is Protocol.POP3:
+            raise UserError("POP3 accounts are not available yet; use IMAP for now.")
+        host = _validate.host(host)
+        username = _validate.username(username)
+        draft = AccountDraft(
+            guild_id=guild_id,
+            user_id=interaction.user.id,
+            channel_id=channel.id,
+            name=_validate.account_name(name, username, host),
+            protocol=protocol,
+            host=host,
+            port=_validate.port(port, protocol, security),
+            security=security,
+            username=username,
+            folders=_validate.folders(folders, protocol),
+            interval=_validate.interval(interval),
+        )
+        # The modal must be the first response, so this check stays cheap (one indexed row).
+        if await asyncio.to_thread(
+            repo.account_name_taken, self.bot.engine, draft.guild_id, draft.name
+        ):
+            raise UserError(f"An account named `{draft.name}` already exists in this server.")
+        await interaction.response.send_modal(PasswordModal(self, draft))
+
+    async def finish_add(
+        self, interaction: discord.Interaction, draft: AccountDraft, password: str
+    ) -> None:
+        cfg = ServerConfig(
+            protocol=draft.protocol,
+            host=draft.host,
+            port=draft.port,
+            security=draft.security,
+            username=draft.username,
+            password=password,
+        )
+        try:
+            baselines = await asyncio.to_thread(
+                imap.verify_and_baseline,
+                cfg,
+                draft.folders,
+                self.bot.settings.allow_private_hosts,
+            )
+        except MailError as exc:
+            raise UserError(f"Could not add `{draft.name}`: {exc} Nothing was saved.") from exc
+        new = repo.NewAccount(
+            guild_id=draft.guild_id,
+            channel_id=draft.channel_id,
+            name=draft.name,
+            protocol=draft.protocol.value,
+            host=draft.host,
+            port=draft.port,
+            security=draft.security.value,
+            username=draft.username,
+            password_encrypted=self.bot.secrets.encrypt(password),
+            folders=draft.folders,
+            interval_minutes=draft.interval,
+            created_by=draft.user_id,
+        )
+        try:
+            account = await asyncio.to_thread(repo.create_account, self.bot.engine, new, baselines)
+        except repo.DuplicateAccountError as exc:
+            raise UserError(f"An account named `{draft.name}` already exists.") from exc
+        self.alerts.schedule(account)
+        log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
+        await interaction.followup.send(_added_text(replace(draft), baselines), ephemeral=True)
+
+    @app_commands.command(name="list", description="This server's mail accounts")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        guild_id = guild_id_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        rows = await asyncio.to_thread(repo.list_accounts, self.bot.engine, guild_id)
+        if not rows:
+            await interaction.followup.send(
+                "No mail accounts yet. Add one with `/mail add`.", ephemeral=True
+            )
+            return
+        embed = discord.Embed(title="Mail accounts", colour=_ui.NEW_MAIL_COLOUR)
+        for row in rows[:25]:
+            a, h = row.account, row.health
+            state = "paused" if a.paused else "active"
+            lines = [
+                f"{a.protocol.upper()} · `{a.host}:{a.port}` · `{a.username}`",
+                f"<#{a.channel_id}> · every {a.interval_minutes} min · {state}",
+                f"last poll: {_ui.relative_time(h.last_poll_at if h else None)}",
+            ]
+            if h and h.last_error:
+                lines.append(f"last error: {_ui.truncate(h.last_error, 300)}")
+            embed.add_field(name=_ui.truncate(a.name, 256), value="\n".join(lines), inline=False)
+        await interaction.followup.send(embed=_ui.fit(embed), ephemeral=True)
+
+
+def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
+    lines = [
+        f"\N{WHITE HEAVY CHECK MARK} Watching `{draft.name}`: alerts go to <#{draft.channel_id}>, "
+        f"checked every {draft.interval} min. Mail already there is not announced."
+    ]
+    for b in baselines:
+        unseen = f", {b.unseen} unread" if b.unseen is not None else ""
+        lines.append(f"• `{b.folder}`: {b.messages} messages{unseen}")
+    if draft.security is Security.NONE:
+        lines.append("\N{WARNING SIGN} security `none`: the password and mail travel unencrypted.")
+    return "\n".join(lines)
+
+
+async def setup(bot: MailsyncBot) -> None:
+    await bot.add_cog(Accounts(bot))

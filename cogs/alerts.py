@@ -1,0 +1,163 @@
+"""Polling jobs and the posts they produce: one scheduler job per active account, a poll
+runs the blocking mail code in a thread, posts the alerts, then advances the stored state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from cogs import _ui
+from mail import imap
+from mail.errors import MailError
+from mail.types import FolderState, Protocol, Security, ServerConfig
+from storage import repo
+from storage.crypto import SecretKeyError
+from storage.models import Account
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+
+log = logging.getLogger(__name__)
+
+
+def job_id(account_id: int) -> str:
+    return f"poll:{account_id}"
+
+
+def server_config(account: Account, password: str) -> ServerConfig:
+    return ServerConfig(
+        protocol=Protocol(account.protocol),
+        host=account.host,
+        port=account.port,
+        security=Security(account.security),
+        username=account.username,
+        password=password,
+    )
+
+
+class StoredSecretError(MailError):
+    kind = "secret"
+
+
+class Alerts(commands.Cog):
+    def __init__(self, bot: MailsyncBot) -> None:
+        self.bot = bot
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._slots = asyncio.Semaphore(bot.settings.poll_concurrency)
+
+    async def cog_load(self) -> None:
+        accounts = await asyncio.to_thread(repo.active_accounts, self.bot.engine)
+        for account in accounts:
+            self.schedule(account)
+        log.info("scheduled %d account(s)", len(accounts))
+
+    async def cog_unload(self) -> None:
+        for job in self.bot.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
+
+    def schedule(self, account: Account) -> None:
+        if account.id is None:
+            raise ValueError("only a stored account can be scheduled")
+        self.bot.scheduler.add_job(
+            self._scheduled_poll,
+            "interval",
+            minutes=account.interval_minutes,
+            args=[account.id],
+            id=job_id(account.id),
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=account.interval_minutes),
+        )
+
+    def unschedule(self, account_id: int) -> None:
+        job = self.bot.scheduler.get_job(job_id(account_id))
+        if job is not None:
+            job.remove()
+
+    async def _scheduled_poll(self, account_id: int) -> None:
+        try:
+            await self.poll(account_id)
+        except MailError as exc:
+            log.info("poll of account %s failed: %s", account_id, exc.kind)
+        except Exception:
+            log.exception("poll of account %s crashed", account_id)
+
+    async def poll(self, account_id: int) -> int:
+        """Poll one account now; returns how many messages were announced."""
+        engine = self.bot.engine
+        async with self._slots, self._locks[account_id]:
+            account = await asyncio.to_thread(repo.get_account, engine, account_id)
+            if account is None:
+                self.unschedule(account_id)
+                return 0
+            try:
+                try:
+                    password = self.bot.secrets.decrypt(account.password_encrypted)
+                except SecretKeyError as exc:
+                    raise StoredSecretError(
+                        "The stored password cannot be decrypted with the current "
+                        "MAILSYNC_SECRET_KEY; set it again with /mail password."
+                    ) from exc
+                states = await asyncio.to_thread(repo.folder_states, engine, account_id)
+                result = await asyncio.to_thread(
+                    imap.poll_account,
+                    server_config(account, password),
+                    states,
+                    self.bot.settings.allow_private_hosts,
+                )
+            except MailError as exc:
+                await asyncio.to_thread(repo.record_poll, engine, account_id, exc.kind, str(exc))
+                raise
+            posted = await self._announce(account, result, states)
+            await asyncio.to_thread(repo.record_poll, engine, account_id)
+            return posted
+
+    async def _announce(self, account: Account, result, states: dict[str, FolderState]) -> int:
+        """Post, then store the new state. If a post fails, only what was posted advances,
+        so the rest is retried on the next poll and nothing is announced twice."""
+        channel = await self._channel(account.channel_id)
+        done: dict[str, FolderState] = {}
+        posted = 0
+        try:
+            for folder in result.folders:
+                if folder.reset:
+                    await self._send(channel, _ui.folder_reset_embed(account.name, folder.folder))
+                    done[folder.folder] = folder.state
+            new = [m for f in result.folders if not f.reset for m in f.messages]
+            if len(new) > _ui.DIGEST_THRESHOLD:
+                await self._send(channel, _ui.digest_embed(account.name, new))
+                posted = len(new)
+            else:
+                for message in new:
+                    await self._send(channel, _ui.new_mail_embed(account.name, message))
+                    posted += 1
+                    done[message.folder] = FolderState(
+                        states[message.folder].uidvalidity, message.uid
+                    )
+            done.update({f.folder: f.state for f in result.folders})
+        finally:
+            if done:
+                await asyncio.to_thread(repo.save_folder_states, self.bot.engine, account.id, done)
+        return posted
+
+    async def _channel(self, channel_id: int) -> discord.abc.Messageable:
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            channel = await self.bot.fetch_channel(channel_id)
+        return channel  # type: ignore[return-value]
+
+    @staticmethod
+    async def _send(channel: discord.abc.Messageable, embed: discord.Embed) -> None:
+        await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+
+async def setup(bot: MailsyncBot) -> None:
+    await bot.add_cog(Alerts(bot))

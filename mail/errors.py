@@ -1,0 +1,49 @@
+"""Mail failures, each with the sentence a user reads in Discord."""
+
+from __future__ import annotations
+
+
+class MailError(Exception):
+    """Base class. `kind` is a short stable tag (for health records); str() is user-facing."""
+
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConnectError(MailError):
+    kind = "connect"
+
+
+class DNSError(ConnectError):
+    kind = "dns"
+
+
+class RefusedError(ConnectError):
+    kind = "refused"
+
+
+class MailTimeoutError(ConnectError):
+    kind = "timeout"
+
+
+class PrivateHostError(ConnectError):
+    kind = "private-host"
+
+
+class TLSError(MailError):
+    kind = "tls"
+
+
+class AuthError(MailError):
+    kind = "login"
+
+
+class FolderError(MailError):
+    kind = "folder"
+
+
+class ProtocolError(MailError):
+    kind = "protocol"

@@ -1,0 +1,173 @@
+"""IMAP over imapclient: connect, baseline, and new mail by UID. Read-only: it selects
+folders with EXAMINE and fetches with BODY.PEEK, so it never sets \\Seen."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mail import net
+from mail.errors import AuthError, FolderError, ProtocolError, TLSError
+from mail.parse import parse_message
+from mail.types import (
+    FolderBaseline,
+    FolderPoll,
+    FolderState,
+    NewMessage,
+    PollResult,
+    Security,
+    ServerConfig,
+)
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 50
+# Enough for headers and the start of the text; the snippet needs no more.
+PARTIAL_BYTES = 32768
+_PARTIAL_ITEM = f"BODY.PEEK[]<0.{PARTIAL_BYTES}>".encode()
+_STATUS_ITEMS = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"]
+
+
+@contextlib.contextmanager
+def session(cfg: ServerConfig, allow_private: bool) -> Iterator[IMAPClient]:
+    """A logged-in client; logs out on exit. Failures arrive as MailErrors."""
+    with net.translate_errors(cfg.host, cfg.port):
+        net.check_host(cfg.host, cfg.port, allow_private)
+        client = IMAPClient(
+            cfg.host,
+            port=cfg.port,
+            ssl=cfg.security is Security.TLS,
+            ssl_context=net.tls_context(),
+            timeout=cfg.timeout,
+        )
+    try:
+        with net.translate_errors(cfg.host, cfg.port):
+            if cfg.security is Security.STARTTLS:
+                if not client.has_capability("STARTTLS"):
+                    raise TLSError(
+                        f"`{cfg.host}` does not offer STARTTLS; refusing to send the password "
+                        "in clear. Use security `tls`, or `none` on purpose."
+                    )
+                client.starttls(net.tls_context())
+                client._cached_capabilities = None  # re-read after TLS (RFC 3501 §6.2.1)
+            try:
+                client.login(cfg.username, cfg.password)
+            except LoginError as exc:
+                raise AuthError(
+                    f"The server refused the login for `{cfg.username}`: "
+                    "check the user name and password."
+                ) from exc
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+
+def _status(client: IMAPClient, folder: str) -> dict[bytes, int]:
+    try:
+        return client.folder_status(folder, _STATUS_ITEMS)
+    except IMAPClientError as exc:
+        raise FolderError(f"The folder `{folder}` does not exist on the server.") from exc
+
+
+def _state_from_status(client: IMAPClient, folder: str, status: Mapping[bytes, int]) -> FolderState:
+    uidvalidity = status.get(b"UIDVALIDITY")
+    uidnext = status.get(b"UIDNEXT")
+    if uidvalidity is None or uidnext is None:
+        # Servers that omit them in STATUS still report them on EXAMINE.
+        selected = client.select_folder(folder, readonly=True)
+        uidvalidity = selected.get(b"UIDVALIDITY")
+        uidnext = selected.get(b"UIDNEXT")
+        if uidnext is None:
+            uids = client.search("ALL")
+            uidnext = (max(uids) + 1) if uids else 1
+    if uidvalidity is None:
+        raise ProtocolError(f"The server gave no UIDVALIDITY for `{folder}`.")
+    return FolderState(uidvalidity=int(uidvalidity), highest_uid=int(uidnext) - 1)
+
+
+def baseline(client: IMAPClient, folders: Iterable[str]) -> list[FolderBaseline]:
+    """Where each folder stands now, so that mail already there is never announced."""
+    out = []
+    for folder in folders:
+        status = _status(client, folder)
+        out.append(
+            FolderBaseline(
+                folder=folder,
+                state=_state_from_status(client, folder, status),
+                messages=int(status.get(b"MESSAGES", 0)),
+                unseen=status.get(b"UNSEEN"),
+            )
+        )
+    return out
+
+
+def _fetch_new(client: IMAPClient, folder: str, above_uid: int) -> list[NewMessage]:
+    client.select_folder(folder, readonly=True)
+    # "N:*" always matches the highest message even when its UID is below N: filter.
+    uids = sorted(u for u in client.search(["UID", f"{above_uid + 1}:*"]) if u > above_uid)
+    messages = []
+    for start in range(0, len(uids), FETCH_BATCH):
+        batch = uids[start : start + FETCH_BATCH]
+        fetched = client.fetch(batch, [_PARTIAL_ITEM, b"RFC822.SIZE"])
+        for uid in batch:
+            data = fetched.get(uid)
+            if data is None:  # expunged between SEARCH and FETCH
+                continue
+            raw = next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b""
+            parsed = parse_message(raw)
+            messages.append(
+                NewMessage(
+                    folder=folder,
+                    uid=uid,
+                    subject=parsed.subject,
+                    sender=parsed.sender,
+                    date=parsed.date,
+                    snippet=parsed.snippet,
+                    attachments=parsed.attachments,
+                    message_id=parsed.message_id,
+                    size=data.get(b"RFC822.SIZE"),
+                )
+            )
+    return messages
+
+
+def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
+    """New messages above each folder's stored UID. A UIDVALIDITY change re-baselines the
+    folder (old UIDs mean nothing any more) instead of announcing its whole content."""
+    results = []
+    for folder, known in states.items():
+        status = _status(client, folder)
+        current = _state_from_status(client, folder, status)
+        if current.uidvalidity != known.uidvalidity:
+            results.append(FolderPoll(folder=folder, messages=(), state=current, reset=True))
+            continue
+        if current.highest_uid <= known.highest_uid:
+            results.append(FolderPoll(folder=folder, messages=(), state=known))
+            continue
+        new = _fetch_new(client, folder, known.highest_uid)
+        # UIDs at or below the STATUS UIDNEXT that were not fetched were expunged meanwhile.
+        highest = max([current.highest_uid, *(m.uid for m in new)])
+        state = FolderState(uidvalidity=known.uidvalidity, highest_uid=highest)
+        results.append(FolderPoll(folder=folder, messages=tuple(new), state=state))
+    return PollResult(folders=tuple(results))
+
+
+def verify_and_baseline(
+    cfg: ServerConfig, folders: Iterable[str], allow_private: bool
+) -> list[FolderBaseline]:
+    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
+        return baseline(client, folders)
+
+
+def poll_account(
+    cfg: ServerConfig, states: Mapping[str, FolderState], allow_private: bool
+) -> PollResult:
+    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
+        return poll(client, states)

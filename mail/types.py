@@ -1,0 +1,87 @@
+"""Plain data passed between the protocol layer and the rest of the bot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Protocol(StrEnum):
+    IMAP = "imap"
+    POP3 = "pop3"
+
+
+class Security(StrEnum):
+    TLS = "tls"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+DEFAULT_PORTS = {
+    (Protocol.IMAP, Security.TLS): 993,
+    (Protocol.IMAP, Security.STARTTLS): 143,
+    (Protocol.IMAP, Security.NONE): 143,
+    (Protocol.POP3, Security.TLS): 995,
+    (Protocol.POP3, Security.STARTTLS): 110,
+    (Protocol.POP3, Security.NONE): 110,
+}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    protocol: Protocol
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str = field(repr=False)
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """Where a folder stood at the last poll: new mail is anything above highest_uid."""
+
+    uidvalidity: int
+    highest_uid: int
+
+
+@dataclass(frozen=True)
+class FolderBaseline:
+    folder: str
+    state: FolderState
+    messages: int
+    unseen: int | None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    folder: str
+    uid: int
+    subject: str
+    sender: str
+    date: datetime | None
+    snippet: str
+    attachments: tuple[str, ...] = ()
+    message_id: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class FolderPoll:
+    """One folder's result: its new messages (oldest first) and the state to store after."""
+
+    folder: str
+    messages: tuple[NewMessage, ...]
+    state: FolderState
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class PollResult:
+    folders: tuple[FolderPoll, ...]
+
+    @property
+    def messages(self) -> list[NewMessage]:
+        return [m for f in self.folders for m in f.messages]

@@ -1,0 +1,69 @@
+"""SQLModel tables. Discord ids are BigInteger (snowflakes exceed 32 bits)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("guild_id", "name", name="uq_account_guild_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guild_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    name: str = Field(max_length=200)
+    protocol: str = Field(max_length=8)
+    host: str = Field(max_length=255)
+    port: int
+    security: str = Field(max_length=16)
+    username: str = Field(max_length=320)
+    password_encrypted: str
+    folders: str = Field(default="INBOX")  # newline-separated; IMAP names may hold commas
+    interval_minutes: int = Field(default=5)
+    paused: bool = Field(default=False)
+    created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def folder_list(self) -> list[str]:
+        return [f for f in self.folders.split("\n") if f]
+
+
+class FolderStateRow(SQLModel, table=True):
+    """(UIDVALIDITY, highest UID seen) per watched IMAP folder."""
+
+    __tablename__ = "folder_state"
+    __table_args__ = (UniqueConstraint("account_id", "folder", name="uq_folder_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    folder: str
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    highest_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountHealth(SQLModel, table=True):
+    """How the account's polls are going; one row per account."""
+
+    __tablename__ = "account_health"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_kind: str | None = Field(default=None, max_length=32)
+    consecutive_failures: int = Field(default=0)

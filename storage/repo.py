@@ -1,0 +1,174 @@
+"""One function per use case; each opens its own short Session. All are blocking:
+async callers go through asyncio.to_thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mail.types import FolderBaseline, FolderState
+from storage.models import Account, AccountHealth, FolderStateRow, utcnow
+
+
+class DuplicateAccountError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    guild_id: int
+    channel_id: int
+    name: str
+    protocol: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password_encrypted: str
+    folders: tuple[str, ...]
+    interval_minutes: int
+    created_by: int
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    account: Account
+    health: AccountHealth | None
+
+
+def _session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+def create_account(engine: Engine, new: NewAccount, baselines: Iterable[FolderBaseline]) -> Account:
+    """Account, its folder baselines and its health row in one transaction."""
+    account = Account(
+        guild_id=new.guild_id,
+        channel_id=new.channel_id,
+        name=new.name,
+        protocol=new.protocol,
+        host=new.host,
+        port=new.port,
+        security=new.security,
+        username=new.username,
+        password_encrypted=new.password_encrypted,
+        folders="\n".join(new.folders),
+        interval_minutes=new.interval_minutes,
+        created_by=new.created_by,
+    )
+    with _session(engine) as session:
+        try:
+            session.add(account)
+            session.flush()
+            for b in baselines:
+                session.add(
+                    FolderStateRow(
+                        account_id=account.id,
+                        folder=b.folder,
+                        uidvalidity=b.state.uidvalidity,
+                        highest_uid=b.state.highest_uid,
+                    )
+                )
+            session.add(AccountHealth(account_id=account.id, last_success_at=utcnow()))
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise DuplicateAccountError(new.name) from exc
+    return account
+
+
+def account_name_taken(engine: Engine, guild_id: int, name: str) -> bool:
+    return find_account(engine, guild_id, name) is not None
+
+
+def find_account(engine: Engine, guild_id: int, name: str) -> Account | None:
+    """The guild's account by name; another guild's account is simply not found."""
+    with _session(engine) as session:
+        return session.exec(
+            select(Account).where(Account.guild_id == guild_id, Account.name == name)
+        ).first()
+
+
+def get_account(engine: Engine, account_id: int) -> Account | None:
+    with _session(engine) as session:
+        return session.get(Account, account_id)
+
+
+def list_accounts(engine: Engine, guild_id: int) -> list[AccountOverview]:
+    with _session(engine) as session:
+        rows = session.exec(
+            select(Account, AccountHealth)
+            .join(AccountHealth, col(AccountHealth.account_id) == col(Account.id), isouter=True)
+            .where(Account.guild_id == guild_id)
+            .order_by(col(Account.name))
+        ).all()
+        return [AccountOverview(account=a, health=h) for a, h in rows]
+
+
+def account_names(engine: Engine, guild_id: int, typed: str, limit: int = 25) -> list[str]:
+    with _session(engine) as session:
+        query = select(Account.name).where(Account.guild_id == guild_id)
+        if typed:
+            query = query.where(col(Account.name).icontains(typed))
+        return list(session.exec(query.order_by(col(Account.name)).limit(limit)).all())
+
+
+def active_accounts(engine: Engine) -> list[Account]:
+    with _session(engine) as session:
+        return list(session.exec(select(Account).where(col(Account.paused).is_(False))).all())
+
+
+def folder_states(engine: Engine, account_id: int) -> dict[str, FolderState]:
+    with _session(engine) as session:
+        rows = session.exec(
+            select(FolderStateRow).where(FolderStateRow.account_id == account_id)
+        ).all()
+        return {
+            r.folder: FolderState(uidvalidity=r.uidvalidity, highest_uid=r.highest_uid)
+            for r in rows
+        }
+
+
+def save_folder_states(engine: Engine, account_id: int, states: Mapping[str, FolderState]) -> None:
+    with _session(engine) as session:
+        rows = {
+            r.folder: r
+            for r in session.exec(
+                select(FolderStateRow).where(FolderStateRow.account_id == account_id)
+            ).all()
+        }
+        for folder, state in states.items():
+            row = rows.get(folder) or FolderStateRow(
+                account_id=account_id, folder=folder, uidvalidity=0, highest_uid=0
+            )
+            row.uidvalidity = state.uidvalidity
+            row.highest_uid = state.highest_uid
+            row.updated_at = utcnow()
+            session.add(row)
+        session.commit()
+
+
+def record_poll(
+    engine: Engine, account_id: int, error_kind: str | None = None, error: str | None = None
+) -> AccountHealth:
+    """Stamp a poll; a failure counts up, a success clears the streak."""
+    with _session(engine) as session:
+        health = session.get(AccountHealth, account_id) or AccountHealth(account_id=account_id)
+        now = utcnow()
+        health.last_poll_at = now
+        if error is None:
+            health.last_success_at = now
+            health.consecutive_failures = 0
+            health.last_error = None
+            health.last_error_kind = None
+        else:
+            health.consecutive_failures += 1
+            health.last_error = error[:500]
+            health.last_error_kind = error_kind
+        session.add(health)
+        session.commit()
+        return health

@@ -1,0 +1,100 @@
+"""Settings from the environment and the command line of bot.py."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = Fernet.generate_key().decode()
+
+
+def test_defaults_apply_when_only_required_values_are_set():
+    """Only the token and key are required; the rest takes the SPEC §4 defaults."""
+    s = Settings.from_env({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY})
+    assert s.database_url == "sqlite:///data/mailsync.db"
+    assert s.guild_id is None
+    assert s.allow_private_hosts is False
+    assert s.poll_concurrency == 20
+    assert s.log_level == "INFO"
+
+
+def test_values_are_read_and_typed():
+    """Every variable of SPEC §4 is read and converted."""
+    s = Settings.from_env(
+        {
+            "DISCORD_TOKEN": "t",
+            "MAILSYNC_SECRET_KEY": KEY,
+            "DATABASE_URL": "sqlite:////tmp/x.db",
+            "MAILSYNC_GUILD_ID": "123456789012345678",
+            "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
+            "MAILSYNC_POLL_CONCURRENCY": "7",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert (s.database_url, s.guild_id, s.allow_private_hosts) == (
+        "sqlite:////tmp/x.db",
+        123456789012345678,
+        True,
+    )
+    assert (s.poll_concurrency, s.log_level) == (7, "DEBUG")
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"MAILSYNC_SECRET_KEY": KEY}, "DISCORD_TOKEN"),
+        ({"DISCORD_TOKEN": "t"}, "--generate-key"),
+        ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_GUILD_ID": "x"}, "whole"),
+        ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_settings_name_what_to_fix(env, needle):
+    """A missing or malformed variable raises an error that names it."""
+    with pytest.raises(ConfigError, match=needle):
+        Settings.from_env(env)
+
+
+def test_secrets_are_not_in_the_repr():
+    """The token and key never appear when settings are printed or logged."""
+    s = Settings.from_env({"DISCORD_TOKEN": "tok-SECRET", "MAILSYNC_SECRET_KEY": KEY})
+    assert "tok-SECRET" not in repr(s)
+    assert KEY not in repr(s)
+
+
+def _run_bot(*args, env):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bot.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT / "tests",  # no .env here
+        timeout=60,
+    )
+
+
+def test_generate_key_prints_a_fernet_key():
+    """`python bot.py --generate-key` prints one usable Fernet key and exits 0."""
+    out = _run_bot("--generate-key", env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0
+    Fernet(out.stdout.strip().encode())
+
+
+def test_missing_token_exits_at_once_with_one_line():
+    """Without DISCORD_TOKEN the bot exits non-zero with one line saying what to set."""
+    out = _run_bot(env={"PATH": "/usr/bin:/bin", "MAILSYNC_SECRET_KEY": KEY})
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "DISCORD_TOKEN" in lines[0]
+
+
+def test_invalid_secret_key_exits_with_a_clear_line():
+    """A malformed MAILSYNC_SECRET_KEY is refused before anything starts."""
+    out = _run_bot(env={"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": "x"})
+    assert out.returncode == 2
+    assert "MAILSYNC_SECRET_KEY" in out.stderr

@@ -1,0 +1,115 @@
+"""The SQL store: migrations, account rows, per-folder state, health, encryption."""
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import inspect
+
+from mail.types import FolderBaseline, FolderState
+from storage import repo
+from storage.crypto import SecretBox, SecretKeyError
+from storage.db import make_engine, migrate
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path}/nested/dir/store.db")
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def _new(guild=1, name="ops"):
+    return repo.NewAccount(
+        guild_id=guild,
+        channel_id=987654321098765432,
+        name=name,
+        protocol="imap",
+        host="mail.example.com",
+        port=993,
+        security="tls",
+        username="ops@example.com",
+        password_encrypted="token",
+        folders=("INBOX", "Sales, EU"),
+        interval_minutes=5,
+        created_by=123456789012345678,
+    )
+
+
+BASE = [
+    FolderBaseline("INBOX", FolderState(7, 41), messages=41, unseen=2),
+    FolderBaseline("Sales, EU", FolderState(9, 3), messages=3, unseen=0),
+]
+
+
+def test_migrations_create_the_schema_in_a_new_folder(engine):
+    """Migrating a fresh SQLite file (folder created) yields the three tables."""
+    tables = set(inspect(engine).get_table_names())
+    assert {"account", "folder_state", "account_health", "alembic_version"} <= tables
+
+
+def test_migrate_twice_is_harmless(engine):
+    """Applying migrations at every start leaves an up-to-date store unchanged."""
+    migrate(engine)
+    assert "account" in inspect(engine).get_table_names()
+
+
+def test_discord_ids_are_big_integers(engine):
+    """Snowflakes above 2**31 round-trip through the store."""
+    account = repo.create_account(engine, _new(guild=2**62 + 5), BASE)
+    stored = repo.get_account(engine, account.id)
+    assert stored.guild_id == 2**62 + 5
+    assert stored.channel_id == 987654321098765432
+
+
+def test_account_keeps_its_baseline_and_folder_names(engine):
+    """Creating an account stores each folder's (UIDVALIDITY, highest UID); commas survive."""
+    account = repo.create_account(engine, _new(), BASE)
+    assert repo.folder_states(engine, account.id) == {
+        "INBOX": FolderState(7, 41),
+        "Sales, EU": FolderState(9, 3),
+    }
+    assert repo.get_account(engine, account.id).folder_list == ["INBOX", "Sales, EU"]
+
+
+def test_duplicate_name_saves_nothing(engine):
+    """A second account with the same name in a guild is refused and leaves no rows."""
+    repo.create_account(engine, _new(), BASE)
+    with pytest.raises(repo.DuplicateAccountError):
+        repo.create_account(engine, _new(), BASE)
+    assert len(repo.list_accounts(engine, 1)) == 1
+    with engine.connect() as c:
+        assert c.exec_driver_sql("select count(*) from folder_state").scalar() == 2
+
+
+def test_guilds_do_not_see_each_other(engine):
+    """Lookups by name and listings are scoped to the guild."""
+    repo.create_account(engine, _new(guild=1, name="shared"), BASE)
+    assert repo.find_account(engine, 2, "shared") is None
+    assert repo.list_accounts(engine, 2) == []
+    assert repo.account_names(engine, 2, "") == []
+    assert repo.account_names(engine, 1, "SHA") == ["shared"]
+
+
+def test_state_advances_and_health_counts_failures(engine):
+    """Saved folder state replaces the old one; failures count up and a success resets them."""
+    account = repo.create_account(engine, _new(), BASE)
+    repo.save_folder_states(engine, account.id, {"INBOX": FolderState(7, 50)})
+    assert repo.folder_states(engine, account.id)["INBOX"] == FolderState(7, 50)
+    repo.record_poll(engine, account.id, "refused", "refused")
+    health = repo.record_poll(engine, account.id, "refused", "refused")
+    assert health.consecutive_failures == 2
+    assert health.last_error_kind == "refused"
+    health = repo.record_poll(engine, account.id)
+    assert (health.consecutive_failures, health.last_error) == (0, None)
+
+
+def test_secretbox_round_trip_and_rotation():
+    """The first key encrypts, every listed key decrypts; ciphertext hides the plaintext."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    token = SecretBox(old).encrypt("hunter2")
+    assert "hunter2" not in token
+    assert SecretBox(f"{new},{old}").decrypt(token) == "hunter2"
+    with pytest.raises(SecretKeyError):
+        SecretBox(new).decrypt(token)
+    with pytest.raises(SecretKeyError):
+        SecretBox("not-a-key")

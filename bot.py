@@ -145,20 +145,25 @@ def build_bot(settings: Settings) -> MailsyncBot:
 
 
 async def run(bot: MailsyncBot) -> None:
+    """Run until the bot stops or SIGINT/SIGTERM arrives, then close everything cleanly."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    async with bot:
-        runner = asyncio.create_task(bot.start(bot.settings.discord_token))
-        stopper = asyncio.create_task(stopping.wait())
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if stopper in done:
-            log.info("shutting down")
-            await bot.close()
-        stopper.cancel()
-        await asyncio.gather(runner, return_exceptions=stopper in done)
-    bot.engine.dispose()
+    try:
+        async with bot:
+            runner = asyncio.create_task(bot.start(bot.settings.discord_token))
+            stopper = asyncio.create_task(stopping.wait())
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.is_set():
+                log.info("shutting down")
+                await bot.close()
+            stopper.cancel()
+            await runner  # re-raises what start() raised, e.g. LoginFailure
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        bot.engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

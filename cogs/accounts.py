@@ -45,7 +45,7 @@ class AccountDraft:
 
 class PasswordModal(discord.ui.Modal, title="Mail account password"):
     password: discord.ui.TextInput = discord.ui.TextInput(
-        label="Password (or app password)", min_length=1, max_length=512
+        label="Password (or app password)", custom_id="password", min_length=1, max_length=512
     )
 
     def __init__(self, cog: Accounts, draft: AccountDraft) -> None:

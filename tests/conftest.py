@@ -1,3 +1,7 @@
 """Shared fixtures: a real Dovecot and a local double of Discord's API."""
 
-pytest_plugins = ["tests.plugins.dovecot", "tests.plugins.discord_double"]
+pytest_plugins = [
+    "tests.plugins.dovecot",
+    "tests.plugins.discord_double",
+    "tests.plugins.mailsync",
+]

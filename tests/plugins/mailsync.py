@@ -1,0 +1,110 @@
+"""Fixtures that run bot.py's MailsyncBot against the Discord double and a real Dovecot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+import bot as bot_module
+from mail import net
+from tests.plugins.discord_double import DiscordDouble
+from tests.plugins.dovecot import Dovecot, MailUser
+
+
+class Harness:
+    """Drives the bot the way a server admin would: slash commands, modals, channel posts."""
+
+    def __init__(self, double: DiscordDouble, dovecot: Dovecot, settings: bot_module.Settings):
+        self.double = double
+        self.dovecot = dovecot
+        self.settings = settings
+        self.bot: bot_module.MailsyncBot | None = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[bot_module.MailsyncBot]:
+        """Start bot.py's bot (setup_hook: migrations, cogs, scheduler, sync); close on exit."""
+        self.bot = bot_module.build_bot(self.settings)
+        mark = self.double.mark()
+        try:
+            async with self.double.running(self.bot, token=self.settings.discord_token):
+                await self.double.wait_for(method="PUT", path=r"/commands$", after=mark)
+                yield self.bot
+        finally:
+            self.bot.engine.dispose()
+
+    async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any):
+        return await self.double.slash_command(
+            kw.pop("guild_id", self.double.guild_id),
+            kw.pop("channel_id", self.double.channel_id),
+            kw.pop("user_id", self.double.admin_id),
+            name,
+            options or {},
+            **kw,
+        )
+
+    async def reply_text(self, handle, timeout: float = 15.0) -> str:
+        """The text of the interaction's first message reply (callback type 4 or followup)."""
+        async with asyncio.timeout(timeout):
+            while not (replies := [r for r in handle.replies if not _is_placeholder(r)]):
+                await asyncio.sleep(0.02)
+        body = replies[0]["body"]
+        data = body.get("data", body)
+        parts = [data.get("content") or ""]
+        for embed in data.get("embeds") or []:
+            parts.append(embed.get("title") or "")
+            parts.append(embed.get("description") or "")
+            parts.extend(f"{f['name']}: {f['value']}" for f in embed.get("fields") or [])
+        return "\n".join(parts)
+
+    def add_options(self, user: MailUser, **extra: Any) -> dict[str, Any]:
+        options = {
+            "protocol": "imap",
+            "host": self.dovecot.host,
+            "username": user.name,
+            "channel": self.double.channel_id,
+            "port": self.dovecot.imaps_port,
+        }
+        options.update(extra)
+        return options
+
+    async def add_account(self, user: MailUser, password: str | None = None, **extra: Any):
+        """/mail add, then the password modal; returns (modal-submit handle, reply text)."""
+        handle = await self.command("mail add", self.add_options(user, **extra))
+        await handle.wait_for_modal()
+        submit = await self.double.submit_modal(
+            self.double.guild_id,
+            self.double.channel_id,
+            self.double.admin_id,
+            values={"password": user.password if password is None else password},
+        )
+        return submit, await self.reply_text(submit)
+
+
+def _is_placeholder(reply: dict[str, Any]) -> bool:
+    """A deferred 'thinking' callback (type 5) or a modal (type 9) carries no text."""
+    return reply["kind"] == "callback" and reply["type"] in (5, 6, 9)
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def harness(discord_double, dovecot, tmp_path, monkeypatch, secret_key) -> Harness:
+    monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
+    net.reset_tls_context()
+    settings = bot_module.Settings(
+        discord_token="fake-token",
+        secret_key=secret_key,
+        database_url=f"sqlite:///{tmp_path}/data/mailsync.db",
+        guild_id=discord_double.guild_id,
+        allow_private_hosts=True,  # Dovecot listens on loopback
+    )
+    yield Harness(discord_double, dovecot, settings)
+    net.reset_tls_context()

@@ -1,0 +1,46 @@
+"""The pytest fixtures: one Dovecot per session, fresh users, a trusting SSL env."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .accounts import MailUser
+from .errors import DovecotError
+from .server import Dovecot
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot for the whole session (IMAP, IMAPS, POP3, POP3S on loopback)."""
+    problem = None
+    try:
+        server = Dovecot()
+    except DovecotError as exc:
+        problem = str(exc)
+    else:
+        try:
+            server.start()
+        except DovecotError as exc:
+            server.cleanup()
+            problem = f"could not start Dovecot: {exc}"
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def mail_user(dovecot: Dovecot) -> MailUser:
+    """A fresh mail user with a random password and the default 1 MiB quota."""
+    return dovecot.add_user()
+
+
+@pytest.fixture
+def dovecot_ssl_env(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point SSL_CERT_FILE at the test CA so default SSL contexts trust Dovecot."""
+    monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
+    return dovecot.ca_file

@@ -47,6 +47,7 @@ class Settings:
     guild_id: int | None = None
     allow_private_hosts: bool = False
     poll_concurrency: int = 20
+    idle_reissue_minutes: float = 24.0
     log_level: str = "INFO"
 
     @classmethod
@@ -66,12 +67,16 @@ class Settings:
         try:
             guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
             concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
+            idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
         except ValueError as exc:
             raise ConfigError(
-                "MAILSYNC_GUILD_ID and MAILSYNC_POLL_CONCURRENCY must be whole numbers."
+                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY and MAILSYNC_IDLE_MINUTES "
+                "must be numbers."
             ) from exc
         if concurrency < 1:
             raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
+        if not 1 <= idle_minutes <= 29:
+            raise ConfigError("MAILSYNC_IDLE_MINUTES must be 1 to 29 (servers drop IDLE at 30).")
         level = (env.get("LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
@@ -82,6 +87,7 @@ class Settings:
             guild_id=guild,
             allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
             poll_concurrency=concurrency,
+            idle_reissue_minutes=idle_minutes,
             log_level=level,
         )
 

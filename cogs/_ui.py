@@ -9,7 +9,8 @@ from datetime import datetime
 
 import discord
 
-from mail.types import NewMessage
+from mail.quota import QuotaReport, QuotaResource, bar, human_kib
+from mail.types import FolderStatus, NewMessage
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -105,3 +106,57 @@ def folder_reset_embed(account_name: str, folder: str) -> discord.Embed:
 
 def relative_time(when: datetime | None) -> str:
     return f"<t:{int(when.timestamp())}:R>" if when else "never"
+
+
+def _resource_line(resource: QuotaResource) -> str:
+    percent = resource.percent
+    if resource.name == "STORAGE":
+        amounts = f"{human_kib(resource.usage)} of {human_kib(resource.limit)}"
+    else:
+        amounts = f"{resource.usage:,} of {resource.limit:,}"
+    shown = "no limit" if percent is None else f"{percent:.1f} %"
+    label = "messages" if resource.name == "MESSAGE" else resource.name.lower()
+    return f"`{bar(percent)}` {shown} · {label}: {amounts}"
+
+
+def quota_warning_embed(
+    account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
+) -> discord.Embed:
+    lines = [_resource_line(resource)]
+    if days_left is not None:
+        lines.append(f"At the current rate it is full in about {days_left:.0f} days.")
+    embed = discord.Embed(
+        title=f"Mailbox over {threshold} % full",
+        description="\n".join(lines),
+        colour=NOTICE_COLOUR,
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed
+
+
+def quota_report_embed(account_name: str, report: QuotaReport) -> discord.Embed:
+    embed = discord.Embed(title=f"Quota of {truncate(account_name, 200)}", colour=NEW_MAIL_COLOUR)
+    if not report.supported:
+        embed.description = "The server does not offer the QUOTA extension, so it reports no limit."
+    elif not report.roots:
+        embed.description = "No quota applies to this mailbox (no limit)."
+    for root in report.roots[:25]:
+        value = "\n".join(_resource_line(r) for r in root.resources) or "no resources"
+        embed.add_field(name=truncate(root.name or "(default)", 256), value=truncate(value, 1024))
+    return fit(embed)
+
+
+def folder_pages(statuses: Sequence[FolderStatus], per_page: int = 40) -> list[str]:
+    """Lines of `name — messages, unseen, size`, cut into embed-sized pages."""
+    lines = []
+    for f in statuses:
+        parts = [f"{f.messages:,} messages"]
+        if f.unseen is not None:
+            parts.append(f"{f.unseen:,} unseen")
+        if f.size is not None:
+            parts.append(human_kib(f.size // 1024))
+        lines.append(f"**{mail_text(f.name, 100)}** \N{EM DASH} {', '.join(parts)}")
+    pages = []
+    for start in range(0, len(lines), per_page):
+        pages.append(truncate("\n".join(lines[start : start + per_page]), DESCRIPTION_MAX))
+    return pages or ["No folders."]

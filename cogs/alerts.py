@@ -1,5 +1,7 @@
-"""Polling jobs and the posts they produce: one scheduler job per active account, a poll
-runs the blocking mail code in a thread, posts the alerts, then advances the stored state."""
+"""Polling and the posts it produces. Each active account has an interval job; IMAP
+accounts whose server offers IDLE also get push (cogs/_push.py), which asks for the same
+poll. A poll runs the blocking mail code in a thread, posts the alerts, then advances the
+stored state, so a failed post is retried and a finished one is never repeated."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import discord
 from discord.ext import commands
 
 from cogs import _ui
+from cogs._push import PushWatcher
 from mail import imap
 from mail.errors import MailError
-from mail.types import FolderState, Protocol, Security, ServerConfig
+from mail.quota import QuotaReport, days_until_full, next_warning, parse_thresholds
+from mail.types import FolderState, PollResult, Protocol, Security, ServerConfig
 from storage import repo
 from storage.crypto import SecretKeyError
 from storage.models import Account
@@ -30,17 +34,6 @@ def job_id(account_id: int) -> str:
     return f"poll:{account_id}"
 
 
-def server_config(account: Account, password: str) -> ServerConfig:
-    return ServerConfig(
-        protocol=Protocol(account.protocol),
-        host=account.host,
-        port=account.port,
-        security=Security(account.security),
-        username=account.username,
-        password=password,
-    )
-
-
 class StoredSecretError(MailError):
     kind = "secret"
 
@@ -50,8 +43,11 @@ class Alerts(commands.Cog):
         self.bot = bot
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._slots = asyncio.Semaphore(bot.settings.poll_concurrency)
+        self._again: dict[int, bool] = {}  # account -> another push arrived mid-poll
+        self.push = PushWatcher(bot, self.config_of, self.request_poll)
 
     async def cog_load(self) -> None:
+        self.push.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.bot.engine)
         for account in accounts:
             self.schedule(account)
@@ -61,8 +57,27 @@ class Alerts(commands.Cog):
         for job in self.bot.scheduler.get_jobs():
             if job.id.startswith("poll:"):
                 job.remove()
+        await self.push.stop()
+
+    def config_of(self, account: Account) -> ServerConfig:
+        try:
+            password = self.bot.secrets.decrypt(account.password_encrypted)
+        except SecretKeyError as exc:
+            raise StoredSecretError(
+                "The stored password cannot be decrypted with the current "
+                "MAILSYNC_SECRET_KEY; set it again with /mail password."
+            ) from exc
+        return ServerConfig(
+            protocol=Protocol(account.protocol),
+            host=account.host,
+            port=account.port,
+            security=Security(account.security),
+            username=account.username,
+            password=password,
+        )
 
     def schedule(self, account: Account) -> None:
+        """Interval job (the fallback and safety net) plus IDLE push where offered."""
         if account.id is None:
             raise ValueError("only a stored account can be scheduled")
         self.bot.scheduler.add_job(
@@ -76,11 +91,32 @@ class Alerts(commands.Cog):
             coalesce=True,
             next_run_time=datetime.now(UTC) + timedelta(minutes=account.interval_minutes),
         )
+        if account.protocol == Protocol.IMAP:
+            self.push.watch(account.id)
 
     def unschedule(self, account_id: int) -> None:
         job = self.bot.scheduler.get_job(job_id(account_id))
         if job is not None:
             job.remove()
+        self.push.unwatch(account_id)
+
+    def request_poll(self, account_id: int) -> None:
+        """Poll soon; pushes that arrive during a poll fold into one more poll after it."""
+        if account_id in self._again:
+            self._again[account_id] = True
+            return
+        self._again[account_id] = False
+        asyncio.create_task(self._drain(account_id))  # noqa: RUF006 (tracked by _again)
+
+    async def _drain(self, account_id: int) -> None:
+        try:
+            while True:
+                self._again[account_id] = False
+                await self._scheduled_poll(account_id)
+                if not self._again.get(account_id):
+                    return
+        finally:
+            self._again.pop(account_id, None)
 
     async def _scheduled_poll(self, account_id: int) -> None:
         try:
@@ -99,30 +135,24 @@ class Alerts(commands.Cog):
                 self.unschedule(account_id)
                 return 0
             try:
-                try:
-                    password = self.bot.secrets.decrypt(account.password_encrypted)
-                except SecretKeyError as exc:
-                    raise StoredSecretError(
-                        "The stored password cannot be decrypted with the current "
-                        "MAILSYNC_SECRET_KEY; set it again with /mail password."
-                    ) from exc
+                cfg = self.config_of(account)
                 states = await asyncio.to_thread(repo.folder_states, engine, account_id)
                 result = await asyncio.to_thread(
-                    imap.poll_account,
-                    server_config(account, password),
-                    states,
-                    self.bot.settings.allow_private_hosts,
+                    imap.poll_account, cfg, states, self.bot.settings.allow_private_hosts
                 )
             except MailError as exc:
                 await asyncio.to_thread(repo.record_poll, engine, account_id, exc.kind, str(exc))
                 raise
             posted = await self._announce(account, result, states)
+            if result.quota is not None:
+                await self._check_quota(account, result.quota)
             await asyncio.to_thread(repo.record_poll, engine, account_id)
             return posted
 
-    async def _announce(self, account: Account, result, states: dict[str, FolderState]) -> int:
-        """Post, then store the new state. If a post fails, only what was posted advances,
-        so the rest is retried on the next poll and nothing is announced twice."""
+    async def _announce(
+        self, account: Account, result: PollResult, states: dict[str, FolderState]
+    ) -> int:
+        """Post, then store the new state. If a post fails, only what was posted advances."""
         channel = await self._channel(account.channel_id)
         done: dict[str, FolderState] = {}
         posted = 0
@@ -147,6 +177,28 @@ class Alerts(commands.Cog):
             if done:
                 await asyncio.to_thread(repo.save_folder_states, self.bot.engine, account.id, done)
         return posted
+
+    async def _check_quota(self, account: Account, report: QuotaReport) -> None:
+        fullest = report.fullest
+        if fullest is None or fullest.percent is None:
+            return
+        warning, level = next_warning(
+            fullest.percent, parse_thresholds(account.quota_warn), account.quota_level
+        )
+        storage = report.storage or fullest
+        history = await asyncio.to_thread(
+            repo.record_quota,
+            self.bot.engine,
+            account.id,
+            storage.usage,
+            storage.limit,
+            warning,
+            level,
+        )
+        if warning is not None:
+            days = days_until_full(history, storage.limit)
+            channel = await self._channel(account.channel_id)
+            await self._send(channel, _ui.quota_warning_embed(account.name, fullest, warning, days))
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.bot.get_channel(channel_id)

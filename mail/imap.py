@@ -13,10 +13,12 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from mail import net
 from mail.errors import AuthError, FolderError, ProtocolError, TLSError
 from mail.parse import parse_message
+from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import (
     FolderBaseline,
     FolderPoll,
     FolderState,
+    FolderStatus,
     NewMessage,
     PollResult,
     Security,
@@ -32,9 +34,8 @@ _PARTIAL_ITEM = f"BODY.PEEK[]<0.{PARTIAL_BYTES}>".encode()
 _STATUS_ITEMS = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"]
 
 
-@contextlib.contextmanager
-def session(cfg: ServerConfig, allow_private: bool) -> Iterator[IMAPClient]:
-    """A logged-in client; logs out on exit. Failures arrive as MailErrors."""
+def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
+    """A logged-in client (the caller logs out). Failures arrive as MailErrors."""
     with net.translate_errors(cfg.host, cfg.port):
         net.check_host(cfg.host, cfg.port, allow_private)
         client = IMAPClient(
@@ -61,12 +62,27 @@ def session(cfg: ServerConfig, allow_private: bool) -> Iterator[IMAPClient]:
                     f"The server refused the login for `{cfg.username}`: "
                     "check the user name and password."
                 ) from exc
+    except BaseException:
+        close(client)
+        raise
+    return client
+
+
+def close(client: IMAPClient) -> None:
+    with contextlib.suppress(Exception):
+        client.logout()
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
+@contextlib.contextmanager
+def session(cfg: ServerConfig, allow_private: bool) -> Iterator[IMAPClient]:
+    """A logged-in client; logs out on exit."""
+    client = connect(cfg, allow_private)
+    try:
         yield client
     finally:
-        with contextlib.suppress(Exception):
-            client.logout()
-        with contextlib.suppress(Exception):
-            client.shutdown()
+        close(client)
 
 
 def _status(client: IMAPClient, folder: str) -> dict[bytes, int]:
@@ -159,6 +175,48 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
     return PollResult(folders=tuple(results))
 
 
+def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:
+    """GETQUOTAROOT (RFC 2087/9208). Zero roots means no limit applies."""
+    if not client.has_capability("QUOTA"):
+        return QuotaReport(supported=False)
+    roots_info, quotas = client.get_quota_root(mailbox)
+    by_root: dict[str, list[QuotaResource]] = {name: [] for name in roots_info.quota_roots}
+    for q in quotas:
+        by_root.setdefault(q.quota_root, []).append(
+            QuotaResource(name=str(q.resource).upper(), usage=int(q.usage), limit=int(q.limit))
+        )
+    roots = tuple(QuotaRoot(name, tuple(res)) for name, res in by_root.items() if res)
+    return QuotaReport(supported=True, roots=roots)
+
+
+MAX_LISTED_FOLDERS = 500
+
+
+def folder_statuses(client: IMAPClient) -> list[FolderStatus]:
+    """Every selectable folder with its counts (and size where STATUS=SIZE is offered)."""
+    items = [b"MESSAGES", b"UNSEEN"]
+    with_size = client.has_capability("STATUS=SIZE")
+    if with_size:
+        items.append(b"SIZE")
+    out = []
+    for flags, _delimiter, name in client.list_folders()[:MAX_LISTED_FOLDERS]:
+        if any(f.lower() in (b"\\noselect", b"\\nonexistent") for f in flags):
+            continue
+        try:
+            status = client.folder_status(name, items)
+        except IMAPClientError:
+            continue  # vanished between LIST and STATUS
+        out.append(
+            FolderStatus(
+                name=name,
+                messages=int(status.get(b"MESSAGES", 0)),
+                unseen=status.get(b"UNSEEN"),
+                size=status.get(b"SIZE") if with_size else None,
+            )
+        )
+    return sorted(out, key=lambda f: (f.name != "INBOX", f.name.lower()))
+
+
 def verify_and_baseline(
     cfg: ServerConfig, folders: Iterable[str], allow_private: bool
 ) -> list[FolderBaseline]:
@@ -170,4 +228,15 @@ def poll_account(
     cfg: ServerConfig, states: Mapping[str, FolderState], allow_private: bool
 ) -> PollResult:
     with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
-        return poll(client, states)
+        result = poll(client, states)
+        return PollResult(folders=result.folders, quota=quota(client))
+
+
+def account_quota(cfg: ServerConfig, allow_private: bool) -> QuotaReport:
+    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
+        return quota(client)
+
+
+def account_folders(cfg: ServerConfig, allow_private: bool) -> list[FolderStatus]:
+    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
+        return folder_statuses(client)

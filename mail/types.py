@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from mail.quota import QuotaReport
+
 
 class Protocol(StrEnum):
     IMAP = "imap"
@@ -81,7 +83,18 @@ class FolderPoll:
 @dataclass(frozen=True)
 class PollResult:
     folders: tuple[FolderPoll, ...]
+    quota: QuotaReport | None = None
 
     @property
     def messages(self) -> list[NewMessage]:
         return [m for f in self.folders for m in f.messages]
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """One folder as /mail folders shows it; size only where the server offers STATUS=SIZE."""
+
+    name: str
+    messages: int
+    unseen: int | None
+    size: int | None

@@ -29,6 +29,8 @@ class Account(SQLModel, table=True):
     folders: str = Field(default="INBOX")  # newline-separated; IMAP names may hold commas
     interval_minutes: int = Field(default=5)
     paused: bool = Field(default=False)
+    quota_warn: str = Field(default="80,90,95", max_length=64)  # thresholds in percent
+    quota_level: int = Field(default=0)  # threshold last warned about; 0 = armed
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -67,3 +69,19 @@ class AccountHealth(SQLModel, table=True):
     last_error: str | None = None
     last_error_kind: str | None = Field(default=None, max_length=32)
     consecutive_failures: int = Field(default=0)
+
+
+class QuotaSample(SQLModel, table=True):
+    """Usage history for the days-until-full projection (at most one row per 10 minutes)."""
+
+    __tablename__ = "quota_sample"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = Field(default_factory=utcnow)
+    usage: int = Field(sa_column=Column(BigInteger, nullable=False))
+    limit: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mail.types import FolderBaseline, FolderState
-from storage.models import Account, AccountHealth, FolderStateRow, utcnow
+from storage.models import Account, AccountHealth, FolderStateRow, QuotaSample, utcnow
 
 
 class DuplicateAccountError(ValueError):
@@ -172,3 +173,42 @@ def record_poll(
         session.add(health)
         session.commit()
         return health
+
+
+SAMPLE_EVERY = timedelta(minutes=10)
+SAMPLE_KEEP = timedelta(days=30)
+
+
+def record_quota(
+    engine: Engine, account_id: int, usage: int, limit: int, warning: int | None, level: int
+) -> list[tuple[datetime, int]]:
+    """Store the warned level and a usage sample (rate-limited); return the recent history
+    for the projection, oldest first."""
+    now = utcnow()
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return []
+        if account.quota_level != level:
+            account.quota_level = level
+            session.add(account)
+        last = session.exec(
+            select(QuotaSample)
+            .where(QuotaSample.account_id == account_id)
+            .order_by(col(QuotaSample.at).desc())
+            .limit(1)
+        ).first()
+        if last is None or now - last.at >= SAMPLE_EVERY or warning is not None:
+            session.add(QuotaSample(account_id=account_id, at=now, usage=usage, limit=limit))
+        session.exec(  # type: ignore[call-overload]
+            delete(QuotaSample).where(
+                col(QuotaSample.account_id) == account_id, col(QuotaSample.at) < now - SAMPLE_KEEP
+            )
+        )
+        session.commit()
+        rows = session.exec(
+            select(QuotaSample.at, QuotaSample.usage)
+            .where(QuotaSample.account_id == account_id)
+            .order_by(col(QuotaSample.at))
+        ).all()
+        return [(at, used) for at, used in rows]

@@ -57,11 +57,8 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, dovecot, 
                 body="Please <@123456789012345678> look at **this**",
             ),
         )
-        check = await harness.command("mail check", {"account": "ops"})
-        assert "1 new message posted" in await harness.reply_text(check)
-
-        posts = harness.double.channel_messages(harness.double.channel_id)
-        assert len(posts) == 1
+        # IDLE push announces it without any command.
+        posts = await _wait_posts(harness.double, harness.double.channel_id, 1)
         post = posts[0]
         assert post["allowed_mentions"] == {"parse": []}
         embed = post["embeds"][0]
@@ -86,21 +83,34 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, dovecot, 
 async def test_scheduled_job_posts_new_mail(harness, dovecot, mail_user):
     """The per-account scheduler job (not only /mail check) polls and posts."""
     async with harness.running() as bot:
-        await harness.add_account(mail_user, name="sched", interval=1)
+        await harness.add_account(mail_user, name="sched", interval=1, folders="Sent")
         jobs = [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
         assert len(jobs) == 1
-        dovecot.append(mail_user, make_message(subject="via scheduler"))
+        dovecot.append(mail_user, make_message(subject="via scheduler"), folder="Sent")
         jobs[0].modify(next_run_time=datetime.now(UTC))
         posts = await _wait_posts(harness.double, harness.double.channel_id, 1)
         assert posts[0]["embeds"][0]["title"] == "via scheduler"
 
 
+async def test_check_polls_a_non_inbox_folder(harness, dovecot, mail_user):
+    """/mail check polls now and reports the count; a watched non-INBOX folder is covered."""
+    async with harness.running():
+        await harness.add_account(mail_user, name="sent", folders="Sent")
+        dovecot.append(mail_user, make_message(subject="in sent"), folder="Sent")
+        dovecot.append(mail_user, make_message(subject="in inbox, not watched"))
+        check = await harness.command("mail check", {"account": "sent"})
+        assert "1 new message posted" in await harness.reply_text(check)
+        posts = harness.double.channel_messages(harness.double.channel_id)
+        assert [p["embeds"][0]["title"] for p in posts] == ["in sent"]
+        assert {f["name"]: f["value"] for f in posts[0]["embeds"][0]["fields"]}["Folder"] == "Sent"
+
+
 async def test_burst_becomes_one_digest(harness, dovecot, mail_user):
     """More than five new messages in one poll post one digest, not a flood."""
     async with harness.running():
-        await harness.add_account(mail_user, name="burst")
+        await harness.add_account(mail_user, name="burst", folders="Sent")
         for i in range(7):
-            dovecot.append(mail_user, make_message(subject=f"burst {i}"))
+            dovecot.append(mail_user, make_message(subject=f"burst {i}"), folder="Sent")
         check = await harness.command("mail check", {"account": "burst"})
         assert "7 new messages" in await harness.reply_text(check)
         posts = harness.double.channel_messages(harness.double.channel_id)
@@ -190,8 +200,8 @@ async def test_member_without_manage_server_is_refused_by_the_bot(harness, mail_
 async def test_restart_rebuilds_jobs_and_announces_nothing_twice(harness, dovecot, mail_user):
     """After a restart the job is rebuilt from the store and old mail is not re-announced."""
     async with harness.running():
-        await harness.add_account(mail_user, name="persist")
-        dovecot.append(mail_user, make_message(subject="before restart"))
+        await harness.add_account(mail_user, name="persist", folders="Sent")
+        dovecot.append(mail_user, make_message(subject="before restart"), folder="Sent")
         check = await harness.command("mail check", {"account": "persist"})
         assert "1 new message" in await harness.reply_text(check)
     async with harness.running() as bot:

@@ -49,7 +49,7 @@ def test_values_are_read_and_typed():
     [
         ({"MAILSYNC_SECRET_KEY": KEY}, "DISCORD_TOKEN"),
         ({"DISCORD_TOKEN": "t"}, "--generate-key"),
-        ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_GUILD_ID": "x"}, "whole"),
+        ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_GUILD_ID": "x"}, "numbers"),
         ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
 )

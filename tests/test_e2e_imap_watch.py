@@ -1,0 +1,110 @@
+"""End to end, IMAP watching: push, folder resets, quota, folder listing, server restarts."""
+
+import asyncio
+
+from tests.plugins.dovecot import make_message
+
+
+async def _wait_posts(double, count, timeout=20.0):
+    async with asyncio.timeout(timeout):
+        while len(posts := double.channel_messages(double.channel_id)) < count:
+            await asyncio.sleep(0.05)
+    return posts
+
+
+def _titles(double):
+    return [p["embeds"][0]["title"] for p in double.channel_messages(double.channel_id)]
+
+
+async def test_delivery_during_idle_is_pushed(harness, dovecot, mail_user):
+    """With a 60-minute interval, a delivery still reaches the channel within seconds (IDLE)."""
+    async with harness.running():
+        await harness.add_account(mail_user, name="push", interval=60)
+        await asyncio.sleep(0.3)  # the IDLE connection settles
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        dovecot.append(mail_user, make_message(subject="pushed"))
+        await _wait_posts(harness.double, 1, timeout=5)
+        assert loop.time() - sent < 5
+        assert _titles(harness.double) == ["pushed"]
+
+
+async def test_server_restart_mid_idle_misses_and_doubles_nothing(harness, dovecot, mail_user):
+    """Dovecot restarted under an IDLE connection: mail before and after is posted once each."""
+    async with harness.running():
+        await harness.add_account(mail_user, name="restart", interval=60)
+        await asyncio.sleep(0.3)
+        dovecot.append(mail_user, make_message(subject="before"))
+        await _wait_posts(harness.double, 1)
+        await asyncio.to_thread(dovecot.restart)
+        # Delivered while the bot is still reconnecting: caught up by UID after reconnect.
+        dovecot.append(mail_user, make_message(subject="during reconnect"))
+        await _wait_posts(harness.double, 2)
+        await asyncio.sleep(1.0)  # reconnected and idling again
+        dovecot.append(mail_user, make_message(subject="after"))
+        await _wait_posts(harness.double, 3)
+        await asyncio.sleep(1.0)
+        assert _titles(harness.double) == ["before", "during reconnect", "after"]
+
+
+async def test_uidvalidity_change_rebaselines_with_one_notice(harness, dovecot, mail_user):
+    """A folder deleted and recreated posts one reset notice, not its content, then new mail."""
+    dovecot.create_folder(mail_user, "Projects")
+    async with harness.running():
+        await harness.add_account(mail_user, name="reset", folders="Projects")
+        await asyncio.to_thread(dovecot.delete_folder, mail_user, "Projects")
+        await asyncio.to_thread(dovecot.create_folder, mail_user, "Projects")
+        for i in range(3):
+            dovecot.append(mail_user, make_message(subject=f"recreated {i}"), folder="Projects")
+        check = await harness.command("mail check", {"account": "reset"})
+        assert "0 new messages" in await harness.reply_text(check)
+        assert _titles(harness.double) == ["Folder reset by the server"]
+        dovecot.append(mail_user, make_message(subject="fresh"), folder="Projects")
+        check = await harness.command("mail check", {"account": "reset"})
+        assert "1 new message" in await harness.reply_text(check)
+        assert _titles(harness.double) == ["Folder reset by the server", "fresh"]
+
+
+async def test_quota_crossing_warns_once(harness, dovecot):
+    """Filling a 200 KiB mailbox past 80 % posts one warning; more mail in the band, none."""
+    user = dovecot.add_user(quota_kib=200)
+    async with harness.running():
+        await harness.add_account(user, name="full", folders="Sent")
+        dovecot.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
+        await harness.reply_text(await harness.command("mail check", {"account": "full"}))
+        dovecot.append(user, make_message(subject="small", size=2 * 1024), folder="Sent")
+        await harness.reply_text(await harness.command("mail check", {"account": "full"}))
+        titles = _titles(harness.double)
+        warnings = [t for t in titles if t.startswith("Mailbox over")]
+        assert warnings == ["Mailbox over 80 % full"]
+        body = next(
+            p["embeds"][0]["description"]
+            for p in harness.double.channel_messages(harness.double.channel_id)
+            if p["embeds"][0]["title"].startswith("Mailbox over")
+        )
+        assert "of 200 KiB" in body
+
+
+async def test_quota_command_shows_usage_and_bar(harness, dovecot):
+    """/mail quota shows storage in human units, percent and a bar."""
+    user = dovecot.add_user(quota_kib=1024)
+    dovecot.append(user, make_message(subject="half", size=512 * 1024))
+    async with harness.running():
+        await harness.add_account(user, name="q")
+        text = await harness.reply_text(await harness.command("mail quota", {"account": "q"}))
+        assert "of 1.0 MiB" in text
+        assert "\N{FULL BLOCK}" in text
+        assert " %" in text
+
+
+async def test_folders_command_lists_counts(harness, dovecot, mail_user):
+    """/mail folders lists every folder with messages and unseen, and size (STATUS=SIZE)."""
+    dovecot.append(mail_user, make_message(subject="a"))
+    dovecot.append(mail_user, make_message(subject="b"), folder="Sent")
+    async with harness.running():
+        await harness.add_account(mail_user, name="f")
+        text = await harness.reply_text(await harness.command("mail folders", {"account": "f"}))
+        assert "INBOX** \N{EM DASH} 1 messages, 1 unseen" in text
+        assert "Sent** \N{EM DASH} 1 messages" in text
+        assert "Trash" in text
+        assert "KiB" in text

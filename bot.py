@@ -26,7 +26,7 @@ from storage.db import make_engine, migrate
 
 log = logging.getLogger("mailsync")
 
-EXTENSIONS = ("cogs.alerts", "cogs.accounts", "cogs.status")
+EXTENSIONS = ("cogs.alerts", "cogs.accounts", "cogs.manage", "cogs.status", "cogs.archive")
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
 

@@ -160,3 +160,33 @@ def folder_pages(statuses: Sequence[FolderStatus], per_page: int = 40) -> list[s
     for start in range(0, len(lines), per_page):
         pages.append(truncate("\n".join(lines[start : start + per_page]), DESCRIPTION_MAX))
     return pages or ["No folders."]
+
+
+def pop3_folders_text(count: int, size_bytes: int) -> str:
+    return (
+        f"**INBOX** \N{EM DASH} {count:,} messages, {human_kib(size_bytes // 1024)}\n\n"
+        "POP3 sees only the inbox: folders made in webmail or over IMAP are invisible to it."
+    )
+
+
+def archive_embed(
+    account_name: str, query: str | None, rows: Sequence, page: int, pages: int, total: int
+) -> discord.Embed:
+    title = f"Archive of {truncate(account_name, 150)}"
+    if query:
+        title += f": \N{LEFT-POINTING DOUBLE ANGLE QUOTATION MARK}{truncate(query, 60)}"
+        title += "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}"
+    lines = []
+    for row in rows:
+        when = row.sent_at or row.downloaded_at
+        stamp = f"<t:{int(when.timestamp())}:d>" if when else "undated"
+        lines.append(
+            f"{stamp} **{mail_text(row.sender, 80)}** \N{EM DASH} {mail_text(row.subject, 150)}"
+        )
+    embed = discord.Embed(
+        title=truncate(title, TITLE_MAX),
+        description="\n".join(lines) or "No archived message matches.",
+        colour=NEW_MAIL_COLOUR,
+    )
+    embed.set_footer(text=f"{total:,} match{'es' if total != 1 else ''} · page {page + 1}/{pages}")
+    return fit(embed)

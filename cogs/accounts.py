@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
@@ -14,9 +14,9 @@ from discord.ext import commands
 from cogs import _ui, _validate
 from cogs._errors import UserError
 from cogs._group import attach_to_mail_group, detach_from_mail_group, guild_id_of
-from mail import imap
+from mail import imap, pop3
 from mail.errors import MailError
-from mail.types import FolderBaseline, Protocol, Security, ServerConfig
+from mail.types import FolderBaseline, FolderState, Protocol, Security, ServerConfig
 from storage import repo
 
 if TYPE_CHECKING:
@@ -102,8 +102,6 @@ class Accounts(commands.Cog):
         interval: int | None = None,
     ) -> None:
         guild_id = guild_id_of(interaction)
-        if protocol is Protocol.POP3:
-            raise UserError("POP3 accounts are not available yet; use IMAP for now.")
         host = _validate.host(host)
         username = _validate.username(username)
         draft = AccountDraft(
@@ -137,13 +135,18 @@ class Accounts(commands.Cog):
             username=draft.username,
             password=password,
         )
+        allow_private = self.bot.settings.allow_private_hosts
+        baselines: list[FolderBaseline] = []
+        pop3_uidls: frozenset[str] = frozenset()
         try:
-            baselines = await asyncio.to_thread(
-                imap.verify_and_baseline,
-                cfg,
-                draft.folders,
-                self.bot.settings.allow_private_hosts,
-            )
+            if draft.protocol is Protocol.IMAP:
+                baselines = await asyncio.to_thread(
+                    imap.verify_and_baseline, cfg, draft.folders, allow_private
+                )
+            else:
+                found = await asyncio.to_thread(pop3.baseline, cfg, allow_private)
+                pop3_uidls = found.uidls
+                baselines = [_pop3_summary(found.count)]
         except MailError as exc:
             raise UserError(f"Could not add `{draft.name}`: {exc} Nothing was saved.") from exc
         new = repo.NewAccount(
@@ -161,12 +164,18 @@ class Accounts(commands.Cog):
             created_by=draft.user_id,
         )
         try:
-            account = await asyncio.to_thread(repo.create_account, self.bot.engine, new, baselines)
+            account = await asyncio.to_thread(
+                repo.create_account,
+                self.bot.engine,
+                new,
+                baselines if draft.protocol is Protocol.IMAP else (),
+                pop3_uidls,
+            )
         except repo.DuplicateAccountError as exc:
             raise UserError(f"An account named `{draft.name}` already exists.") from exc
         self.alerts.schedule(account)
         log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
-        await interaction.followup.send(_added_text(replace(draft), baselines), ephemeral=True)
+        await interaction.followup.send(_added_text(draft, baselines), ephemeral=True)
 
     @app_commands.command(name="list", description="This server's mail accounts")
     async def list_(self, interaction: discord.Interaction) -> None:
@@ -193,6 +202,11 @@ class Accounts(commands.Cog):
         await interaction.followup.send(embed=_ui.fit(embed), ephemeral=True)
 
 
+def _pop3_summary(count: int) -> FolderBaseline:
+    """POP3 has one mailbox and no unread flag; shown like an IMAP folder baseline."""
+    return FolderBaseline("INBOX", FolderState(0, 0), messages=count, unseen=None)
+
+
 def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
     lines = [
         f"\N{WHITE HEAVY CHECK MARK} Watching `{draft.name}`: alerts go to <#{draft.channel_id}>, "
@@ -201,6 +215,11 @@ def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
     for b in baselines:
         unseen = f", {b.unseen} unread" if b.unseen is not None else ""
         lines.append(f"• `{b.folder}`: {b.messages} messages{unseen}")
+    if draft.protocol is Protocol.POP3:
+        lines.append(
+            "POP3: new mail is downloaded into the bot's archive (`/mail archive`); the "
+            "server copy is kept (change with `/mail edit retention:`)."
+        )
     if draft.security is Security.NONE:
         lines.append("\N{WARNING SIGN} security `none`: the password and mail travel unencrypted.")
     return "\n".join(lines)

@@ -18,9 +18,16 @@ from cogs import _ui
 from cogs._push import PushWatcher
 from mail import imap
 from mail.errors import MailError
-from mail.quota import QuotaReport, days_until_full, next_warning, parse_thresholds
+from mail.quota import (
+    QuotaReport,
+    QuotaResource,
+    QuotaRoot,
+    days_until_full,
+    next_warning,
+    parse_thresholds,
+)
 from mail.types import FolderState, PollResult, Protocol, Security, ServerConfig
-from storage import repo
+from storage import archive, repo
 from storage.crypto import SecretKeyError
 from storage.models import Account
 
@@ -135,19 +142,60 @@ class Alerts(commands.Cog):
                 self.unschedule(account_id)
                 return 0
             try:
-                cfg = self.config_of(account)
-                states = await asyncio.to_thread(repo.folder_states, engine, account_id)
-                result = await asyncio.to_thread(
-                    imap.poll_account, cfg, states, self.bot.settings.allow_private_hosts
-                )
+                if account.protocol == Protocol.POP3:
+                    posted = await self._poll_pop3(account)
+                else:
+                    posted = await self._poll_imap(account)
             except MailError as exc:
                 await asyncio.to_thread(repo.record_poll, engine, account_id, exc.kind, str(exc))
                 raise
-            posted = await self._announce(account, result, states)
-            if result.quota is not None:
-                await self._check_quota(account, result.quota)
             await asyncio.to_thread(repo.record_poll, engine, account_id)
             return posted
+
+    async def _poll_imap(self, account: Account) -> int:
+        cfg = self.config_of(account)
+        states = await asyncio.to_thread(repo.folder_states, self.bot.engine, account.id)
+        result = await asyncio.to_thread(
+            imap.poll_account, cfg, states, self.bot.settings.allow_private_hosts
+        )
+        posted = await self._announce(account, result, states)
+        if result.quota is not None:
+            await self._check_quota(account, result.quota)
+        return posted
+
+    async def _poll_pop3(self, account: Account) -> int:
+        """Download into the archive (committed before any DELE), then announce from the
+        archive: what is stored but not yet announced, so a failed post is retried."""
+        result = await asyncio.to_thread(
+            archive.sync,
+            self.bot.engine,
+            account.id,
+            self.config_of(account),
+            archive.Retention.parse(account.retention),
+            self.bot.settings.allow_private_hosts,
+        )
+        posted = await self._announce_archived(account)
+        if account.mailbox_limit_mb:
+            limit = QuotaResource(
+                "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
+            )
+            await self._check_quota(account, QuotaReport(True, (QuotaRoot("mailbox", (limit,)),)))
+        return posted
+
+    async def _announce_archived(self, account: Account) -> int:
+        rows = await asyncio.to_thread(archive.unannounced, self.bot.engine, account.id)
+        if not rows:
+            return 0
+        channel = await self._channel(account.channel_id)
+        messages = [archive.as_new_message(row) for row in rows]
+        if len(messages) > _ui.DIGEST_THRESHOLD:
+            await self._send(channel, _ui.digest_embed(account.name, messages), account)
+            await asyncio.to_thread(archive.mark_announced, self.bot.engine, [r.id for r in rows])
+            return len(rows)
+        for row, message in zip(rows, messages, strict=True):
+            await self._send(channel, _ui.new_mail_embed(account.name, message), account)
+            await asyncio.to_thread(archive.mark_announced, self.bot.engine, [row.id])
+        return len(rows)
 
     async def _announce(
         self, account: Account, result: PollResult, states: dict[str, FolderState]
@@ -163,11 +211,11 @@ class Alerts(commands.Cog):
                     done[folder.folder] = folder.state
             new = [m for f in result.folders if not f.reset for m in f.messages]
             if len(new) > _ui.DIGEST_THRESHOLD:
-                await self._send(channel, _ui.digest_embed(account.name, new))
+                await self._send(channel, _ui.digest_embed(account.name, new), account)
                 posted = len(new)
             else:
                 for message in new:
-                    await self._send(channel, _ui.new_mail_embed(account.name, message))
+                    await self._send(channel, _ui.new_mail_embed(account.name, message), account)
                     posted += 1
                     done[message.folder] = FolderState(
                         states[message.folder].uidvalidity, message.uid
@@ -207,8 +255,21 @@ class Alerts(commands.Cog):
         return channel  # type: ignore[return-value]
 
     @staticmethod
-    async def _send(channel: discord.abc.Messageable, embed: discord.Embed) -> None:
-        await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+    async def _send(
+        channel: discord.abc.Messageable, embed: discord.Embed, account: Account | None = None
+    ) -> None:
+        """Post an alert. Only the account's own alert role may be mentioned, nobody else."""
+        role = account.mention_role_id if account is not None else None
+        if role:
+            await channel.send(
+                content=f"<@&{role}>",
+                embed=embed,
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, users=False, roles=[discord.Object(id=role)], replied_user=False
+                ),
+            )
+        else:
+            await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
 
 
 async def setup(bot: MailsyncBot) -> None:

@@ -10,26 +10,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs import _ui
-from cogs._errors import AccountNotFound
-from cogs._group import attach_to_mail_group, detach_from_mail_group, guild_id_of
-from mail import imap
+from cogs._autocomplete import account_autocomplete, find_account
+from cogs._group import attach_to_mail_group, detach_from_mail_group
+from mail import imap, pop3
+from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import Protocol
-from storage import repo
 from storage.models import Account
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
     from cogs.alerts import Alerts
-
-
-async def account_autocomplete(
-    interaction: discord.Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    if interaction.guild_id is None:
-        return []
-    bot: MailsyncBot = interaction.client  # type: ignore[assignment]
-    names = await asyncio.to_thread(repo.account_names, bot.engine, interaction.guild_id, current)
-    return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names]
 
 
 class Status(commands.Cog):
@@ -48,12 +38,7 @@ class Status(commands.Cog):
         return self.bot.get_cog("Alerts")  # type: ignore[return-value]
 
     async def _account(self, interaction: discord.Interaction, name: str) -> Account:
-        found = await asyncio.to_thread(
-            repo.find_account, self.bot.engine, guild_id_of(interaction), name
-        )
-        if found is None or found.id is None:
-            raise AccountNotFound(name)
-        return found
+        return await find_account(self.bot, interaction, name)
 
     @app_commands.command(name="folders", description="Every folder with its message counts")
     @app_commands.describe(account="the account to show")
@@ -61,8 +46,17 @@ class Status(commands.Cog):
     async def folders(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._account(interaction, account)
-        if found.protocol != Protocol.IMAP:
-            raise AccountNotFound(account)  # POP3 folders arrive with POP3 support
+        if found.protocol == Protocol.POP3:
+            box = await asyncio.to_thread(
+                pop3.baseline, self.alerts.config_of(found), self.bot.settings.allow_private_hosts
+            )
+            embed = discord.Embed(
+                title=f"Folders of {_ui.truncate(found.name, 150)}",
+                description=_ui.pop3_folders_text(box.count, box.size_bytes),
+                colour=_ui.NEW_MAIL_COLOUR,
+            )
+            await interaction.followup.send(embed=embed, ephemeral=True)
+            return
         statuses = await asyncio.to_thread(
             imap.account_folders,
             self.alerts.config_of(found),
@@ -82,6 +76,9 @@ class Status(commands.Cog):
     async def quota(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._account(interaction, account)
+        if found.protocol == Protocol.POP3:
+            await interaction.followup.send(embed=await self._pop3_quota(found), ephemeral=True)
+            return
         report = await asyncio.to_thread(
             imap.account_quota,
             self.alerts.config_of(found),
@@ -89,6 +86,23 @@ class Status(commands.Cog):
         )
         embed = _ui.quota_report_embed(found.name, report)
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def _pop3_quota(self, account: Account) -> discord.Embed:
+        """POP3 has no quota command: the STAT size against the declared mailbox limit."""
+        if not account.mailbox_limit_mb:
+            report = QuotaReport(supported=False)
+            embed = _ui.quota_report_embed(account.name, report)
+            embed.description = (
+                "POP3 has no quota command. Declare the mailbox size with "
+                "`/mail edit mailbox_limit_mb:` to see usage and get warnings."
+            )
+            return embed
+        box = await asyncio.to_thread(
+            pop3.baseline, self.alerts.config_of(account), self.bot.settings.allow_private_hosts
+        )
+        limit = QuotaResource("STORAGE", box.size_bytes // 1024, account.mailbox_limit_mb * 1024)
+        report = QuotaReport(True, (QuotaRoot("declared mailbox limit", (limit,)),))
+        return _ui.quota_report_embed(account.name, report)
 
     @app_commands.command(name="check", description="Poll an account now")
     @app_commands.describe(account="the account to poll")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -31,6 +31,9 @@ class Account(SQLModel, table=True):
     paused: bool = Field(default=False)
     quota_warn: str = Field(default="80,90,95", max_length=64)  # thresholds in percent
     quota_level: int = Field(default=0)  # threshold last warned about; 0 = armed
+    retention: str = Field(default="keep", max_length=16)  # POP3: keep | delete | days:N
+    mailbox_limit_mb: int | None = None  # POP3: declared size limit for warnings
+    mention_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -85,3 +88,31 @@ class QuotaSample(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     usage: int = Field(sa_column=Column(BigInteger, nullable=False))
     limit: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ArchivedMessage(SQLModel, table=True):
+    """A POP3 message: downloaded bytes (zlib) with metadata, or a baseline row (raw None)
+    for mail that was on the server before the account was added."""
+
+    __tablename__ = "pop3_message"
+    __table_args__ = (
+        UniqueConstraint("account_id", "uidl", name="uq_pop3_message_uidl"),
+        Index("ix_pop3_message_account_downloaded", "account_id", "downloaded_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    uidl: str = Field(max_length=512)
+    message_id: str | None = Field(default=None, max_length=300)
+    sender: str = Field(default="", max_length=1000)
+    subject: str = Field(default="", max_length=1000)
+    sent_at: datetime | None = None
+    snippet: str = Field(default="", max_length=1000)
+    attachments: str = Field(default="")  # newline-separated names
+    size: int = Field(default=0)
+    raw_compressed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    downloaded_at: datetime | None = None
+    announced: bool = Field(default=False)
+    deleted_at: datetime | None = None  # when a confirmed QUIT removed it from the server

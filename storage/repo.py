@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mail.types import FolderBaseline, FolderState
+from storage import archive
 from storage.models import Account, AccountHealth, FolderStateRow, QuotaSample, utcnow
 
 
@@ -45,8 +46,14 @@ def _session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def create_account(engine: Engine, new: NewAccount, baselines: Iterable[FolderBaseline]) -> Account:
-    """Account, its folder baselines and its health row in one transaction."""
+def create_account(
+    engine: Engine,
+    new: NewAccount,
+    baselines: Iterable[FolderBaseline] = (),
+    pop3_uidls: Iterable[str] = (),
+) -> Account:
+    """Account, its IMAP folder baselines or POP3 UIDL baseline, and its health row, in one
+    transaction."""
     account = Account(
         guild_id=new.guild_id,
         channel_id=new.channel_id,
@@ -74,6 +81,7 @@ def create_account(engine: Engine, new: NewAccount, baselines: Iterable[FolderBa
                         highest_uid=b.state.highest_uid,
                     )
                 )
+            session.add_all(archive.baseline_rows(account.id, pop3_uidls))
             session.add(AccountHealth(account_id=account.id, last_success_at=utcnow()))
             session.commit()
         except IntegrityError as exc:
@@ -212,3 +220,40 @@ def record_quota(
             .order_by(col(QuotaSample.at))
         ).all()
         return [(at, used) for at, used in rows]
+
+
+def update_account(
+    engine: Engine,
+    account_id: int,
+    changes: Mapping[str, object],
+    new_folders: Iterable[FolderBaseline] = (),
+    dropped_folders: Iterable[str] = (),
+) -> Account | None:
+    """Apply settings and folder changes in one transaction; None if the account is gone."""
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return None
+        for field_name, value in changes.items():
+            setattr(account, field_name, value)
+        account.updated_at = utcnow()
+        session.add(account)
+        dropped = list(dropped_folders)
+        if dropped:
+            for row in session.exec(
+                select(FolderStateRow).where(
+                    FolderStateRow.account_id == account_id, col(FolderStateRow.folder).in_(dropped)
+                )
+            ).all():
+                session.delete(row)
+        for b in new_folders:
+            session.add(
+                FolderStateRow(
+                    account_id=account_id,
+                    folder=b.folder,
+                    uidvalidity=b.state.uidvalidity,
+                    highest_uid=b.state.highest_uid,
+                )
+            )
+        session.commit()
+        return account

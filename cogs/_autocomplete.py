@@ -1,0 +1,35 @@
+"""Autocomplete for `account` options: only the names of the invoking guild's accounts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from cogs._errors import AccountNotFound
+from cogs._group import guild_id_of
+from storage import repo
+from storage.models import Account
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+
+
+async def account_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    if interaction.guild_id is None:
+        return []
+    bot: MailsyncBot = interaction.client  # type: ignore[assignment]
+    names = await asyncio.to_thread(repo.account_names, bot.engine, interaction.guild_id, current)
+    return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names]
+
+
+async def find_account(bot: MailsyncBot, interaction: discord.Interaction, name: str) -> Account:
+    """The guild's account by name; any other guild's account is 'not found', word for word."""
+    found = await asyncio.to_thread(repo.find_account, bot.engine, guild_id_of(interaction), name)
+    if found is None or found.id is None:
+        raise AccountNotFound(name)
+    return found

@@ -1,0 +1,176 @@
+"""/mail edit: change an account's settings after it exists. Every option is checked
+before anything is saved, and all changes land in one transaction or none do."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs import _validate
+from cogs._autocomplete import account_autocomplete, find_account
+from cogs._errors import UserError
+from cogs._group import attach_to_mail_group, detach_from_mail_group
+from mail import imap
+from mail.errors import MailError
+from mail.quota import parse_thresholds
+from mail.types import FolderBaseline, Protocol
+from storage import repo
+from storage.archive import Retention
+from storage.models import Account
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+    from cogs.alerts import Alerts
+
+MAX_MAILBOX_MB = 10_000_000
+
+
+class Manage(commands.Cog):
+    def __init__(self, bot: MailsyncBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self._names = [c.name for c in self.__cog_app_commands__]
+        attach_to_mail_group(self, self.bot.mail_group)
+
+    async def cog_unload(self) -> None:
+        detach_from_mail_group(self.bot.mail_group, self._names)
+
+    @property
+    def alerts(self) -> Alerts:
+        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
+
+    @app_commands.command(name="edit", description="Change an account's settings")
+    @app_commands.describe(
+        account="the account to change",
+        channel="post alerts here instead",
+        interval="minutes between polls (at least 1)",
+        folders="IMAP folders to watch, comma-separated",
+        quota_warn="warning thresholds in percent, e.g. 80,90,95",
+        retention="POP3: keep, delete, or days:N (delete N days after download)",
+        mailbox_limit_mb="POP3: the mailbox size limit in MB, for warnings (0 removes it)",
+        mention="a role to mention on alerts (pick @everyone to stop mentioning)",
+    )
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        account: str,
+        channel: discord.TextChannel | None = None,
+        interval: int | None = None,
+        folders: str | None = None,
+        quota_warn: str | None = None,
+        retention: str | None = None,
+        mailbox_limit_mb: int | None = None,
+        mention: discord.Role | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        changes, said = self._plain_changes(
+            found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
+        )
+        added: list[FolderBaseline] = []
+        dropped: list[str] = []
+        if folders is not None:
+            wanted = _validate.folders(folders, Protocol(found.protocol))
+            added, dropped = await self._folder_changes(found, wanted)
+            changes["folders"] = "\n".join(wanted)
+            said.append("folders " + ", ".join(f"`{f}`" for f in wanted))
+        if not changes:
+            raise UserError("Nothing to change: give at least one option besides `account`.")
+        updated = await asyncio.to_thread(
+            repo.update_account, self.bot.engine, found.id, changes, added, dropped
+        )
+        if updated is None:
+            raise UserError("That account was removed meanwhile; nothing was changed.")
+        if not updated.paused:
+            self.alerts.schedule(updated)
+        await interaction.followup.send(
+            f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
+        )
+
+    def _plain_changes(
+        self,
+        account: Account,
+        channel: discord.TextChannel | None,
+        interval: int | None,
+        quota_warn: str | None,
+        retention: str | None,
+        mailbox_limit_mb: int | None,
+        mention: discord.Role | None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        changes: dict[str, Any] = {}
+        said: list[str] = []
+        pop3 = account.protocol == Protocol.POP3
+        if channel is not None:
+            changes["channel_id"] = channel.id
+            said.append(f"alerts go to <#{channel.id}>")
+        if interval is not None:
+            changes["interval_minutes"] = _validate.interval(interval)
+            said.append(f"every {interval} min")
+        if quota_warn is not None:
+            try:
+                thresholds = parse_thresholds(quota_warn)
+            except ValueError as exc:
+                raise UserError(f"quota_warn: {exc}.") from exc
+            changes["quota_warn"] = ",".join(map(str, thresholds))
+            changes["quota_level"] = 0  # new lines: warn afresh for whichever is crossed
+            said.append("quota warnings at " + ", ".join(f"{t} %" for t in thresholds))
+        if retention is not None:
+            if not pop3:
+                raise UserError(
+                    "`retention` applies to POP3 accounts; IMAP mail stays on the server."
+                )
+            try:
+                changes["retention"] = str(Retention.parse(retention))
+            except ValueError as exc:
+                raise UserError(f"{exc}.") from exc
+            said.append(f"retention `{changes['retention']}`")
+        if mailbox_limit_mb is not None:
+            if not pop3:
+                raise UserError(
+                    "`mailbox_limit_mb` is for POP3; IMAP servers report their own quota."
+                )
+            if not 0 <= mailbox_limit_mb <= MAX_MAILBOX_MB:
+                raise UserError(f"mailbox_limit_mb must be 0 to {MAX_MAILBOX_MB:,}.")
+            changes["mailbox_limit_mb"] = mailbox_limit_mb or None
+            changes["quota_level"] = 0
+            said.append(
+                f"mailbox limit {mailbox_limit_mb:,} MB" if mailbox_limit_mb else "no mailbox limit"
+            )
+        if mention is not None:
+            if mention.is_default():
+                changes["mention_role_id"] = None
+                said.append("no role mention")
+            else:
+                changes["mention_role_id"] = mention.id
+                said.append(f"alerts mention <@&{mention.id}>")
+        return changes, said
+
+    async def _folder_changes(
+        self, account: Account, wanted: tuple[str, ...]
+    ) -> tuple[list[FolderBaseline], list[str]]:
+        """Baseline new folders on the server (so their old mail is not announced)."""
+        current = account.folder_list
+        new = [f for f in wanted if f not in current]
+        dropped = [f for f in current if f not in wanted]
+        if not new or account.protocol == Protocol.POP3:
+            return [], dropped
+        try:
+            added = await asyncio.to_thread(
+                imap.verify_and_baseline,
+                self.alerts.config_of(account),
+                new,
+                self.bot.settings.allow_private_hosts,
+            )
+        except MailError as exc:
+            raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
+        return added, dropped
+
+
+async def setup(bot: MailsyncBot) -> None:
+    await bot.add_cog(Manage(bot))

@@ -190,3 +190,31 @@ def archive_embed(
     )
     embed.set_footer(text=f"{total:,} match{'es' if total != 1 else ''} · page {page + 1}/{pages}")
     return fit(embed)
+
+
+def trouble_embed(
+    account_name: str, failures: int, error: str, kind: str, retry_at: datetime | None
+) -> discord.Embed:
+    lines = [f"The last {failures} polls failed: {error}"]
+    if kind == "login":
+        lines.append(
+            "Polling goes on, but this will not heal by itself: set the new password "
+            "with `/mail password`."
+        )
+    if retry_at is not None:
+        lines.append(f"Next try <t:{int(retry_at.timestamp())}:R>; retries back off up to an hour.")
+    embed = discord.Embed(
+        title="Mail account in trouble", description="\n".join(lines), colour=NOTICE_COLOUR
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed
+
+
+def recovered_embed(account_name: str, failures: int) -> discord.Embed:
+    embed = discord.Embed(
+        title="Mail account recovered",
+        description=f"Polling works again after {failures} failed polls.",
+        colour=discord.Colour.green(),
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed

@@ -55,6 +55,8 @@ class PasswordModal(discord.ui.Modal, title="Mail account password"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if interaction.guild_id != self.draft.guild_id:
+            raise UserError("This form belongs to another server; nothing was saved.")
         await self.cog.finish_add(interaction, self.draft, self.password.value)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
@@ -146,7 +148,7 @@ class Accounts(commands.Cog):
             else:
                 found = await asyncio.to_thread(pop3.baseline, cfg, allow_private)
                 pop3_uidls = found.uidls
-                baselines = [_pop3_summary(found.count)]
+                baselines = [_pop3_summary(found.count, found.newest)]
         except MailError as exc:
             raise UserError(f"Could not add `{draft.name}`: {exc} Nothing was saved.") from exc
         new = repo.NewAccount(
@@ -177,6 +179,15 @@ class Accounts(commands.Cog):
         log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
         await interaction.followup.send(_added_text(draft, baselines), ephemeral=True)
 
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Leaving a guild deletes its accounts and their secrets."""
+        ids = await asyncio.to_thread(repo.delete_guild, self.bot.engine, guild.id)
+        for account_id in ids:
+            self.alerts.unschedule(account_id)
+        if ids:
+            log.info("left guild %s: deleted %d account(s)", guild.id, len(ids))
+
     @app_commands.command(name="list", description="This server's mail accounts")
     async def list_(self, interaction: discord.Interaction) -> None:
         guild_id = guild_id_of(interaction)
@@ -197,14 +208,20 @@ class Accounts(commands.Cog):
                 f"last poll: {_ui.relative_time(h.last_poll_at if h else None)}",
             ]
             if h and h.last_error:
-                lines.append(f"last error: {_ui.truncate(h.last_error, 300)}")
+                failures = f" ({h.consecutive_failures} in a row)" if h.consecutive_failures else ""
+                lines.append(f"last error{failures}: {_ui.truncate(h.last_error, 300)}")
+            if a.channel_broken:
+                lines.append(
+                    f"\N{WARNING SIGN} alerts held: {a.channel_broken}; "
+                    "fix with `/mail edit channel:`"
+                )
             embed.add_field(name=_ui.truncate(a.name, 256), value="\n".join(lines), inline=False)
         await interaction.followup.send(embed=_ui.fit(embed), ephemeral=True)
 
 
-def _pop3_summary(count: int) -> FolderBaseline:
+def _pop3_summary(count: int, newest: tuple[str, str] | None) -> FolderBaseline:
     """POP3 has one mailbox and no unread flag; shown like an IMAP folder baseline."""
-    return FolderBaseline("INBOX", FolderState(0, 0), messages=count, unseen=None)
+    return FolderBaseline("INBOX", FolderState(0, 0), messages=count, unseen=None, newest=newest)
 
 
 def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
@@ -215,6 +232,10 @@ def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
     for b in baselines:
         unseen = f", {b.unseen} unread" if b.unseen is not None else ""
         lines.append(f"• `{b.folder}`: {b.messages} messages{unseen}")
+        if b.newest:
+            sender, subject = b.newest
+            who, what = _ui.mail_text(sender, 80), _ui.mail_text(subject, 120)
+            lines.append(f"  newest: **{who}** \N{EM DASH} {what}")
     if draft.protocol is Protocol.POP3:
         lines.append(
             "POP3: new mail is downloaded into the bot's archive (`/mail archive`); the "

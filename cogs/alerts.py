@@ -1,21 +1,22 @@
-"""Polling and the posts it produces. Each active account has an interval job; IMAP
+"""Polling and the alerts it produces. Each active account has an interval job; IMAP
 accounts whose server offers IDLE also get push (cogs/_push.py), which asks for the same
-poll. A poll runs the blocking mail code in a thread, posts the alerts, then advances the
-stored state, so a failed post is retried and a finished one is never repeated."""
+poll. A poll runs the blocking mail code in a thread and writes its alerts to the outbox
+in the same transaction that advances the stored state; cogs/_sender.py posts them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import discord
 from discord.ext import commands
 
 from cogs import _ui
 from cogs._push import PushWatcher
+from cogs._sender import OutboxSender
 from mail import imap
 from mail.errors import MailError
 from mail.quota import (
@@ -27,18 +28,28 @@ from mail.quota import (
     parse_thresholds,
 )
 from mail.types import FolderState, PollResult, Protocol, Security, ServerConfig
-from storage import archive, repo
+from storage import archive, outbox, repo
 from storage.crypto import SecretKeyError
 from storage.models import Account
+from storage.outbox import Alert
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
 
 log = logging.getLogger(__name__)
 
+TROUBLE_AFTER = 3
+BACKOFF_CAP = timedelta(hours=1)
+
 
 def job_id(account_id: int) -> str:
     return f"poll:{account_id}"
+
+
+def failure_backoff(interval_minutes: int, failures: int) -> timedelta:
+    """From the third failure on, double the wait each time, up to an hour."""
+    extra = max(0, failures - TROUBLE_AFTER)
+    return min(BACKOFF_CAP, timedelta(minutes=interval_minutes) * 2 ** min(extra, 12))
 
 
 class StoredSecretError(MailError):
@@ -52,9 +63,11 @@ class Alerts(commands.Cog):
         self._slots = asyncio.Semaphore(bot.settings.poll_concurrency)
         self._again: dict[int, bool] = {}  # account -> another push arrived mid-poll
         self.push = PushWatcher(bot, self.config_of, self.request_poll)
+        self.sender = OutboxSender(bot)
 
     async def cog_load(self) -> None:
         self.push.start()
+        self.sender.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.bot.engine)
         for account in accounts:
             self.schedule(account)
@@ -65,6 +78,7 @@ class Alerts(commands.Cog):
             if job.id.startswith("poll:"):
                 job.remove()
         await self.push.stop()
+        await self.sender.stop()
 
     def config_of(self, account: Account) -> ServerConfig:
         try:
@@ -74,13 +88,18 @@ class Alerts(commands.Cog):
                 "The stored password cannot be decrypted with the current "
                 "MAILSYNC_SECRET_KEY; set it again with /mail password."
             ) from exc
+        return replace(self.config_of_unchecked(account), password=password)
+
+    @staticmethod
+    def config_of_unchecked(account: Account) -> ServerConfig:
+        """The server settings without the stored password (for replacing it)."""
         return ServerConfig(
             protocol=Protocol(account.protocol),
             host=account.host,
             port=account.port,
             security=Security(account.security),
             username=account.username,
-            password=password,
+            password="",
         )
 
     def schedule(self, account: Account) -> None:
@@ -134,7 +153,7 @@ class Alerts(commands.Cog):
             log.exception("poll of account %s crashed", account_id)
 
     async def poll(self, account_id: int) -> int:
-        """Poll one account now; returns how many messages were announced."""
+        """Poll one account now; returns how many new messages were queued for posting."""
         engine = self.bot.engine
         async with self._slots, self._locks[account_id]:
             account = await asyncio.to_thread(repo.get_account, engine, account_id)
@@ -143,14 +162,43 @@ class Alerts(commands.Cog):
                 return 0
             try:
                 if account.protocol == Protocol.POP3:
-                    posted = await self._poll_pop3(account)
+                    announced = await self._poll_pop3(account)
                 else:
-                    posted = await self._poll_imap(account)
+                    announced = await self._poll_imap(account)
             except MailError as exc:
-                await asyncio.to_thread(repo.record_poll, engine, account_id, exc.kind, str(exc))
+                await self._failed(account, exc)
                 raise
-            await asyncio.to_thread(repo.record_poll, engine, account_id)
-            return posted
+            recovered = await asyncio.to_thread(repo.record_success, engine, account_id)
+            if recovered is not None:
+                await self._queue(
+                    account, [Alert(_ui.recovered_embed(account.name, recovered).to_dict())]
+                )
+            self.sender.poke()
+            return announced
+
+    async def _failed(self, account: Account, exc: MailError) -> None:
+        """Count the failure; at the third in a row say so once, and back off the job."""
+        health = await asyncio.to_thread(
+            repo.record_failure, self.bot.engine, account.id, exc.kind, str(exc)
+        )
+        if health.consecutive_failures < TROUBLE_AFTER:
+            return
+        retry_at = datetime.now(UTC) + failure_backoff(
+            account.interval_minutes, health.consecutive_failures
+        )
+        job = self.bot.scheduler.get_job(job_id(account.id))
+        if job is not None:
+            job.modify(next_run_time=retry_at)
+        if not health.trouble_notified:
+            embed = _ui.trouble_embed(
+                account.name, health.consecutive_failures, str(exc), exc.kind, retry_at
+            )
+            await self._queue(account, [Alert(embed.to_dict())])
+            await asyncio.to_thread(repo.mark_trouble_notified, self.bot.engine, account.id)
+            self.sender.poke()
+
+    async def _queue(self, account: Account, alerts: list[Alert]) -> None:
+        await asyncio.to_thread(outbox.enqueue, self.bot.engine, account, alerts)
 
     async def _poll_imap(self, account: Account) -> int:
         cfg = self.config_of(account)
@@ -158,14 +206,34 @@ class Alerts(commands.Cog):
         result = await asyncio.to_thread(
             imap.poll_account, cfg, states, self.bot.settings.allow_private_hosts
         )
-        posted = await self._announce(account, result, states)
+        announced = await self._queue_imap(account, result, states)
         if result.quota is not None:
             await self._check_quota(account, result.quota)
-        return posted
+        return announced
+
+    async def _queue_imap(
+        self, account: Account, result: PollResult, states: dict[str, FolderState]
+    ) -> int:
+        alerts = [
+            Alert(_ui.folder_reset_embed(account.name, f.folder).to_dict(), mention=False)
+            for f in result.folders
+            if f.reset
+        ]
+        new = [m for f in result.folders if not f.reset for m in f.messages]
+        if len(new) > _ui.DIGEST_THRESHOLD:
+            alerts.append(Alert(_ui.digest_embed(account.name, new).to_dict()))
+        else:
+            alerts.extend(Alert(_ui.new_mail_embed(account.name, m).to_dict()) for m in new)
+        changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
+        if alerts or changed:
+            await asyncio.to_thread(
+                outbox.enqueue_with_folder_states, self.bot.engine, account, alerts, changed
+            )
+        return len(new)
 
     async def _poll_pop3(self, account: Account) -> int:
-        """Download into the archive (committed before any DELE), then announce from the
-        archive: what is stored but not yet announced, so a failed post is retried."""
+        """Download into the archive (committed before any DELE), then queue what is stored
+        but not yet announced, marking it announced in the same transaction."""
         result = await asyncio.to_thread(
             archive.sync,
             self.bot.engine,
@@ -174,57 +242,22 @@ class Alerts(commands.Cog):
             archive.Retention.parse(account.retention),
             self.bot.settings.allow_private_hosts,
         )
-        posted = await self._announce_archived(account)
+        rows = await asyncio.to_thread(archive.unannounced, self.bot.engine, account.id)
+        if rows:
+            messages = [archive.as_new_message(row) for row in rows]
+            if len(messages) > _ui.DIGEST_THRESHOLD:
+                alerts = [Alert(_ui.digest_embed(account.name, messages).to_dict())]
+            else:
+                alerts = [Alert(_ui.new_mail_embed(account.name, m).to_dict()) for m in messages]
+            await asyncio.to_thread(
+                outbox.enqueue_archived, self.bot.engine, account, alerts, [r.id for r in rows]
+            )
         if account.mailbox_limit_mb:
             limit = QuotaResource(
                 "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
             )
             await self._check_quota(account, QuotaReport(True, (QuotaRoot("mailbox", (limit,)),)))
-        return posted
-
-    async def _announce_archived(self, account: Account) -> int:
-        rows = await asyncio.to_thread(archive.unannounced, self.bot.engine, account.id)
-        if not rows:
-            return 0
-        channel = await self._channel(account.channel_id)
-        messages = [archive.as_new_message(row) for row in rows]
-        if len(messages) > _ui.DIGEST_THRESHOLD:
-            await self._send(channel, _ui.digest_embed(account.name, messages), account)
-            await asyncio.to_thread(archive.mark_announced, self.bot.engine, [r.id for r in rows])
-            return len(rows)
-        for row, message in zip(rows, messages, strict=True):
-            await self._send(channel, _ui.new_mail_embed(account.name, message), account)
-            await asyncio.to_thread(archive.mark_announced, self.bot.engine, [row.id])
         return len(rows)
-
-    async def _announce(
-        self, account: Account, result: PollResult, states: dict[str, FolderState]
-    ) -> int:
-        """Post, then store the new state. If a post fails, only what was posted advances."""
-        channel = await self._channel(account.channel_id)
-        done: dict[str, FolderState] = {}
-        posted = 0
-        try:
-            for folder in result.folders:
-                if folder.reset:
-                    await self._send(channel, _ui.folder_reset_embed(account.name, folder.folder))
-                    done[folder.folder] = folder.state
-            new = [m for f in result.folders if not f.reset for m in f.messages]
-            if len(new) > _ui.DIGEST_THRESHOLD:
-                await self._send(channel, _ui.digest_embed(account.name, new), account)
-                posted = len(new)
-            else:
-                for message in new:
-                    await self._send(channel, _ui.new_mail_embed(account.name, message), account)
-                    posted += 1
-                    done[message.folder] = FolderState(
-                        states[message.folder].uidvalidity, message.uid
-                    )
-            done.update({f.folder: f.state for f in result.folders})
-        finally:
-            if done:
-                await asyncio.to_thread(repo.save_folder_states, self.bot.engine, account.id, done)
-        return posted
 
     async def _check_quota(self, account: Account, report: QuotaReport) -> None:
         fullest = report.fullest
@@ -245,31 +278,8 @@ class Alerts(commands.Cog):
         )
         if warning is not None:
             days = days_until_full(history, storage.limit)
-            channel = await self._channel(account.channel_id)
-            await self._send(channel, _ui.quota_warning_embed(account.name, fullest, warning, days))
-
-    async def _channel(self, channel_id: int) -> discord.abc.Messageable:
-        channel = self.bot.get_channel(channel_id)
-        if channel is None:
-            channel = await self.bot.fetch_channel(channel_id)
-        return channel  # type: ignore[return-value]
-
-    @staticmethod
-    async def _send(
-        channel: discord.abc.Messageable, embed: discord.Embed, account: Account | None = None
-    ) -> None:
-        """Post an alert. Only the account's own alert role may be mentioned, nobody else."""
-        role = account.mention_role_id if account is not None else None
-        if role:
-            await channel.send(
-                content=f"<@&{role}>",
-                embed=embed,
-                allowed_mentions=discord.AllowedMentions(
-                    everyone=False, users=False, roles=[discord.Object(id=role)], replied_user=False
-                ),
-            )
-        else:
-            await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+            embed = _ui.quota_warning_embed(account.name, fullest, warning, days)
+            await self._queue(account, [Alert(embed.to_dict())])
 
 
 async def setup(bot: MailsyncBot) -> None:

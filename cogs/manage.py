@@ -1,9 +1,10 @@
-"""/mail edit: change an account's settings after it exists. Every option is checked
-before anything is saved, and all changes land in one transaction or none do."""
+"""/mail edit, password, pause, resume and remove: an account after it exists. Every
+option is checked before anything is saved, and changes land in one transaction or none."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,12 +13,12 @@ from discord.ext import commands
 
 from cogs import _validate
 from cogs._autocomplete import account_autocomplete, find_account
-from cogs._errors import UserError
+from cogs._errors import AccountNotFound, UserError
 from cogs._group import attach_to_mail_group, detach_from_mail_group
-from mail import imap
+from mail import imap, pop3
 from mail.errors import MailError
 from mail.quota import parse_thresholds
-from mail.types import FolderBaseline, Protocol
+from mail.types import FolderBaseline, Protocol, ServerConfig
 from storage import repo
 from storage.archive import Retention
 from storage.models import Account
@@ -43,6 +44,71 @@ class Manage(commands.Cog):
     @property
     def alerts(self) -> Alerts:
         return self.bot.get_cog("Alerts")  # type: ignore[return-value]
+
+    @app_commands.command(name="remove", description="Stop watching an account and delete it")
+    @app_commands.describe(account="the account to delete, with its state and archive")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def remove(self, interaction: discord.Interaction, account: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        self.alerts.unschedule(found.id)
+        await asyncio.to_thread(repo.delete_account, self.bot.engine, found.id)
+        await interaction.followup.send(
+            f"Removed `{found.name}` with its stored password, state and archive.", ephemeral=True
+        )
+
+    @app_commands.command(name="pause", description="Stop polling an account, keeping its state")
+    @app_commands.describe(account="the account to pause")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def pause(self, interaction: discord.Interaction, account: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        self.alerts.unschedule(found.id)
+        await asyncio.to_thread(repo.set_paused, self.bot.engine, found.id, True)
+        await interaction.followup.send(
+            f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
+        )
+
+    @app_commands.command(name="resume", description="Poll a paused account again")
+    @app_commands.describe(account="the account to resume")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def resume(self, interaction: discord.Interaction, account: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        updated = await asyncio.to_thread(repo.set_paused, self.bot.engine, found.id, False)
+        if updated is None:
+            raise UserError("That account was removed meanwhile.")
+        self.alerts.schedule(updated)
+        self.alerts.request_poll(updated.id)  # mail that came while paused is announced now
+        await interaction.followup.send(f"Resumed `{found.name}`.", ephemeral=True)
+
+    @app_commands.command(name="password", description="Replace an account's stored password")
+    @app_commands.describe(account="the account whose password changed")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def password(self, interaction: discord.Interaction, account: str) -> None:
+        # The modal must be the first response: a quick lookup only, no deferral.
+        found = await find_account(self.bot, interaction, account)
+        await interaction.response.send_modal(NewPasswordModal(self, found))
+
+    async def replace_password(
+        self, interaction: discord.Interaction, account: Account, password: str
+    ) -> None:
+        cfg = replace(self.alerts.config_of_unchecked(account), password=password)
+        try:
+            await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
+        except MailError as exc:
+            raise UserError(f"The new password was not saved: {exc}") from exc
+        updated = await asyncio.to_thread(
+            repo.set_password, self.bot.engine, account.id, self.bot.secrets.encrypt(password)
+        )
+        if updated is None:
+            raise UserError("That account was removed meanwhile; nothing was saved.")
+        if not updated.paused:
+            self.alerts.schedule(updated)
+            self.alerts.request_poll(updated.id)
+        await interaction.followup.send(
+            f"Password of `{account.name}` replaced; the login was checked first.", ephemeral=True
+        )
 
     @app_commands.command(name="edit", description="Change an account's settings")
     @app_commands.describe(
@@ -89,6 +155,7 @@ class Manage(commands.Cog):
             raise UserError("That account was removed meanwhile; nothing was changed.")
         if not updated.paused:
             self.alerts.schedule(updated)
+        self.alerts.sender.poke()  # alerts held for a broken channel may go out now
         await interaction.followup.send(
             f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
         )
@@ -108,6 +175,7 @@ class Manage(commands.Cog):
         pop3 = account.protocol == Protocol.POP3
         if channel is not None:
             changes["channel_id"] = channel.id
+            changes["channel_broken"] = None
             said.append(f"alerts go to <#{channel.id}>")
         if interval is not None:
             changes["interval_minutes"] = _validate.interval(interval)
@@ -170,6 +238,35 @@ class Manage(commands.Cog):
         except MailError as exc:
             raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
         return added, dropped
+
+
+def verify_login(cfg: ServerConfig, allow_private: bool) -> None:
+    """Log in and out (blocking): proves a password before it is stored."""
+    if cfg.protocol is Protocol.POP3:
+        with pop3.session(cfg, allow_private):
+            return
+    with imap.session(cfg, allow_private):
+        return
+
+
+class NewPasswordModal(discord.ui.Modal, title="New mail password"):
+    password: discord.ui.TextInput = discord.ui.TextInput(
+        label="New password (or app password)", custom_id="password", min_length=1, max_length=512
+    )
+
+    def __init__(self, cog: Manage, account: Account) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.account = account
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if interaction.guild_id != self.account.guild_id:
+            raise AccountNotFound(self.account.name)
+        await self.cog.replace_password(interaction, self.account, self.password.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
 
 
 async def setup(bot: MailsyncBot) -> None:

@@ -99,6 +99,7 @@ class Pop3Baseline:
     count: int
     size_bytes: int
     uidl_supported: bool = True
+    newest: tuple[str, str] | None = None  # (sender, subject) of the last message
 
 
 class _Conn:
@@ -362,7 +363,19 @@ def baseline(cfg: ServerConfig, allow_private: bool, require_uidl: bool = True) 
         count, size = stat(conn)
         if not conn.caps.uidl:
             return Pop3Baseline(frozenset(), count, size, uidl_supported=False)
-        return Pop3Baseline(frozenset(uidl_map(conn)), count, size)
+        return Pop3Baseline(frozenset(uidl_map(conn)), count, size, newest=_newest(conn, count))
+
+
+def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
+    """Headers of the last message via TOP n 0; None without TOP or mail."""
+    if not count or not conn.caps.top:
+        return None
+    try:
+        _resp, lines, _octets = conn.top(count, 0)
+    except poplib.error_proto:
+        return None
+    parsed = parse_message(b"\r\n".join(lines))
+    return parsed.sender, parsed.subject
 
 
 def poll(

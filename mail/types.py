@@ -55,6 +55,7 @@ class FolderBaseline:
     state: FolderState
     messages: int
     unseen: int | None
+    newest: tuple[str, str] | None = None  # (sender, subject) of the newest message
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Account(SQLModel, table=True):
     retention: str = Field(default="keep", max_length=16)  # POP3: keep | delete | days:N
     mailbox_limit_mb: int | None = None  # POP3: declared size limit for warnings
     mention_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    channel_broken: str | None = None  # why posting failed for good (403/404); cleared by edit
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -72,6 +73,7 @@ class AccountHealth(SQLModel, table=True):
     last_error: str | None = None
     last_error_kind: str | None = Field(default=None, max_length=32)
     consecutive_failures: int = Field(default=0)
+    trouble_notified: bool = Field(default=False)  # the 3-failures warning went out
 
 
 class QuotaSample(SQLModel, table=True):
@@ -116,3 +118,22 @@ class ArchivedMessage(SQLModel, table=True):
     downloaded_at: datetime | None = None
     announced: bool = Field(default=False)
     deleted_at: datetime | None = None  # when a confirmed QUIT removed it from the server
+
+
+class OutboxAlert(SQLModel, table=True):
+    """An alert written before it is sent: a Discord outage or a restart delays it, never
+    drops or doubles it (the row id is sent as the message nonce, which Discord dedupes)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: str  # JSON: {"embed": {...}, "role": id | null}
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

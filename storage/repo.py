@@ -7,13 +7,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mail.types import FolderBaseline, FolderState
 from storage import archive
-from storage.models import Account, AccountHealth, FolderStateRow, QuotaSample, utcnow
+from storage.models import (
+    Account,
+    AccountHealth,
+    FolderStateRow,
+    OutboxAlert,
+    QuotaSample,
+    utcnow,
+)
 
 
 class DuplicateAccountError(ValueError):
@@ -161,26 +168,41 @@ def save_folder_states(engine: Engine, account_id: int, states: Mapping[str, Fol
         session.commit()
 
 
-def record_poll(
-    engine: Engine, account_id: int, error_kind: str | None = None, error: str | None = None
-) -> AccountHealth:
-    """Stamp a poll; a failure counts up, a success clears the streak."""
+def record_success(engine: Engine, account_id: int) -> int | None:
+    """Stamp a good poll. Returns how many polls had failed in a row if the account had
+    been reported in trouble (so a 'recovered' notice is due), else None."""
     with _session(engine) as session:
         health = session.get(AccountHealth, account_id) or AccountHealth(account_id=account_id)
+        recovered = health.consecutive_failures if health.trouble_notified else None
         now = utcnow()
-        health.last_poll_at = now
-        if error is None:
-            health.last_success_at = now
-            health.consecutive_failures = 0
-            health.last_error = None
-            health.last_error_kind = None
-        else:
-            health.consecutive_failures += 1
-            health.last_error = error[:500]
-            health.last_error_kind = error_kind
+        health.last_poll_at = health.last_success_at = now
+        health.consecutive_failures = 0
+        health.last_error = health.last_error_kind = None
+        health.trouble_notified = False
+        session.add(health)
+        session.commit()
+        return recovered
+
+
+def record_failure(engine: Engine, account_id: int, kind: str, error: str) -> AccountHealth:
+    with _session(engine) as session:
+        health = session.get(AccountHealth, account_id) or AccountHealth(account_id=account_id)
+        health.last_poll_at = utcnow()
+        health.consecutive_failures += 1
+        health.last_error = error[:500]
+        health.last_error_kind = kind
         session.add(health)
         session.commit()
         return health
+
+
+def mark_trouble_notified(engine: Engine, account_id: int) -> None:
+    with _session(engine) as session:
+        health = session.get(AccountHealth, account_id)
+        if health is not None:
+            health.trouble_notified = True
+            session.add(health)
+            session.commit()
 
 
 SAMPLE_EVERY = timedelta(minutes=10)
@@ -236,6 +258,12 @@ def update_account(
             return None
         for field_name, value in changes.items():
             setattr(account, field_name, value)
+        if "channel_id" in changes:  # pending alerts follow the account to its new channel
+            session.exec(  # type: ignore[call-overload]
+                update(OutboxAlert)
+                .where(OutboxAlert.account_id == account_id, col(OutboxAlert.sent_at).is_(None))
+                .values(channel_id=changes["channel_id"])
+            )
         account.updated_at = utcnow()
         session.add(account)
         dropped = list(dropped_folders)
@@ -257,3 +285,49 @@ def update_account(
             )
         session.commit()
         return account
+
+
+def set_paused(engine: Engine, account_id: int, paused: bool) -> Account | None:
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return None
+        account.paused = paused
+        account.updated_at = utcnow()
+        session.add(account)
+        session.commit()
+        return account
+
+
+def set_password(engine: Engine, account_id: int, password_encrypted: str) -> Account | None:
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return None
+        account.password_encrypted = password_encrypted
+        account.updated_at = utcnow()
+        session.add(account)
+        session.commit()
+        return account
+
+
+def delete_account(engine: Engine, account_id: int) -> bool:
+    """The account and everything hanging off it (state, health, archive, outbox, secret)."""
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            return False
+        session.delete(account)
+        session.commit()
+        return True
+
+
+def delete_guild(engine: Engine, guild_id: int) -> list[int]:
+    """Every account of a guild the bot left, with their secrets; returns their ids."""
+    with _session(engine) as session:
+        accounts = session.exec(select(Account).where(Account.guild_id == guild_id)).all()
+        ids = [a.id for a in accounts if a.id is not None]
+        for account in accounts:
+            session.delete(account)
+        session.commit()
+        return ids

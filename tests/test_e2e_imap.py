@@ -47,7 +47,8 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, dovecot, 
     async with harness.running():
         _, reply = await harness.add_account(mail_user, name="ops")
         assert "Watching `ops`" in reply
-        assert "1 messages" in reply
+        assert "1 messages, 1 unread" in reply
+        assert "newest: **a@example\\.com** \N{EM DASH} old news" in reply
 
         uid = dovecot.append(
             mail_user,
@@ -73,7 +74,7 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, dovecot, 
 
         again = await harness.command("mail check", {"account": "ops"})
         assert "0 new messages" in await harness.reply_text(again)
-        assert len(harness.double.channel_messages(harness.double.channel_id)) == 1
+        assert len(await harness.posts()) == 1
 
     with dovecot.imap(mail_user) as client:
         client.select_folder("INBOX", readonly=True)
@@ -100,7 +101,7 @@ async def test_check_polls_a_non_inbox_folder(harness, dovecot, mail_user):
         dovecot.append(mail_user, make_message(subject="in inbox, not watched"))
         check = await harness.command("mail check", {"account": "sent"})
         assert "1 new message posted" in await harness.reply_text(check)
-        posts = harness.double.channel_messages(harness.double.channel_id)
+        posts = await harness.posts(1)
         assert [p["embeds"][0]["title"] for p in posts] == ["in sent"]
         assert {f["name"]: f["value"] for f in posts[0]["embeds"][0]["fields"]}["Folder"] == "Sent"
 
@@ -113,7 +114,7 @@ async def test_burst_becomes_one_digest(harness, dovecot, mail_user):
             dovecot.append(mail_user, make_message(subject=f"burst {i}"), folder="Sent")
         check = await harness.command("mail check", {"account": "burst"})
         assert "7 new messages" in await harness.reply_text(check)
-        posts = harness.double.channel_messages(harness.double.channel_id)
+        posts = await harness.posts(1)
         assert len(posts) == 1
         assert posts[0]["embeds"][0]["title"] == "7 new messages"
         assert "burst 6" in posts[0]["embeds"][0]["description"]
@@ -204,6 +205,7 @@ async def test_restart_rebuilds_jobs_and_announces_nothing_twice(harness, doveco
         dovecot.append(mail_user, make_message(subject="before restart"), folder="Sent")
         check = await harness.command("mail check", {"account": "persist"})
         assert "1 new message" in await harness.reply_text(check)
+        await harness.posts(1)
     async with harness.running() as bot:
         jobs = [j.id for j in bot.scheduler.get_jobs()]
         assert len([j for j in jobs if j.startswith("poll:")]) == 1

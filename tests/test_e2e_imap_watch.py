@@ -58,11 +58,11 @@ async def test_uidvalidity_change_rebaselines_with_one_notice(harness, dovecot, 
             dovecot.append(mail_user, make_message(subject=f"recreated {i}"), folder="Projects")
         check = await harness.command("mail check", {"account": "reset"})
         assert "0 new messages" in await harness.reply_text(check)
-        assert _titles(harness.double) == ["Folder reset by the server"]
+        assert await harness.titles(1) == ["Folder reset by the server"]
         dovecot.append(mail_user, make_message(subject="fresh"), folder="Projects")
         check = await harness.command("mail check", {"account": "reset"})
         assert "1 new message" in await harness.reply_text(check)
-        assert _titles(harness.double) == ["Folder reset by the server", "fresh"]
+        assert await harness.titles(2) == ["Folder reset by the server", "fresh"]
 
 
 async def test_quota_crossing_warns_once(harness, dovecot):
@@ -74,7 +74,7 @@ async def test_quota_crossing_warns_once(harness, dovecot):
         await harness.reply_text(await harness.command("mail check", {"account": "full"}))
         dovecot.append(user, make_message(subject="small", size=2 * 1024), folder="Sent")
         await harness.reply_text(await harness.command("mail check", {"account": "full"}))
-        titles = _titles(harness.double)
+        titles = await harness.titles()
         warnings = [t for t in titles if t.startswith("Mailbox over")]
         assert warnings == ["Mailbox over 80 % full"]
         body = next(

@@ -37,14 +37,15 @@ async def test_pop3_add_download_announce_once_and_keep(harness, dovecot, mail_u
         _, reply = await _pop3(harness, mail_user, name="pop")
         assert "Watching `pop`" in reply
         assert "INBOX`: 1 messages" in reply
+        assert "already there" in reply  # the newest message's subject
         assert "archive" in reply
         dovecot.append(mail_user, make_message(subject="fresh pop", body="hello @here"))
         check = await harness.command("mail check", {"account": "pop"})
         assert "1 new message" in await harness.reply_text(check)
         again = await harness.command("mail check", {"account": "pop"})
         assert "0 new messages" in await harness.reply_text(again)
-        assert _titles(harness.double) == ["fresh pop"]
-        post = harness.double.channel_messages(harness.double.channel_id)[0]
+        assert await harness.titles(1) == ["fresh pop"]
+        post = (await harness.posts())[0]
         assert post["allowed_mentions"] == {"parse": []}
         assert "@here" not in post["embeds"][0]["description"]
     assert _on_server(dovecot, mail_user) == 2
@@ -82,7 +83,7 @@ async def test_pop3_folders_and_declared_limit_warning(harness, dovecot, mail_us
         assert "mailbox limit 1 MB" in await harness.reply_text(edit)
         dovecot.append(mail_user, make_message(subject="heavy", size=900 * 1024))
         await harness.reply_text(await harness.command("mail check", {"account": "lim"}))
-        assert "Mailbox over 80 % full" in _titles(harness.double)
+        assert "Mailbox over 80 % full" in await harness.titles(1)
         quota = await harness.command("mail quota", {"account": "lim"})
         assert "of 1.0 MiB" in await harness.reply_text(quota)
 

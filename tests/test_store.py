@@ -95,12 +95,20 @@ def test_state_advances_and_health_counts_failures(engine):
     account = repo.create_account(engine, _new(), BASE)
     repo.save_folder_states(engine, account.id, {"INBOX": FolderState(7, 50)})
     assert repo.folder_states(engine, account.id)["INBOX"] == FolderState(7, 50)
-    repo.record_poll(engine, account.id, "refused", "refused")
-    health = repo.record_poll(engine, account.id, "refused", "refused")
+    repo.record_failure(engine, account.id, "refused", "refused")
+    health = repo.record_failure(engine, account.id, "refused", "refused")
     assert health.consecutive_failures == 2
     assert health.last_error_kind == "refused"
-    health = repo.record_poll(engine, account.id)
-    assert (health.consecutive_failures, health.last_error) == (0, None)
+    assert repo.record_success(engine, account.id) is None  # never reported: no notice due
+    repo.record_failure(engine, account.id, "login", "refused login")
+    repo.mark_trouble_notified(engine, account.id)
+    assert repo.record_success(engine, account.id) == 1
+    health = repo.list_accounts(engine, 1)[0].health
+    assert (health.consecutive_failures, health.last_error, health.trouble_notified) == (
+        0,
+        None,
+        False,
+    )
 
 
 def test_secretbox_round_trip_and_rotation():

@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 
 import bot as bot_module
 from mail import net
+from storage import outbox
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, MailUser
 
@@ -36,6 +37,20 @@ class Harness:
                 yield self.bot
         finally:
             self.bot.engine.dispose()
+
+    async def posts(self, at_least: int = 0, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Channel posts once the outbox has nothing pending (and at least `at_least` exist)."""
+        assert self.bot is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                pending = await asyncio.to_thread(outbox.pending_count, self.bot.engine)
+                posts = self.double.channel_messages(self.double.channel_id)
+                if pending == 0 and len(posts) >= at_least:
+                    return posts
+                await asyncio.sleep(0.05)
+
+    async def titles(self, at_least: int = 0) -> list[str]:
+        return [p["embeds"][0]["title"] for p in await self.posts(at_least)]
 
     async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any):
         return await self.double.slash_command(

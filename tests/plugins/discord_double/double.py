@@ -57,6 +57,7 @@ class DiscordDouble(
         self._interactions: dict[str, _Interaction] = {}
         self._messages: dict[int, dict[str, Any]] = {}  # message id -> message object
         self._channel_posts: dict[int, list[dict[str, Any]]] = {}
+        self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
         self._modals: dict[str, dict[str, Any]] = {}
         self._last_modal: dict[str, Any] | None = None
         self._sessions: dict[str, _Session] = {}

@@ -136,7 +136,16 @@ class MessagesMixin:
         body = r.json if isinstance(r.json, dict) else {}
         if not (body.get("content") or body.get("embeds") or r.files or body.get("components")):
             return _error(400, "Cannot send an empty message", 50006)
+        # Like Discord: with enforce_nonce, a repeated nonce from the same author returns the
+        # message it already created instead of posting again.
+        nonce_key = (int(channel_id), str(body.get("nonce")))
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            earlier = self._nonces.get(nonce_key)
+            if earlier is not None:
+                return _json(earlier)
         message = self._new_message(int(channel_id), body, r.files)
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            self._nonces[nonce_key] = message
         self._channel_posts.setdefault(int(channel_id), []).append(body)
         return _json(message)
 

@@ -1,0 +1,152 @@
+"""The alert outbox: alerts are rows first, messages second."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from mail.types import FolderState
+from storage.models import Account, ArchivedMessage, FolderStateRow, OutboxAlert, utcnow
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What to post: an embed (as discord.Embed.to_dict()) and whether to mention the role."""
+
+    embed: dict[str, Any]
+    mention: bool = True
+
+
+def _session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+def _rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
+    return [
+        OutboxAlert(
+            account_id=account.id,
+            channel_id=account.channel_id,
+            payload=json.dumps(
+                {"embed": a.embed, "role": account.mention_role_id if a.mention else None}
+            ),
+        )
+        for a in alerts
+    ]
+
+
+def enqueue(engine: Engine, account: Account, alerts: Iterable[Alert]) -> None:
+    with _session(engine) as session:
+        session.add_all(_rows(account, alerts))
+        session.commit()
+
+
+def enqueue_with_folder_states(
+    engine: Engine, account: Account, alerts: Iterable[Alert], states: Mapping[str, FolderState]
+) -> None:
+    """IMAP: the alerts and the advanced UIDs in one transaction, so a message is either
+    queued and passed, or neither (then the next poll finds it again)."""
+    with _session(engine) as session:
+        session.add_all(_rows(account, alerts))
+        rows = {
+            r.folder: r
+            for r in session.exec(
+                select(FolderStateRow).where(FolderStateRow.account_id == account.id)
+            ).all()
+        }
+        for folder, state in states.items():
+            row = rows.get(folder) or FolderStateRow(
+                account_id=account.id, folder=folder, uidvalidity=0, highest_uid=0
+            )
+            row.uidvalidity, row.highest_uid, row.updated_at = (
+                state.uidvalidity,
+                state.highest_uid,
+                utcnow(),
+            )
+            session.add(row)
+        session.commit()
+
+
+def enqueue_archived(
+    engine: Engine, account: Account, alerts: Iterable[Alert], archived_ids: Iterable[int]
+) -> None:
+    """POP3: queue the alerts and mark their archive rows announced, atomically."""
+    with _session(engine) as session:
+        session.add_all(_rows(account, alerts))
+        ids = list(archived_ids)
+        if ids:
+            session.exec(  # type: ignore[call-overload]
+                update(ArchivedMessage)
+                .where(col(ArchivedMessage.id).in_(ids))
+                .values(announced=True)
+            )
+        session.commit()
+
+
+def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
+    """Pending alerts whose time has come, oldest first, skipping broken channels."""
+    with _session(engine) as session:
+        return list(
+            session.exec(
+                select(OutboxAlert)
+                .join(Account, col(Account.id) == col(OutboxAlert.account_id))
+                .where(
+                    col(OutboxAlert.sent_at).is_(None),
+                    col(OutboxAlert.next_attempt_at) <= now,
+                    col(Account.channel_broken).is_(None),
+                )
+                .order_by(col(OutboxAlert.id))
+                .limit(limit)
+            ).all()
+        )
+
+
+def next_due_at(engine: Engine) -> datetime | None:
+    with _session(engine) as session:
+        return session.exec(
+            select(OutboxAlert.next_attempt_at)
+            .join(Account, col(Account.id) == col(OutboxAlert.account_id))
+            .where(col(OutboxAlert.sent_at).is_(None), col(Account.channel_broken).is_(None))
+            .order_by(col(OutboxAlert.next_attempt_at))
+            .limit(1)
+        ).first()
+
+
+def mark_sent(engine: Engine, alert_id: int) -> None:
+    with _session(engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(OutboxAlert).where(col(OutboxAlert.id) == alert_id).values(sent_at=utcnow())
+        )
+        session.commit()
+
+
+def postpone(engine: Engine, alert_id: int, delay: timedelta) -> None:
+    with _session(engine) as session:
+        row = session.get(OutboxAlert, alert_id)
+        if row is not None:
+            row.attempts += 1
+            row.next_attempt_at = utcnow() + delay
+            session.add(row)
+            session.commit()
+
+
+def mark_channel_broken(engine: Engine, account_id: int, reason: str) -> None:
+    with _session(engine) as session:
+        account = session.get(Account, account_id)
+        if account is not None:
+            account.channel_broken = reason[:300]
+            session.add(account)
+            session.commit()
+
+
+def pending_count(engine: Engine, account_id: int | None = None) -> int:
+    with _session(engine) as session:
+        query = select(OutboxAlert.id).where(col(OutboxAlert.sent_at).is_(None))
+        if account_id is not None:
+            query = query.where(OutboxAlert.account_id == account_id)
+        return len(session.exec(query).all())

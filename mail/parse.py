@@ -1,26 +1,61 @@
-"""Pure parsing: raw message bytes -> the fields an alert shows. Never raises on bad mail."""
+"""Pure parsing: raw message bytes -> the fields an alert shows. Never raises on bad mail.
+
+Every field is bounded and free of control, bidi-override and zero-width characters.
+A Date without a usable zone (none, or RFC 5322's "-0000" = unknown) is taken as UTC.
+"""
 
 from __future__ import annotations
 
-import email
-import email.header
+import binascii
+import codecs
+import contextlib
 import email.message
 import email.parser
 import email.utils
+import quopri
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import html2text
 
 SNIPPET_CHARS = 300
-MAX_PARTS = 200
-MAX_BYTES = 256 * 1024
-MAX_DEPTH = 20
+SUBJECT_CHARS = 998
+SENDER_CHARS = 320
+NAME_CHARS = 200
 MAX_ATTACHMENTS = 20
+MAX_BYTES = 256 * 1024
+MAX_HEADER = 16 * 1024  # raw characters of one header value looked at
+MAX_PARTS = 200
+MAX_DEPTH = 20  # levels walked for bodies and attachments
+MAX_NESTING = 100  # multipart/message headers kept: the stdlib parser recurses once per level
+MAX_HTML = 64 * 1024  # characters of bare-tag HTML handed to html2text...
+MAX_TEXT = 10 * SNIPPET_CHARS  # ...holding at most this much text
+MAX_INDENTING = 32  # list/quote tags kept: html2text indents each level, output grows as n^2
 _WS = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# Cc (whitespace ones are left to _WS), all of Cf (bidi controls, zero-width characters,
+# tags), lone surrogates and the invisible fillers.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f"
+    "\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    "\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f]"
+)
+_SEPARATORS = re.compile("[/\\\\\u2044\u2215\u29f8\u29f9\uff0f\uff3c]")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?]*)\?=")
+_NESTED_TYPE = re.compile(rb"(?i)content-type:\s*(?:multipart|message)/")
+_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_TAG = re.compile(r"(/?)([a-zA-Z][a-zA-Z0-9:-]*)")
+_INDENTING = ("ul", "ol", "dl", "dd", "blockquote")
+_RAW_END = {n: re.compile(rf"</{n}[\s/>]", re.I) for n in ("script", "style", "title", "template")}
+_HIDDEN = ("head", *_RAW_END)
+# WHATWG reads these labels as their supersets; bytes.decode must not run Python-only codecs.
+_SUPERSETS = {"iso8859-1": "cp1252", "shift_jis": "cp932", "gb2312": "gb18030", "euc_kr": "cp949"}
+_UNSAFE_CODECS = ("unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined")
+_UNSPECIFIED = ("", "us-ascii", "ascii", "unknown-8bit", "x-unknown")
+_FORWARDED = ("message/rfc822", "message/global")
+Message = email.message.Message
 
 
 @dataclass(frozen=True)
@@ -34,138 +69,253 @@ class ParsedMessage:
 
 
 def _clean(text: str, limit: int) -> str:
-    return _WS.sub(" ", _CONTROL.sub("", text)).strip()[:limit]
-
-
-def decode_header(value: object, limit: int = 998) -> str:
-    """RFC 2047 decode; unknown or broken charsets become replacement characters."""
-    if value is None:
-        return ""
-    raw = str(value)
-    try:
-        chunks = email.header.decode_header(raw)
-    except Exception:
-        return _clean(raw, limit)
-    out = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            out.append(_decode_bytes(chunk, charset))
-        else:
-            out.append(chunk)
-    return _clean("".join(out), limit)
+    return _WS.sub(" ", _INVISIBLE.sub("", text)).strip()[: max(0, limit)].rstrip()
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
-    for candidate in (charset, "utf-8"):
-        if not candidate:
-            continue
+    """Declared charset with replacement characters; an unknown one falls back to UTF-8;
+    none (or ASCII) means UTF-8 if valid, else Windows-1252."""
+    label = (charset or "").strip().lower()
+    codec = "utf-8"
+    with contextlib.suppress(LookupError, ValueError, TypeError):
+        codec = "ascii" if label in _UNSPECIFIED else codecs.lookup(label).name
+    codec = "utf-8" if codec in _UNSAFE_CODECS else _SUPERSETS.get(codec, codec)
+    if codec == "ascii":
         try:
-            return data.decode(candidate, errors="replace")
-        except (LookupError, ValueError):
-            continue
-    return data.decode("latin-1")
-
-
-def _sender(msg: email.message.Message) -> str:
-    raw = decode_header(msg.get("From"))
-    if not raw:
-        return "(unknown sender)"
-    name, addr = email.utils.parseaddr(raw)
-    if name and addr:
-        return f"{name} <{addr}>"
-    return addr or name or raw
-
-
-def _date(msg: email.message.Message) -> datetime | None:
-    raw = msg.get("Date")
-    if not raw:
-        return None
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            codec = "cp1252"
     try:
-        return email.utils.parsedate_to_datetime(str(raw))
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return data.decode(codec, errors="replace")
+    except (LookupError, ValueError):  # not a text encoding (base64, rot13...), or no "replace"
+        return data.decode("utf-8", errors="replace")
+
+
+def _b64(text: str) -> bytes:
+    """Lenient base64: junk dropped, padding repaired, concatenated chunks decoded apart."""
+    out = []
+    cleaned = re.sub(r"[^A-Za-z0-9+/=_-]", "", text).replace("-", "+").replace("_", "/")
+    for chunk in cleaned.split("="):
+        chunk = chunk[: len(chunk) - (len(chunk) % 4 == 1)]
+        out.append(binascii.a2b_base64(chunk + "=" * (-len(chunk) % 4)))
+    return b"".join(out)
+
+
+def _as_text(value: object) -> str:
+    """A header as the parser left it (8-bit bytes as surrogates) -> real text, unfolded."""
+    text = str(value)[:MAX_HEADER]
+    try:
+        data = text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # surrogates the parser did not make
+        data = text.encode("utf-8", errors="replace")
+    return re.sub(r"[\r\n]", "", _decode_bytes(data, None))
+
+
+def decode_header(value: object, limit: int = SUBJECT_CHARS) -> str:
+    """RFC 2047 decode; unknown or broken charsets become replacement characters."""
+    if value is None:
+        return ""
+    text = _as_text(value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value)
+    pieces: list[list] = []  # [str, None] or [bytes, charset]; same-charset neighbours merge
+    pos = 0
+    for match in _ENCODED_WORD.finditer(text):
+        gap = text[pos : match.start()]
+        if gap and not (gap.isspace() and pieces and pieces[-1][1]):  # RFC 2047 section 6.2
+            pieces.append([gap, None])
+        charset = match[1].split("*", 1)[0].lower()  # RFC 2231 language suffix
+        if match[2] in "bB":
+            data = _b64(match[3])
+        else:
+            data = quopri.decodestring(match[3].encode("utf-8", "replace"), header=True)
+        if pieces and pieces[-1][1] == charset:
+            pieces[-1][0] += data
+        else:
+            pieces.append([data, charset])
+        pos = match.end()
+    pieces.append([text[pos:], None])
+    return _clean("".join(p if c is None else _decode_bytes(p, c) for p, c in pieces), limit)
+
+
+def _header(msg: Message, name: str) -> str | None:
+    for key, value in msg.raw_items():
+        if str(key).strip().lower() == name:
+            return _as_text(value)
+    return None
+
+
+def _sender(msg: Message) -> str:
+    raw = re.sub("[\ue000\ue001]", "", _header(msg, "from") or "")
+    # Encoded words become opaque atoms for the address parser, so that what they decode to
+    # (or hold illegally, like "<" or ":") cannot pose as address syntax.
+    masked = _ENCODED_WORD.sub(lambda m: f"\ue000{m.start()}\ue001", raw)
+    try:
+        pairs = email.utils.getaddresses([masked]) if re.search("[@<]", masked) else []
+    except Exception:  # e.g. RecursionError on deeply nested comments
+        pairs = []
+    found = next((p for p in pairs if "@" in p[1]), next((p for p in pairs if any(p)), ("", "")))
+    unmask = lambda m: _ENCODED_WORD.match(raw, int(m[1]))[0]  # noqa: E731
+    name, addr = (re.sub("\ue000(\\d+)\ue001", unmask, text) for text in found)
+    if not re.fullmatch(r'[^\s<>()\[\],;:"]*', addr):  # the parser gave up: show the raw text
+        name, addr = "", ""
+    addr = _clean(addr, 254)
+    name = decode_header(name or ("" if addr else raw), SENDER_CHARS - len(addr) - 5)
+    if re.search(r'[<>@,;:"]', name) and name != addr:  # a name that looks like an address
+        name = '"' + name.replace('"', "'")[: SENDER_CHARS - len(addr) - 5] + '"'
+    return (
+        f"{name} <{addr}>" if name and addr and name != addr else addr or name or "(unknown sender)"
+    )
+
+
+def _date(msg: Message) -> datetime | None:
+    try:
+        date = email.utils.parsedate_to_datetime(_header(msg, "date") or "")
+        if date.tzinfo is None:  # no zone, or "-0000" (zone unknown): taken as UTC
+            date = date.replace(tzinfo=UTC)
+        date.astimezone(UTC)  # raises if the offset pushes it outside datetime's range
+        return date
+    except Exception:
         return None
 
 
-def _walk(msg: email.message.Message) -> list[email.message.Message]:
-    """Leaf parts, depth-first, bounded in depth and count (no recursion, no RecursionError)."""
-    leaves: list[email.message.Message] = []
-    stack = [(msg, 0)]
-    seen = 0
+def _walk(msg: Message) -> list[tuple[Message, bool]]:
+    """Leaves and forwarded messages, depth-first, each with "inside a forward"; iterative and
+    bounded in depth and count."""
+    leaves: list[tuple[Message, bool]] = []
+    stack, seen = [(msg, 0, False)], 0
     while stack and seen < MAX_PARTS:
-        part, depth = stack.pop()
-        seen += 1
-        payload = part.get_payload()
-        if part.is_multipart() and isinstance(payload, list):
-            if depth < MAX_DEPTH:
-                stack.extend((child, depth + 1) for child in reversed(payload))
-        else:
-            leaves.append(part)
+        (part, depth, inner), seen = stack.pop(), seen + 1
+        if not part.is_multipart():  # get_payload() on a leaf may run its charset's codec
+            leaves.append((part, inner))
+            continue
+        if part is not msg and part.get_content_type() in _FORWARDED:
+            leaves.append((part, inner))
+            inner = True
+        if depth < MAX_DEPTH:
+            children = [c for c in reversed(part.get_payload()) if isinstance(c, Message)]
+            stack.extend((child, depth + 1, inner) for child in children)
     return leaves
 
 
-def _part_text(part: email.message.Message) -> str:
-    try:
+def _part_text(part: Message) -> str:
+    data = None
+    with contextlib.suppress(Exception):  # get_payload() runs the charset's codec on 8-bit junk
         data = part.get_payload(decode=True)
-    except Exception:
-        return ""
-    if not isinstance(data, bytes):
-        return ""
-    return _decode_bytes(data, part.get_content_charset())
+        if _as_text(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+            data = _b64(part.get_payload())  # the stdlib returns base64 it cannot decode as is
+    return _decode_bytes(data, part.get_content_charset()) if isinstance(data, bytes) else ""
+
+
+def _strip_html(html: str) -> str:
+    """Linear pre-pass for html2text (html.parser is quadratic on unterminated constructs):
+    only bare, terminated tags remain; comments, declarations and the contents of
+    script/style/title/template go; a stray "<" becomes text; size and nesting are capped."""
+    out: list[str] = []
+    pos, size, next_gt, budget, text, indenting = 0, len(html), -1, MAX_HTML, 0, 0
+    while pos < size and budget > 0 and text < MAX_TEXT:
+        lt = html.find("<", pos)
+        lt = size if lt < 0 else lt
+        chunk = html[pos:lt][:MAX_TEXT]
+        out.append(chunk)
+        budget, text, pos = budget - len(chunk), text + len(chunk.strip()), lt
+        tag = _TAG.match(html, lt + 1)
+        if lt == size or html.startswith("<!--", lt):
+            end = html.find("-->", lt + 4)
+            pos = size if end < 0 else end + 3
+            continue
+        if not tag and not html.startswith(("<!", "<?", "</"), lt):
+            out.append("&lt;")
+            pos, budget, text = lt + 1, budget - 4, text + 1
+            continue
+        if next_gt <= lt:  # shared by every "<" before it: linear even with no ">" at all
+            next_gt = html.find(">", lt)
+            next_gt = size if next_gt < 0 else next_gt
+        pos = next_gt + 1
+        if not tag or next_gt == size:
+            continue  # declaration, bogus comment or unterminated tag: dropped
+        closing, name = tag[1], tag[2].lower()
+        name = "p" if name in ("h1", "h2", "h3", "h4", "h5", "h6") else name  # no "# " marks
+        indenting += name in _INDENTING
+        if name in _HIDDEN:  # never handed over: html2text hides all text after a stray end
+            if name in _RAW_END and not closing:
+                end = _RAW_END[name].search(html, pos)
+                pos = end.start() if end else size
+        elif name not in _INDENTING or indenting <= MAX_INDENTING:
+            out.append(f"<{closing}{name}>" + (" " if name in ("td", "th") else ""))
+            budget -= len(name) + 4
+    return "".join(out)
 
 
 def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.ignore_links = True
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.body_width = 0
+    converter = html2text.HTML2Text(bodywidth=0)
+    for option in ("ignore_links", "ignore_images", "ignore_emphasis", "ignore_tables"):
+        setattr(converter, option, True)
+    converter.unicode_snob = True
+    cleaned = _strip_html(html)
     try:
-        return converter.handle(_SCRIPT_STYLE.sub(" ", html))
+        return _MD_ESCAPE.sub(r"\1", converter.handle(cleaned))
     except Exception:
-        return re.sub(r"<[^>]*>", " ", html)
+        return re.sub(r"<[^<>]*>", " ", cleaned)
 
 
-def _attachment_name(part: email.message.Message) -> str | None:
+def _attachment_name(part: Message) -> str | None:
+    """Filename (RFC 2231, RFC 2047 or raw 8-bit), separators and invisible characters gone;
+    a forwarded message without one is named after its subject."""
+    probe = Message()  # parameters re-parsed from properly decoded text
+    for header in ("Content-Disposition", "Content-Type"):
+        if (value := _header(part, header.lower())) is not None:
+            probe[header] = value
     try:
-        name = part.get_filename()
+        name = probe.get_filename()
     except Exception:
-        return None
-    if not name:
-        return None
-    name = decode_header(name, 200).replace("/", "_").replace("\\", "_")
-    return name or None
+        name = None
+    if not name and part.is_multipart() and part.get_payload():  # a forwarded message
+        subject = decode_header(_header(part.get_payload()[0], "subject"), NAME_CHARS)
+        name = f"{subject or 'forwarded message'}.eml"
+    name = _SEPARATORS.sub("_", decode_header(name or "", 10 * NAME_CHARS))
+    stem, dot, ext = name.rpartition(".")
+    if len(name) > NAME_CHARS and dot and len(ext) <= 16:  # the real extension stays visible
+        return f"{stem[: NAME_CHARS - len(ext) - 2]}\u2026.{ext}"
+    return name[:NAME_CHARS].rstrip() or None
+
+
+def _parse(raw: bytes, headers_only: bool = False) -> ParsedMessage:
+    parser = email.parser.BytesHeaderParser() if headers_only else email.parser.BytesParser()
+    msg = parser.parsebytes(raw)
+    texts: dict[tuple[bool, str], list[str]] = {}
+    attachments: list[str] = []
+    for part, inner in [] if headers_only else _walk(msg):
+        disposition = (_header(part, "content-disposition") or "").strip().lower()
+        name = _attachment_name(part)
+        if name or disposition.startswith("attachment") or part.is_multipart():
+            if len(attachments) < MAX_ATTACHMENTS and not inner:  # not those inside a forward
+                attachments.append(name or "(unnamed)")
+        elif part.get_content_type() in ("text/plain", "text/html"):
+            texts.setdefault((inner, part.get_content_subtype()), []).append(_part_text(part))
+    order = ((False, "plain"), (False, "html"), (True, "plain"), (True, "html"))
+    bodies = (
+        html_to_text(t) if k == "html" else t for i, k in order for t in texts.get((i, k), [])
+    )
+    snippet = next(filter(None, (_clean(body, SNIPPET_CHARS) for body in bodies)), "")
+    message_id = _clean(_header(msg, "message-id") or "", 1000)
+    found = _MSG_ID.search(message_id)
+    return ParsedMessage(
+        subject=decode_header(_header(msg, "subject"), SUBJECT_CHARS) or "(no subject)",
+        sender=_sender(msg),
+        date=_date(msg),
+        snippet=snippet,
+        attachments=tuple(attachments),
+        message_id=found[0] if found else message_id[:300] or None,
+    )
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
-    raw = raw[:MAX_BYTES]
+    raw = bytes(raw[:MAX_BYTES])
+    nested = (m.start() for i, m in enumerate(_NESTED_TYPE.finditer(raw)) if i == MAX_NESTING)
+    raw = raw[: next(nested, None)]  # deeper levels are cut off rather than recursed into
     try:
-        msg = email.message_from_bytes(raw)
-        leaves = _walk(msg)
-    except RecursionError:
-        # The stdlib parser recurses per nesting level; a hostile nest still gets headers.
-        msg = email.parser.BytesHeaderParser().parsebytes(raw)
-        leaves = []
-    plain = html = None
-    attachments: list[str] = []
-    for part in leaves:
-        disposition = (part.get("Content-Disposition") or "").lower()
-        name = _attachment_name(part)
-        if name or disposition.startswith("attachment"):
-            if len(attachments) < MAX_ATTACHMENTS:
-                attachments.append(name or "(unnamed)")
-            continue
-        ctype = part.get_content_type()
-        if ctype == "text/plain" and plain is None:
-            plain = _part_text(part)
-        elif ctype == "text/html" and html is None:
-            html = _part_text(part)
-    body = plain if plain and plain.strip() else html_to_text(html) if html else ""
-    message_id = decode_header(msg.get("Message-ID"), 300) or None
-    return ParsedMessage(
-        subject=decode_header(msg.get("Subject"), 998) or "(no subject)",
-        sender=_sender(msg),
-        date=_date(msg),
-        snippet=_clean(body, SNIPPET_CHARS),
-        attachments=tuple(attachments),
-        message_id=message_id,
-    )
+        return _parse(raw)
+    except Exception:  # RecursionError from a caller's deep stack, or a stdlib surprise
+        try:
+            return _parse(raw, headers_only=True)
+        except Exception:
+            return ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)

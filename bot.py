@@ -23,6 +23,7 @@ from cogs._errors import MailTree
 from cogs._group import MailGroup
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
+from storage.rotation import rotate_passwords
 
 log = logging.getLogger("mailsync")
 
@@ -172,16 +173,50 @@ async def run(bot: MailsyncBot) -> None:
         bot.engine.dispose()
 
 
+def rotate_keys(env: Mapping[str, str] = os.environ) -> int:
+    """--rotate-keys: re-encrypt every stored password with the first MAILSYNC_SECRET_KEY
+    key, so an old key can then be dropped from the list."""
+    setup_logging("INFO")
+    try:
+        secrets = SecretBox(env.get("MAILSYNC_SECRET_KEY", ""))
+    except SecretKeyError as exc:
+        print(f"mailsync: {exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(env.get("DATABASE_URL") or "sqlite:///data/mailsync.db")
+    try:
+        migrate(engine)
+        rotated, failed = rotate_passwords(engine, secrets)
+    finally:
+        engine.dispose()
+    print(f"mailsync: re-encrypted {rotated} stored password(s) with the first key.")
+    if failed:
+        ids = ", ".join(map(str, failed))
+        print(
+            f"mailsync: no configured key decrypts the password of account(s) {ids}; "
+            "set them again with /mail password before removing an old key.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mailsync: mail alerts for Discord channels.")
     parser.add_argument(
         "--generate-key", action="store_true", help="print a new MAILSYNC_SECRET_KEY and exit"
+    )
+    parser.add_argument(
+        "--rotate-keys",
+        action="store_true",
+        help="re-encrypt stored passwords with the first MAILSYNC_SECRET_KEY key and exit",
     )
     args = parser.parse_args(argv)
     if args.generate_key:
         print(SecretBox.generate_key())
         return 0
     load_dotenv()
+    if args.rotate_keys:
+        return rotate_keys()
     try:
         settings = Settings.from_env()
         setup_logging(settings.log_level)

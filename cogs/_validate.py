@@ -12,14 +12,21 @@ MAX_FOLDER_NAME = 200
 MAX_ACCOUNT_NAME = 100
 MIN_INTERVAL = 1
 MAX_INTERVAL = 24 * 60
-_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]_]+$")
+_HOST = re.compile(r"[A-Za-z0-9.\-:_]+")
 
 
 def host(value: str) -> str:
-    value = value.strip().rstrip(".")
-    if not value or len(value) > 253 or not _HOST.match(value):
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]"):  # a bracketed IPv6 literal
+        value = value[1:-1]
+    value = value.rstrip(".")
+    if not value or len(value) > 253 or not _HOST.fullmatch(value):
         raise UserError(f"`{value[:60]}` is not a valid host name.")
-    return value.strip("[]")
+    return value
+
+
+def _printable(value: str) -> bool:
+    return not any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def port(value: int | None, protocol: Protocol, security: Security) -> int:
@@ -63,13 +70,13 @@ def folders(value: str | None, protocol: Protocol) -> tuple[str, ...]:
 
 def account_name(value: str | None, username: str, host_name: str) -> str:
     name = (value or f"{username}@{host_name}").strip()
-    if not name or len(name) > MAX_ACCOUNT_NAME:
+    if not name or len(name) > MAX_ACCOUNT_NAME or not _printable(name):
         raise UserError(f"The account name must be 1 to {MAX_ACCOUNT_NAME} characters.")
     return name
 
 
 def username(value: str) -> str:
     value = value.strip()
-    if not value or len(value) > 320:
-        raise UserError("The user name must be 1 to 320 characters.")
+    if not value or len(value) > 320 or not _printable(value):
+        raise UserError("The user name must be 1 to 320 printable characters.")
     return value

@@ -8,10 +8,10 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mail import net
-from mail.errors import AuthError, FolderError, ProtocolError, TLSError
+from mail.errors import AuthError, ConnectError, FolderError, ProtocolError, TLSError
 from mail.parse import parse_message
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import (
@@ -31,20 +31,34 @@ FETCH_BATCH = 50
 # Enough for headers and the start of the text; the snippet needs no more.
 PARTIAL_BYTES = 32768
 _PARTIAL_ITEM = f"BODY.PEEK[]<0.{PARTIAL_BYTES}>".encode()
+_HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]"
 _STATUS_ITEMS = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"]
 
 
 def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
-    """A logged-in client (the caller logs out). Failures arrive as MailErrors."""
+    """A logged-in client (the caller logs out). Failures arrive as MailErrors.
+
+    The host is checked at every connect (`net.check_host`, SPEC §5) and the socket goes to
+    an address that check approved, never to a second lookup; TLS and STARTTLS still verify
+    the certificate against the host *name*. With STARTTLS no credential is sent unless the
+    server offered STARTTLS and the TLS handshake succeeded."""
+    if any(c in cfg.username + cfg.password for c in "\r\n\0"):
+        raise AuthError("The user name or password contains a line break; IMAP cannot send it.")
     with net.translate_errors(cfg.host, cfg.port):
-        net.check_host(cfg.host, cfg.port, allow_private)
-        client = IMAPClient(
-            cfg.host,
-            port=cfg.port,
-            ssl=cfg.security is Security.TLS,
-            ssl_context=net.tls_context(),
-            timeout=cfg.timeout,
-        )
+        addresses = net.check_host(cfg.host, cfg.port, allow_private)
+        try:
+            client = net.PinnedIMAPClient(
+                addresses,
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.security is Security.TLS,
+                ssl_context=net.tls_context(),
+                timeout=cfg.timeout,
+            )
+        except IMAPClientError as exc:
+            raise ProtocolError(
+                f"`{cfg.host}:{cfg.port}` did not answer as an IMAP server."
+            ) from exc
     try:
         with net.translate_errors(cfg.host, cfg.port):
             if cfg.security is Security.STARTTLS:
@@ -53,10 +67,26 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
                         f"`{cfg.host}` does not offer STARTTLS; refusing to send the password "
                         "in clear. Use security `tls`, or `none` on purpose."
                     )
-                client.starttls(net.tls_context())
+                try:
+                    client.starttls(net.tls_context())
+                except IMAPClientError as exc:
+                    raise TLSError(
+                        f"`{cfg.host}` refused to start TLS; the password was not sent."
+                    ) from exc
                 client._cached_capabilities = None  # re-read after TLS (RFC 3501 §6.2.1)
             try:
-                client.login(cfg.username, cfg.password)
+                if cfg.username.isascii() and cfg.password.isascii():
+                    # imaplib sends the user name as is: quote it (RFC 3501 astring), so a
+                    # name like DOMAIN\user or one with spaces is one argument.
+                    quoted = cfg.username.replace("\\", "\\\\").replace('"', '\\"')
+                    client.login(f'"{quoted}"', cfg.password)
+                elif client.has_capability("AUTH=PLAIN"):
+                    client.plain_login(cfg.username, cfg.password)  # UTF-8 (RFC 4616)
+                else:
+                    raise AuthError(
+                        f"`{cfg.host}` offers no login that can carry a non-ASCII user name "
+                        "or password (AUTH=PLAIN)."
+                    )
             except LoginError as exc:
                 raise AuthError(
                     f"The server refused the login for `{cfg.username}`: "
@@ -88,6 +118,8 @@ def session(cfg: ServerConfig, allow_private: bool) -> Iterator[IMAPClient]:
 def _status(client: IMAPClient, folder: str) -> dict[bytes, int]:
     try:
         return client.folder_status(folder, _STATUS_ITEMS)
+    except IMAPClientAbortError as exc:  # the connection died: not the folder's fault
+        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
     except IMAPClientError as exc:
         raise FolderError(f"The folder `{folder}` does not exist on the server.") from exc
 
@@ -98,11 +130,14 @@ def _state_from_status(client: IMAPClient, folder: str, status: Mapping[bytes, i
     if uidvalidity is None or uidnext is None:
         # Servers that omit them in STATUS still report them on EXAMINE.
         selected = client.select_folder(folder, readonly=True)
-        uidvalidity = selected.get(b"UIDVALIDITY")
-        uidnext = selected.get(b"UIDNEXT")
-        if uidnext is None:
-            uids = client.search("ALL")
-            uidnext = (max(uids) + 1) if uids else 1
+        try:
+            uidvalidity = selected.get(b"UIDVALIDITY")
+            uidnext = selected.get(b"UIDNEXT")
+            if uidnext is None:
+                uids = client.search("ALL")
+                uidnext = (max(uids) + 1) if uids else 1
+        finally:
+            _leave(client)
     if uidvalidity is None:
         raise ProtocolError(f"The server gave no UIDVALIDITY for `{folder}`.")
     return FolderState(uidvalidity=int(uidvalidity), highest_uid=int(uidnext) - 1)
@@ -113,19 +148,55 @@ def baseline(client: IMAPClient, folders: Iterable[str]) -> list[FolderBaseline]
     out = []
     for folder in folders:
         status = _status(client, folder)
+        messages = int(status.get(b"MESSAGES", 0))
+        state = _state_from_status(client, folder, status)
         out.append(
             FolderBaseline(
                 folder=folder,
-                state=_state_from_status(client, folder, status),
-                messages=int(status.get(b"MESSAGES", 0)),
+                state=state,
+                messages=messages,
                 unseen=status.get(b"UNSEEN"),
+                newest=_newest(client, folder, state.highest_uid) if messages else None,
             )
         )
     return out
 
 
+def _newest(client: IMAPClient, folder: str, highest_uid: int) -> tuple[str, str] | None:
+    """Sender and subject of the highest-UID message (headers only, PEEK)."""
+    client.select_folder(folder, readonly=True)
+    try:
+        # "N:*" always includes the last message, even if UID N itself was expunged.
+        uids = client.search(["UID", f"{max(1, highest_uid)}:*"])
+        fetched = client.fetch([max(uids)], [_HEADER_ITEM]) if uids else {}
+    finally:
+        _leave(client)
+    if not fetched:
+        return None
+    data = next(iter(fetched.values()))
+    raw = next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b""
+    parsed = parse_message(raw)
+    return parsed.sender, parsed.subject
+
+
+def _leave(client: IMAPClient) -> None:
+    """Deselect: a kept session that still has a folder selected would answer STATUS for
+    it from its own stale view (RFC 3501 §6.3.10). CLOSE after EXAMINE expunges nothing."""
+    if client.has_capability("UNSELECT"):
+        client.unselect_folder()
+    else:
+        client.close_folder()
+
+
 def _fetch_new(client: IMAPClient, folder: str, above_uid: int) -> list[NewMessage]:
     client.select_folder(folder, readonly=True)
+    try:
+        return _fetch_selected(client, folder, above_uid)
+    finally:
+        _leave(client)
+
+
+def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[NewMessage]:
     # "N:*" always matches the highest message even when its UID is below N: filter.
     uids = sorted(u for u in client.search(["UID", f"{above_uid + 1}:*"]) if u > above_uid)
     messages = []
@@ -161,17 +232,18 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
     for folder, known in states.items():
         status = _status(client, folder)
         current = _state_from_status(client, folder, status)
+        total = int(status.get(b"MESSAGES", 0))
         if current.uidvalidity != known.uidvalidity:
-            results.append(FolderPoll(folder=folder, messages=(), state=current, reset=True))
+            results.append(FolderPoll(folder, (), current, reset=True, messages_total=total))
             continue
         if current.highest_uid <= known.highest_uid:
-            results.append(FolderPoll(folder=folder, messages=(), state=known))
+            results.append(FolderPoll(folder, (), known, messages_total=total))
             continue
         new = _fetch_new(client, folder, known.highest_uid)
         # UIDs at or below the STATUS UIDNEXT that were not fetched were expunged meanwhile.
         highest = max([current.highest_uid, *(m.uid for m in new)])
         state = FolderState(uidvalidity=known.uidvalidity, highest_uid=highest)
-        results.append(FolderPoll(folder=folder, messages=tuple(new), state=state))
+        results.append(FolderPoll(folder, tuple(new), state, messages_total=total))
     return PollResult(folders=tuple(results))
 
 
@@ -222,14 +294,6 @@ def verify_and_baseline(
 ) -> list[FolderBaseline]:
     with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
         return baseline(client, folders)
-
-
-def poll_account(
-    cfg: ServerConfig, states: Mapping[str, FolderState], allow_private: bool
-) -> PollResult:
-    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
-        result = poll(client, states)
-        return PollResult(folders=result.folders, quota=quota(client))
 
 
 def account_quota(cfg: ServerConfig, allow_private: bool) -> QuotaReport:

@@ -98,3 +98,30 @@ def test_invalid_secret_key_exits_with_a_clear_line():
     out = _run_bot(env={"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": "x"})
     assert out.returncode == 2
     assert "MAILSYNC_SECRET_KEY" in out.stderr
+
+
+def test_rotate_keys_reencrypts_with_the_first_key(tmp_path):
+    """`python bot.py --rotate-keys` re-encrypts stored passwords so the old key can go."""
+    from storage import repo
+    from storage.crypto import SecretBox
+    from storage.db import make_engine, migrate
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    url = f"sqlite:///{tmp_path}/rotate.db"
+    engine = make_engine(url)
+    migrate(engine)
+    account = repo.create_account(
+        engine,
+        repo.NewAccount(
+            1, 2, "a", "imap", "h", 993, "tls", "u", SecretBox(old).encrypt("pw"), ("INBOX",), 5, 3
+        ),
+    )
+    engine.dispose()
+    env = {"PATH": "/usr/bin:/bin", "MAILSYNC_SECRET_KEY": f"{new},{old}", "DATABASE_URL": url}
+    out = _run_bot("--rotate-keys", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "re-encrypted 1" in out.stdout
+    engine = make_engine(url)
+    stored = repo.get_account(engine, account.id).password_encrypted
+    engine.dispose()
+    assert SecretBox(new).decrypt(stored) == "pw"

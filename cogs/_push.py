@@ -131,5 +131,6 @@ class PushWatcher:
             log.info("account %s: server has no IDLE; polling at the interval", account_id)
             return
         self._hub.add(account_id, client)
+        log.debug("IDLE watching account %s", account_id)
         self._attempts.pop(account_id, None)
         self._request_poll(account_id)  # catch up on anything that arrived meanwhile

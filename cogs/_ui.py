@@ -73,17 +73,21 @@ def new_mail_embed(account_name: str, message: NewMessage) -> discord.Embed:
     return fit(embed)
 
 
-def digest_embed(account_name: str, messages: Sequence[NewMessage]) -> discord.Embed:
+def digest_embed(
+    account_name: str, messages: Sequence[NewMessage], total: int | None = None
+) -> discord.Embed:
+    """The count and the newest lines; `total` when `messages` holds only the newest."""
+    count = len(messages) if total is None else total
     newest = sorted(messages, key=lambda m: (m.date is not None, m.date or 0, m.uid))
     newest = list(reversed(newest))[:DIGEST_LINES]
     lines = [
         f"**{mail_text(m.sender, 80)}** \N{EM DASH} {mail_text(m.subject, 120)}" for m in newest
     ]
-    more = len(messages) - len(newest)
+    more = count - len(newest)
     if more > 0:
         lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
     embed = discord.Embed(
-        title=truncate(f"{len(messages)} new messages", TITLE_MAX),
+        title=truncate(f"{count} new messages", TITLE_MAX),
         description=truncate("\n".join(lines), DESCRIPTION_MAX),
         colour=NEW_MAIL_COLOUR,
     )

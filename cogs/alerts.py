@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +29,8 @@ from mail.quota import (
     next_warning,
     parse_thresholds,
 )
+from mail.sessions import SessionPool
+from mail.sweep import FolderCounts
 from mail.types import FolderState, PollResult, Protocol, Security, ServerConfig
 from storage import archive, outbox, repo
 from storage.crypto import SecretKeyError
@@ -40,10 +44,9 @@ log = logging.getLogger(__name__)
 
 TROUBLE_AFTER = 3
 BACKOFF_CAP = timedelta(hours=1)
-
-
-def job_id(account_id: int) -> str:
-    return f"poll:{account_id}"
+SWEEP_JOB = "sweep"
+SWEEP_SECONDS = 15.0  # tick; each account is still polled at its own interval
+QUOTA_EVERY = 30 * 60.0  # seconds between quota reads when no mail arrives
 
 
 def failure_backoff(interval_minutes: int, failures: int) -> timedelta:
@@ -64,21 +67,50 @@ class Alerts(commands.Cog):
         self._again: dict[int, bool] = {}  # account -> another push arrived mid-poll
         self.push = PushWatcher(bot, self.config_of, self.request_poll)
         self.sender = OutboxSender(bot)
+        self.sessions = SessionPool(bot.settings.allow_private_hosts)
+        # The schedule lives here, not as one APScheduler job per account: one sweep job
+        # looks at every due account and asks all quiet IMAP sessions in one STATUS round.
+        self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
+        self._watched: dict[int, Account] = {}
+        self._seen: dict[int, dict[str, FolderCounts]] = {}  # last STATUS per folder
+        self._quota_at: dict[int, float] = {}
+        self.last_poll: dict[int, datetime] = {}  # quiet sweeps, not written to the store
 
     async def cog_load(self) -> None:
         self.push.start()
         self.sender.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.bot.engine)
         for account in accounts:
-            self.schedule(account)
+            # Spread the first polls after a restart so the servers are not hammered.
+            spread = random.uniform(0, min(60, account.interval_minutes * 60))  # noqa: S311
+            self.schedule(account, first_in=spread)
+        self.bot.scheduler.add_job(
+            self._sweep,
+            "interval",
+            seconds=SWEEP_SECONDS,
+            id=SWEEP_JOB,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
         log.info("scheduled %d account(s)", len(accounts))
 
     async def cog_unload(self) -> None:
-        for job in self.bot.scheduler.get_jobs():
-            if job.id.startswith("poll:"):
-                job.remove()
+        job = self.bot.scheduler.get_job(SWEEP_JOB)
+        if job is not None:
+            job.remove()
         await self.push.stop()
         await self.sender.stop()
+        await asyncio.to_thread(self.sessions.close_all)
+
+    @property
+    def scheduled_ids(self) -> set[int]:
+        return set(self._due)
+
+    def due_now(self, account_id: int) -> None:
+        """Make the account due at the next sweep (tests and /mail resume use this)."""
+        if account_id in self._due:
+            self._due[account_id] = 0.0
 
     def config_of(self, account: Account) -> ServerConfig:
         try:
@@ -102,29 +134,48 @@ class Alerts(commands.Cog):
             password="",
         )
 
-    def schedule(self, account: Account) -> None:
-        """Interval job (the fallback and safety net) plus IDLE push where offered."""
+    def schedule(self, account: Account, first_in: float | None = None) -> None:
+        """Poll at the account's interval (the fallback and safety net), plus IDLE push."""
         if account.id is None:
             raise ValueError("only a stored account can be scheduled")
-        self.bot.scheduler.add_job(
-            self._scheduled_poll,
-            "interval",
-            minutes=account.interval_minutes,
-            args=[account.id],
-            id=job_id(account.id),
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC) + timedelta(minutes=account.interval_minutes),
-        )
+        wait = account.interval_minutes * 60 if first_in is None else first_in
+        self._due[account.id] = time.monotonic() + wait
+        self._watched[account.id] = account
         if account.protocol == Protocol.IMAP:
             self.push.watch(account.id)
 
     def unschedule(self, account_id: int) -> None:
-        job = self.bot.scheduler.get_job(job_id(account_id))
-        if job is not None:
-            job.remove()
+        self._due.pop(account_id, None)
+        self._watched.pop(account_id, None)
+        self._seen.pop(account_id, None)
         self.push.unwatch(account_id)
+        self.sessions.close(account_id)  # a dropped socket close; no server round trip
+
+    async def _sweep(self) -> None:
+        """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
+        anything that moved, failed or has no session gets a full poll."""
+        now = time.monotonic()
+        due = [a for a, at in self._due.items() if at <= now and not self._locks[a].locked()]
+        if not due:
+            return
+        targets: dict[int, list[str]] = {}
+        for account_id in due:
+            account = self._watched[account_id]
+            self._due[account_id] = now + account.interval_minutes * 60
+            quota_due = now - self._quota_at.get(account_id, 0.0) > QUOTA_EVERY
+            if account.protocol == Protocol.IMAP and account_id in self._seen and not quota_due:
+                targets[account_id] = account.folder_list
+            else:
+                self.request_poll(account_id)
+        if not targets:
+            return
+        answers = await asyncio.to_thread(self.sessions.sweep, targets)
+        stamp = datetime.now(UTC)
+        for account_id, counts in answers.items():
+            if counts is not None and counts == self._seen.get(account_id):
+                self.last_poll[account_id] = stamp
+            else:
+                self.request_poll(account_id)
 
     def request_poll(self, account_id: int) -> None:
         """Poll soon; pushes that arrive during a poll fold into one more poll after it."""
@@ -146,7 +197,8 @@ class Alerts(commands.Cog):
 
     async def _scheduled_poll(self, account_id: int) -> None:
         try:
-            await self.poll(account_id)
+            posted = await self.poll(account_id)
+            log.debug("polled account %s: %d new", account_id, posted)
         except MailError as exc:
             log.info("poll of account %s failed: %s", account_id, exc.kind)
         except Exception:
@@ -183,12 +235,10 @@ class Alerts(commands.Cog):
         )
         if health.consecutive_failures < TROUBLE_AFTER:
             return
-        retry_at = datetime.now(UTC) + failure_backoff(
-            account.interval_minutes, health.consecutive_failures
-        )
-        job = self.bot.scheduler.get_job(job_id(account.id))
-        if job is not None:
-            job.modify(next_run_time=retry_at)
+        delay = failure_backoff(account.interval_minutes, health.consecutive_failures)
+        retry_at = datetime.now(UTC) + delay
+        if account.id in self._due:
+            self._due[account.id] = time.monotonic() + delay.total_seconds()
         if not health.trouble_notified:
             embed = _ui.trouble_embed(
                 account.name, health.consecutive_failures, str(exc), exc.kind, retry_at
@@ -204,11 +254,18 @@ class Alerts(commands.Cog):
         cfg = self.config_of(account)
         states = await asyncio.to_thread(repo.folder_states, self.bot.engine, account.id)
         result = await asyncio.to_thread(
-            imap.poll_account, cfg, states, self.bot.settings.allow_private_hosts
+            self.sessions.run, account.id, cfg, lambda client: imap.poll(client, states)
         )
         announced = await self._queue_imap(account, result, states)
-        if result.quota is not None:
-            await self._check_quota(account, result.quota)
+        moved = result.messages or any(f.reset for f in result.folders)
+        last_quota = self._quota_at.get(account.id, 0.0)
+        if moved or time.monotonic() - last_quota > QUOTA_EVERY:
+            report = await asyncio.to_thread(self.sessions.run, account.id, cfg, imap.quota)
+            self._quota_at[account.id] = time.monotonic()
+            await self._check_quota(account, report)
+        self._seen[account.id] = {
+            f.folder: FolderCounts(f.state, f.messages_total) for f in result.folders
+        }
         return announced
 
     async def _queue_imap(
@@ -242,22 +299,25 @@ class Alerts(commands.Cog):
             archive.Retention.parse(account.retention),
             self.bot.settings.allow_private_hosts,
         )
-        rows = await asyncio.to_thread(archive.unannounced, self.bot.engine, account.id)
+        rows, total = await asyncio.to_thread(
+            archive.unannounced, self.bot.engine, account.id, _ui.DIGEST_LINES
+        )
         if rows:
-            messages = [archive.as_new_message(row) for row in rows]
-            if len(messages) > _ui.DIGEST_THRESHOLD:
-                alerts = [Alert(_ui.digest_embed(account.name, messages).to_dict())]
-            else:
+            single = total <= _ui.DIGEST_THRESHOLD
+            messages = await asyncio.to_thread(archive.new_messages, self.bot.engine, rows, single)
+            if single:
                 alerts = [Alert(_ui.new_mail_embed(account.name, m).to_dict()) for m in messages]
+            else:
+                alerts = [Alert(_ui.digest_embed(account.name, messages, total).to_dict())]
             await asyncio.to_thread(
-                outbox.enqueue_archived, self.bot.engine, account, alerts, [r.id for r in rows]
+                outbox.enqueue_archived, self.bot.engine, account, alerts, max(r.id for r in rows)
             )
         if account.mailbox_limit_mb:
             limit = QuotaResource(
                 "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
             )
             await self._check_quota(account, QuotaReport(True, (QuotaRoot("mailbox", (limit,)),)))
-        return len(rows)
+        return total if rows else 0
 
     async def _check_quota(self, account: Account, report: QuotaReport) -> None:
         fullest = report.fullest

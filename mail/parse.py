@@ -24,6 +24,7 @@ SUBJECT_CHARS = 998
 SENDER_CHARS = 320
 NAME_CHARS = 200
 MAX_ATTACHMENTS = 20
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_BYTES = 256 * 1024
 MAX_HEADER = 16 * 1024  # raw characters of one header value looked at
 MAX_PARTS = 200
@@ -319,3 +320,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
             return _parse(raw, headers_only=True)
         except Exception:
             return ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)
+
+
+def parse_headers(raw: bytes) -> ParsedMessage:
+    """Sender, subject, date and Message-ID without walking the body: cheap enough for bulk
+    downloads. Snippet and attachments stay empty; parse_message gives them when needed."""
+    raw = bytes(raw[:MAX_BYTES])
+    end = _HEADER_END.search(raw)
+    try:  # the parser never sees the body, so it costs the same for any message size
+        return _parse(raw[: end.end()] if end else raw, headers_only=True)
+    except Exception:
+        return ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)

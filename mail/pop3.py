@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from mail import net
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError, TLSError
-from mail.parse import ParsedMessage, parse_message
+from mail.parse import ParsedMessage, parse_headers
 from mail.types import Security, ServerConfig
 
 log = logging.getLogger(__name__)
@@ -374,7 +374,7 @@ def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
         _resp, lines, _octets = conn.top(count, 0)
     except poplib.error_proto:
         return None
-    parsed = parse_message(b"\r\n".join(lines))
+    parsed = parse_headers(b"\r\n".join(lines))
     return parsed.sender, parsed.subject
 
 
@@ -404,7 +404,8 @@ def poll(
         batch: list[Downloaded] = []
         pending = 0
         for number, raw in retrieve(conn, [n for n, _ in wanted], conn.caps.pipelining):
-            item = Downloaded(by_number[number], len(raw), raw, parse_message(raw))
+            # Headers only: a bulk download must not pay for body parsing it may never show.
+            item = Downloaded(by_number[number], len(raw), raw, parse_headers(raw))
             batch.append(item)
             pending += len(raw)
             if len(batch) >= batch_size or pending >= batch_bytes:

@@ -55,7 +55,7 @@ def parse_thresholds(text: str) -> tuple[int, ...]:
         part = part.strip().rstrip("%")
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= 100:
+        if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= 100:
             raise ValueError(f"`{part[:20]}` is not a percentage from 1 to 100")
         values.append(int(part))
     if not values:

@@ -79,6 +79,7 @@ class FolderPoll:
     messages: tuple[NewMessage, ...]
     state: FolderState
     reset: bool = False
+    messages_total: int = 0  # MESSAGES from STATUS: a sweep compares it to see deletions
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, or_
+from sqlalchemy import Engine, func, insert, or_
 from sqlmodel import Session, col, select
 
 from mail import pop3
+from mail.parse import parse_message
 from mail.types import NewMessage, ServerConfig
 from storage.models import ArchivedMessage, utcnow
 
@@ -30,7 +31,13 @@ class Retention:
         value = text.strip().lower()
         if value in ("keep", "delete"):
             return cls(value)
-        if value.startswith("days:") and value[5:].isdigit() and 1 <= int(value[5:]) <= 3650:
+        days = value[5:]
+        if (
+            value.startswith("days:")
+            and days.isascii()
+            and days.isdigit()
+            and 1 <= int(days) <= 3650
+        ):
             return cls("days", int(value[5:]))
         raise ValueError("retention is `keep`, `delete`, or `days:N` with N from 1 to 3650")
 
@@ -68,7 +75,8 @@ def known_uidls(engine: Engine, account_id: int, uidls: Iterable[str]) -> set[st
 
 
 def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None:
-    """Commit a batch of downloads in one transaction (durable before any DELE)."""
+    """Commit a batch of downloads in one transaction (durable before any DELE). One bulk
+    INSERT: building an ORM object per message cost more than the download itself."""
     now = utcnow()
     with _session(engine) as session:
         present = set(
@@ -79,25 +87,24 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
                 )
             ).all()
         )
-        for d in batch:
-            if d.uidl in present:
-                continue
-            p = d.parsed
-            session.add(
-                ArchivedMessage(
-                    account_id=account_id,
-                    uidl=d.uidl,
-                    message_id=(p.message_id or None) and p.message_id[:300],
-                    sender=p.sender[:1000],
-                    subject=p.subject[:1000],
-                    sent_at=p.date,
-                    snippet=p.snippet[:1000],
-                    attachments="\n".join(p.attachments),
-                    size=d.size,
-                    raw_compressed=zlib.compress(d.raw, 6),
-                    downloaded_at=now,
-                )
-            )
+        rows = [
+            {
+                "account_id": account_id,
+                "uidl": d.uidl,
+                "message_id": d.parsed.message_id[:300] if d.parsed.message_id else None,
+                "sender": d.parsed.sender[:1000],
+                "subject": d.parsed.subject[:1000],
+                "sent_at": d.parsed.date,
+                "size": d.size,
+                "raw_compressed": zlib.compress(d.raw, 1),
+                "downloaded_at": now,
+                "announced": False,
+            }
+            for d in batch
+            if d.uidl not in present
+        ]
+        if rows:
+            session.execute(insert(ArchivedMessage), rows)
         session.commit()
 
 
@@ -167,43 +174,50 @@ def sync(
     return result
 
 
-def unannounced(engine: Engine, account_id: int, limit: int = 500) -> list[ArchivedMessage]:
-    with _session(engine) as session:
-        return list(
-            session.exec(
-                select(ArchivedMessage)
-                .where(
-                    ArchivedMessage.account_id == account_id,
-                    col(ArchivedMessage.announced).is_(False),
-                )
-                .order_by(col(ArchivedMessage.id))
-                .limit(limit)
-            ).all()
-        )
-
-
-def as_new_message(row: ArchivedMessage) -> NewMessage:
-    return NewMessage(
-        folder="INBOX",
-        uid=row.id or 0,
-        subject=row.subject,
-        sender=row.sender,
-        date=row.sent_at,
-        snippet=row.snippet,
-        attachments=tuple(a for a in row.attachments.split("\n") if a),
-        message_id=row.message_id,
-        size=row.size,
+def unannounced(
+    engine: Engine, account_id: int, newest: int = 20
+) -> tuple[list[ArchivedMessage], int]:
+    """The newest not-yet-announced rows (oldest first) and how many there are in all."""
+    condition = (
+        ArchivedMessage.account_id == account_id,
+        col(ArchivedMessage.announced).is_(False),
     )
-
-
-def mark_announced(engine: Engine, ids: Iterable[int]) -> None:
     with _session(engine) as session:
-        for row in session.exec(
-            select(ArchivedMessage).where(col(ArchivedMessage.id).in_(list(ids)))
-        ).all():
-            row.announced = True
-            session.add(row)
-        session.commit()
+        total = session.exec(
+            select(func.count()).select_from(ArchivedMessage).where(*condition)
+        ).one()
+        rows = session.exec(
+            select(ArchivedMessage)
+            .where(*condition)
+            .order_by(col(ArchivedMessage.id).desc())
+            .limit(newest)
+        ).all()
+        return list(reversed(rows)), int(total)
+
+
+def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -> list[NewMessage]:
+    """Alert data for archived rows. The stored metadata is enough for a digest; single
+    alerts also get a snippet and attachment names, parsed from the archived bytes."""
+    out = []
+    for row in rows:
+        parsed = None
+        if with_body and row.id is not None:
+            raw = raw_message(engine, row.id)
+            parsed = parse_message(raw) if raw is not None else None
+        out.append(
+            NewMessage(
+                folder="INBOX",
+                uid=row.id or 0,
+                subject=row.subject,
+                sender=row.sender,
+                date=row.sent_at,
+                snippet=parsed.snippet if parsed else "",
+                attachments=parsed.attachments if parsed else (),
+                message_id=row.message_id,
+                size=row.size,
+            )
+        )
+    return out
 
 
 def search(
@@ -214,11 +228,12 @@ def search(
         ArchivedMessage.account_id == account_id,
         col(ArchivedMessage.raw_compressed).is_not(None),
     ]
+    query = (query or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
     if query:
         condition.append(
             or_(
-                col(ArchivedMessage.sender).icontains(query),
-                col(ArchivedMessage.subject).icontains(query),
+                col(ArchivedMessage.sender).icontains(query, autoescape=True),
+                col(ArchivedMessage.subject).icontains(query, autoescape=True),
             )
         )
     with _session(engine) as session:

@@ -111,8 +111,6 @@ class ArchivedMessage(SQLModel, table=True):
     sender: str = Field(default="", max_length=1000)
     subject: str = Field(default="", max_length=1000)
     sent_at: datetime | None = None
-    snippet: str = Field(default="", max_length=1000)
-    attachments: str = Field(default="")  # newline-separated names
     size: int = Field(default=0)
     raw_compressed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     downloaded_at: datetime | None = None

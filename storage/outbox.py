@@ -12,7 +12,8 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from mail.types import FolderState
-from storage.models import Account, ArchivedMessage, FolderStateRow, OutboxAlert, utcnow
+from storage import repo
+from storage.models import Account, ArchivedMessage, OutboxAlert, utcnow
 
 
 @dataclass(frozen=True)
@@ -53,38 +54,24 @@ def enqueue_with_folder_states(
     queued and passed, or neither (then the next poll finds it again)."""
     with _session(engine) as session:
         session.add_all(_rows(account, alerts))
-        rows = {
-            r.folder: r
-            for r in session.exec(
-                select(FolderStateRow).where(FolderStateRow.account_id == account.id)
-            ).all()
-        }
-        for folder, state in states.items():
-            row = rows.get(folder) or FolderStateRow(
-                account_id=account.id, folder=folder, uidvalidity=0, highest_uid=0
-            )
-            row.uidvalidity, row.highest_uid, row.updated_at = (
-                state.uidvalidity,
-                state.highest_uid,
-                utcnow(),
-            )
-            session.add(row)
+        repo.apply_folder_states(session, account.id, states)
         session.commit()
 
 
-def enqueue_archived(
-    engine: Engine, account: Account, alerts: Iterable[Alert], archived_ids: Iterable[int]
-) -> None:
-    """POP3: queue the alerts and mark their archive rows announced, atomically."""
+def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], up_to: int) -> None:
+    """POP3: queue the alerts and mark the account's archive rows up to id `up_to`
+    announced, atomically."""
     with _session(engine) as session:
         session.add_all(_rows(account, alerts))
-        ids = list(archived_ids)
-        if ids:
-            session.exec(  # type: ignore[call-overload]
-                update(ArchivedMessage)
-                .where(col(ArchivedMessage.id).in_(ids))
-                .values(announced=True)
+        session.exec(  # type: ignore[call-overload]
+            update(ArchivedMessage)
+            .where(
+                col(ArchivedMessage.account_id) == account.id,
+                col(ArchivedMessage.id) <= up_to,
+                col(ArchivedMessage.announced).is_(False),
             )
+            .values(announced=True)
+        )
         session.commit()
 
 

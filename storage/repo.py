@@ -129,7 +129,7 @@ def account_names(engine: Engine, guild_id: int, typed: str, limit: int = 25) ->
     with _session(engine) as session:
         query = select(Account.name).where(Account.guild_id == guild_id)
         if typed:
-            query = query.where(col(Account.name).icontains(typed))
+            query = query.where(col(Account.name).icontains(typed, autoescape=True))
         return list(session.exec(query.order_by(col(Account.name)).limit(limit)).all())
 
 
@@ -149,23 +149,24 @@ def folder_states(engine: Engine, account_id: int) -> dict[str, FolderState]:
         }
 
 
-def save_folder_states(engine: Engine, account_id: int, states: Mapping[str, FolderState]) -> None:
-    with _session(engine) as session:
-        rows = {
-            r.folder: r
-            for r in session.exec(
-                select(FolderStateRow).where(FolderStateRow.account_id == account_id)
-            ).all()
-        }
-        for folder, state in states.items():
-            row = rows.get(folder) or FolderStateRow(
-                account_id=account_id, folder=folder, uidvalidity=0, highest_uid=0
-            )
-            row.uidvalidity = state.uidvalidity
-            row.highest_uid = state.highest_uid
-            row.updated_at = utcnow()
-            session.add(row)
-        session.commit()
+def apply_folder_states(
+    session: Session, account_id: int, states: Mapping[str, FolderState]
+) -> None:
+    """Write each folder's (UIDVALIDITY, highest UID) into the caller's transaction."""
+    rows = {
+        r.folder: r
+        for r in session.exec(
+            select(FolderStateRow).where(FolderStateRow.account_id == account_id)
+        ).all()
+    }
+    for folder, state in states.items():
+        row = rows.get(folder) or FolderStateRow(
+            account_id=account_id, folder=folder, uidvalidity=0, highest_uid=0
+        )
+        row.uidvalidity = state.uidvalidity
+        row.highest_uid = state.highest_uid
+        row.updated_at = utcnow()
+        session.add(row)
 
 
 def record_success(engine: Engine, account_id: int) -> int | None:

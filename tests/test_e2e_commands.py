@@ -31,10 +31,11 @@ async def _ask(harness, name, options=None, **kw):
 
 async def test_remove_deletes_account_state_and_job(harness, mail_user):
     """/mail remove deletes the account with its secret and state and stops its job."""
-    async with harness.running() as bot:
+    async with harness.running():
         await harness.add_account(mail_user, name="gone")
+        assert harness.alerts.scheduled_ids == {harness.account_id("gone")}
         assert "Removed `gone`" in await _ask(harness, "mail remove", {"account": "gone"})
-        assert not [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
+        assert harness.alerts.scheduled_ids == set()
         assert "No mail accounts yet" in await _ask(harness, "mail list")
     for table in ("account", "folder_state", "account_health"):
         assert _scalar(harness, f"select count(*) from {table}") == 0  # noqa: S608
@@ -42,14 +43,14 @@ async def test_remove_deletes_account_state_and_job(harness, mail_user):
 
 async def test_pause_holds_alerts_and_resume_announces_what_came(harness, dovecot, mail_user):
     """Paused: nothing is posted (push and job stopped); resume announces the waiting mail."""
-    async with harness.running() as bot:
+    async with harness.running():
         await harness.add_account(mail_user, name="p")
         assert "Paused `p`" in await _ask(harness, "mail pause", {"account": "p"})
         assert "paused" in await _ask(harness, "mail list")
         dovecot.append(mail_user, make_message(subject="while paused"))
         await asyncio.sleep(1.5)
         assert harness.double.channel_messages(harness.double.channel_id) == []
-        assert not [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
+        assert harness.alerts.scheduled_ids == set()
         assert "Resumed `p`" in await _ask(harness, "mail resume", {"account": "p"})
         assert await harness.titles(1) == ["while paused"]
 
@@ -191,14 +192,14 @@ async def test_login_failure_warning_points_to_mail_password(harness, dovecot, m
 
 
 @pytest.fixture
-async def two_guilds(make_discord_double, dovecot, tmp_path, monkeypatch, secret_key):
+async def two_guilds(make_discord_double, dovecot, database_url, monkeypatch, secret_key):
     monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
     net.reset_tls_context()
     double = await make_discord_double(guilds=[GuildSpec(name="A"), GuildSpec(name="B")])
     settings = bot_module.Settings(
         discord_token="fake-token",
         secret_key=secret_key,
-        database_url=f"sqlite:///{tmp_path}/two.db",
+        database_url=database_url,
         guild_id=None,
         allow_private_hosts=True,
     )
@@ -240,13 +241,13 @@ async def test_guilds_cannot_see_or_touch_each_other(two_guilds, mail_user):
 
 async def test_leaving_a_guild_deletes_its_accounts(harness, mail_user):
     """GUILD_DELETE (bot removed) deletes that guild's accounts, secrets and jobs."""
-    async with harness.running() as bot:
+    async with harness.running():
         await harness.add_account(mail_user, name="bye")
         await harness.double.remove_guild(harness.double.guild_id)
         async with asyncio.timeout(10):
             while _scalar(harness, "select count(*) from account"):
                 await asyncio.sleep(0.05)
-        assert not [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
+        assert harness.alerts.scheduled_ids == set()
 
 
 def test_role_spec_is_importable():

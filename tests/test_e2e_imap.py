@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-from cogs.alerts import job_id
+from cogs.alerts import SWEEP_JOB
 from tests.plugins.discord_double import EVERYONE_PERMISSIONS
 from tests.plugins.dovecot import make_message
 
@@ -81,14 +81,22 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, dovecot, 
         assert b"\\Seen" not in client.get_flags([uid])[uid]
 
 
-async def test_scheduled_job_posts_new_mail(harness, dovecot, mail_user):
-    """The per-account scheduler job (not only /mail check) polls and posts."""
+async def test_scheduled_sweep_polls_quiet_sessions_and_finds_new_mail(harness, dovecot, mail_user):
+    """The sweep job (not /mail check) polls a due account: its kept session answers a
+    STATUS, a moved UIDNEXT triggers the full poll, and the message is posted."""
     async with harness.running() as bot:
         await harness.add_account(mail_user, name="sched", interval=1, folders="Sent")
-        jobs = [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
-        assert len(jobs) == 1
+        account_id = harness.account_id("sched")
+        sweep = bot.scheduler.get_job(SWEEP_JOB)
+        harness.alerts.due_now(account_id)
+        sweep.modify(next_run_time=datetime.now(UTC))  # first round: full poll, session kept
+        async with asyncio.timeout(10):
+            while account_id not in harness.alerts._seen:
+                await asyncio.sleep(0.05)
+        assert harness.alerts.sessions.has(account_id)
         dovecot.append(mail_user, make_message(subject="via scheduler"), folder="Sent")
-        jobs[0].modify(next_run_time=datetime.now(UTC))
+        harness.alerts.due_now(account_id)
+        sweep.modify(next_run_time=datetime.now(UTC))
         posts = await _wait_posts(harness.double, harness.double.channel_id, 1)
         assert posts[0]["embeds"][0]["title"] == "via scheduler"
 
@@ -122,13 +130,13 @@ async def test_burst_becomes_one_digest(harness, dovecot, mail_user):
 
 async def test_wrong_password_is_a_clear_error_and_saves_nothing(harness, mail_user):
     """A refused login says so and leaves no account, state or schedule behind."""
-    async with harness.running() as bot:
+    async with harness.running():
         _, reply = await harness.add_account(mail_user, password="wrong", name="bad")
         assert "refused the login" in reply
         assert "Nothing was saved" in reply
         listing = await harness.command("mail list")
         assert "No mail accounts yet" in await harness.reply_text(listing)
-        assert not [j for j in bot.scheduler.get_jobs() if j.id.startswith("poll:")]
+        assert harness.alerts.scheduled_ids == set()
     assert _rows(harness, "account") == 0
     assert _rows(harness, "folder_state") == 0
 
@@ -207,8 +215,8 @@ async def test_restart_rebuilds_jobs_and_announces_nothing_twice(harness, doveco
         assert "1 new message" in await harness.reply_text(check)
         await harness.posts(1)
     async with harness.running() as bot:
-        jobs = [j.id for j in bot.scheduler.get_jobs()]
-        assert len([j for j in jobs if j.startswith("poll:")]) == 1
+        assert harness.alerts.scheduled_ids == {harness.account_id("persist")}
+        assert bot.scheduler.get_job(SWEEP_JOB) is not None
         check = await harness.command("mail check", {"account": "persist"})
         assert "0 new messages" in await harness.reply_text(check)
     posts = harness.double.channel_messages(harness.double.channel_id)
@@ -220,28 +228,3 @@ async def test_unknown_account_is_a_clear_error(harness):
     async with harness.running():
         handle = await harness.command("mail check", {"account": "ghost"})
         assert "No account named `ghost`" in await harness.reply_text(handle)
-
-
-def test_job_ids_are_per_account():
-    """Scheduler job ids are derived from the account id."""
-    assert job_id(42) == "poll:42"
-
-
-async def test_sigterm_stops_the_bot_cleanly(harness):
-    """bot.run() closes the gateway, the scheduler and the store on SIGTERM."""
-    import os
-    import signal
-
-    import bot as bot_module
-
-    bot = bot_module.build_bot(harness.settings)
-    bot._connection.guild_ready_timeout = 0.05
-    with harness.double.patched():
-        task = asyncio.create_task(bot_module.run(bot))
-        async with asyncio.timeout(10):
-            while not bot.is_ready():
-                await asyncio.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.wait_for(task, timeout=10)
-    assert bot.is_closed()
-    assert not bot.scheduler.running

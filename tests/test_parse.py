@@ -76,3 +76,24 @@ def test_deep_multipart_does_not_recurse_forever():
     raw = b"Subject: deep\r\n" + head + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
     p = parse_message(raw)
     assert p.subject == "deep"
+
+
+def test_parse_headers_agrees_with_parse_message_on_the_corpus():
+    """The cheap header-only parse (POP3 bulk downloads) gives the same sender, subject,
+    date and Message-ID as the full parse, for every golden message."""
+    from pathlib import Path
+
+    from mail.parse import parse_headers
+
+    corpus = sorted((Path(__file__).parent / "data" / "messages").glob("*.eml"))
+    assert len(corpus) >= 25
+    for path in corpus:
+        raw = path.read_bytes()
+        full, head = parse_message(raw), parse_headers(raw)
+        assert (head.subject, head.sender, head.date, head.message_id) == (
+            full.subject,
+            full.sender,
+            full.date,
+            full.message_id,
+        ), path.name
+        assert (head.snippet, head.attachments) == ("", ())

@@ -30,8 +30,6 @@ def upgrade() -> None:
         sa.Column("sender", sa.String(length=1000), nullable=False),
         sa.Column("subject", sa.String(length=1000), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("snippet", sa.String(length=1000), nullable=False),
-        sa.Column("attachments", sa.String(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("raw_compressed", sa.LargeBinary(), nullable=True),
         sa.Column("downloaded_at", sa.DateTime(timezone=True), nullable=True),

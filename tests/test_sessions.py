@@ -1,0 +1,119 @@
+"""mail/sessions.py and mail/sweep.py against Dovecot: kept sessions, one-round sweeps."""
+
+import pytest
+
+from mail import imap, net
+from mail.errors import AuthError
+from mail.sessions import SessionPool
+from mail.types import FolderState, Protocol, Security, ServerConfig
+from tests.plugins.dovecot import make_message
+
+
+@pytest.fixture
+def cfg_for(dovecot, dovecot_ssl_env):
+    net.reset_tls_context()
+
+    def make(user, password=None):
+        return ServerConfig(
+            Protocol.IMAP,
+            dovecot.host,
+            dovecot.imaps_port,
+            Security.TLS,
+            user.name,
+            user.password if password is None else password,
+        )
+
+    yield make
+    net.reset_tls_context()
+
+
+@pytest.fixture
+def pool():
+    pool = SessionPool(allow_private=True)
+    yield pool
+    pool.close_all()
+
+
+def test_session_is_kept_between_runs(pool, mail_user, cfg_for):
+    """Two polls of one account use one logged-in connection."""
+    seen = []
+    for _ in range(2):
+        pool.run("a", cfg_for(mail_user), lambda c: seen.append(id(c)))
+    assert seen[0] == seen[1]
+    assert len(pool) == 1
+
+
+def test_changed_password_opens_a_new_session(pool, mail_user, cfg_for):
+    """A different config (e.g. a new password) never reuses the old session."""
+    seen = []
+    pool.run("a", cfg_for(mail_user), lambda c: seen.append(id(c)))
+    with pytest.raises(AuthError):
+        pool.run("a", cfg_for(mail_user, password="wrong"), lambda c: seen.append(id(c)))
+    assert len(seen) == 1
+    assert not pool.has("a")
+
+
+def test_stale_session_after_server_restart_is_replaced(pool, dovecot, mail_user, cfg_for):
+    """A session the server dropped (restart) is replaced transparently on the next run."""
+    cfg = cfg_for(mail_user)
+    pool.run("a", cfg, lambda c: c.noop())
+    dovecot.restart()
+    dovecot.append(mail_user, make_message(subject="after restart"))
+    status = pool.run("a", cfg, lambda c: c.folder_status("INBOX", [b"MESSAGES"]))
+    assert status[b"MESSAGES"] == 1
+
+
+def test_sweep_reads_every_account_in_one_round(pool, dovecot, cfg_for):
+    """A sweep of 40 sessions returns each folder's UIDVALIDITY/UIDNEXT/MESSAGES, and the
+    sessions stay usable by imapclient afterwards."""
+    users = [dovecot.add_user() for _ in range(40)]
+    for i, user in enumerate(users):
+        for _ in range(i % 3):
+            dovecot.append(user, make_message(subject="x"))
+        pool.run(i, cfg_for(user), lambda c: c.noop())
+    dovecot.append(users[5], make_message(subject="y"), folder="Sent")
+    result = pool.sweep({i: ["INBOX", "Sent"] for i in range(40)})
+    for i in range(40):
+        assert result[i]["INBOX"].messages == i % 3
+        assert result[i]["INBOX"].state.highest_uid == i % 3
+    assert result[5]["Sent"].messages == 1
+    assert len(pool) == 40
+    with dovecot.imap(users[7]) as c:
+        expected = c.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    assert result[7]["INBOX"].state == FolderState(expected, 1)
+    # imapclient can go on using a swept connection
+    states = {"INBOX": result[2]["INBOX"].state}
+    dovecot.append(users[2], make_message(subject="new after sweep"))
+    polled = pool.run(2, cfg_for(users[2]), lambda c: imap.poll(c, states))
+    assert [m.subject for m in polled.messages] == ["new after sweep"]
+
+
+def test_sweep_drops_broken_sessions_only(pool, dovecot, mail_user, cfg_for):
+    """A missing folder or a dead session gives None for that account and closes it;
+    accounts without a session get None too; the others are answered."""
+    other = dovecot.add_user()
+    pool.run("ok", cfg_for(other), lambda c: c.noop())
+    pool.run("bad", cfg_for(mail_user), lambda c: c.noop())
+    result = pool.sweep({"ok": ["INBOX"], "bad": ["Nope"], "none": ["INBOX"]})
+    assert result["ok"]["INBOX"].messages == 0
+    assert result["bad"] is None
+    assert result["none"] is None
+    assert pool.has("ok")
+    assert not pool.has("bad")
+
+
+def test_kept_session_sees_mail_that_arrives_between_polls(pool, dovecot, mail_user, cfg_for):
+    """A kept session leaves no folder selected, so its next STATUS is not a stale view."""
+    cfg = cfg_for(mail_user)
+    dovecot.append(mail_user, make_message(subject="one"))
+    states = {
+        "INBOX": FolderState(
+            pool.run("a", cfg, lambda c: imap.baseline(c, ["INBOX"]))[0].state.uidvalidity, 0
+        )
+    }
+    first = pool.run("a", cfg, lambda c: imap.poll(c, states))
+    assert [m.subject for m in first.messages] == ["one"]
+    dovecot.append(mail_user, make_message(subject="two"))
+    second = pool.run("a", cfg, lambda c: imap.poll(c, {"INBOX": first.folders[0].state}))
+    assert [m.subject for m in second.messages] == ["two"]
+    assert pool.sweep({"a": ["INBOX"]})["a"]["INBOX"].messages == 2

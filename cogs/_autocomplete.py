@@ -23,13 +23,17 @@ async def account_autocomplete(
     if interaction.guild_id is None:
         return []
     bot: MailsyncBot = interaction.client  # type: ignore[assignment]
-    names = await asyncio.to_thread(repo.account_names, bot.engine, interaction.guild_id, current)
+    typed = "".join(c for c in current if c.isprintable())[:100]
+    names = await asyncio.to_thread(repo.account_names, bot.engine, interaction.guild_id, typed)
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names]
 
 
 async def find_account(bot: MailsyncBot, interaction: discord.Interaction, name: str) -> Account:
     """The guild's account by name; any other guild's account is 'not found', word for word."""
-    found = await asyncio.to_thread(repo.find_account, bot.engine, guild_id_of(interaction), name)
+    guild_id = guild_id_of(interaction)
+    if not name.isprintable() or len(name) > 100:  # no stored name can match; spare the DB
+        raise AccountNotFound(name[:100])
+    found = await asyncio.to_thread(repo.find_account, bot.engine, guild_id, name)
     if found is None or found.id is None:
         raise AccountNotFound(name)
     return found

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.dovecot",
     "tests.plugins.discord_double",
     "tests.plugins.mailsync",
+    "tests.plugins.database",
 ]

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 import bot as bot_module
 from mail import net
-from storage import outbox
+from storage import outbox, repo
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, MailUser
 
@@ -51,6 +51,17 @@ class Harness:
 
     async def titles(self, at_least: int = 0) -> list[str]:
         return [p["embeds"][0]["title"] for p in await self.posts(at_least)]
+
+    def account_id(self, name: str) -> int:
+        assert self.bot is not None
+        account = repo.find_account(self.bot.engine, self.double.guild_id, name)
+        assert account is not None, name
+        return account.id
+
+    @property
+    def alerts(self):
+        assert self.bot is not None
+        return self.bot.get_cog("Alerts")
 
     async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any):
         return await self.double.slash_command(
@@ -111,13 +122,13 @@ def secret_key() -> str:
 
 
 @pytest.fixture
-def harness(discord_double, dovecot, tmp_path, monkeypatch, secret_key) -> Harness:
+def harness(discord_double, dovecot, database_url, monkeypatch, secret_key) -> Harness:
     monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
     net.reset_tls_context()
     settings = bot_module.Settings(
         discord_token="fake-token",
         secret_key=secret_key,
-        database_url=f"sqlite:///{tmp_path}/data/mailsync.db",
+        database_url=database_url,
         guild_id=discord_double.guild_id,
         allow_private_hosts=True,  # Dovecot listens on loopback
     )

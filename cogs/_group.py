@@ -3,9 +3,15 @@ feature stays in its own file while users see a single group."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+    from cogs.alerts import Alerts
 
 
 class MailGroup(app_commands.Group):
@@ -27,17 +33,27 @@ class MailGroup(app_commands.Group):
         return True
 
 
-def attach_to_mail_group(cog: commands.Cog, group: app_commands.Group) -> None:
-    """Move the cog's (already bound) app commands under /mail instead of the top level.
-    Call from cog_load: Cog._inject reads __cog_app_commands__ right after it."""
-    for command in cog.__cog_app_commands__:
-        group.add_command(command, override=True)
-    cog.__cog_app_commands__ = []
+class MailCommandsCog(commands.Cog):
+    """A cog whose app commands are /mail subcommands: they are moved under the shared
+    group when the cog loads (Cog._inject reads __cog_app_commands__ right after
+    cog_load) and taken out again when it unloads."""
 
+    def __init__(self, bot: MailsyncBot) -> None:
+        self.bot = bot
 
-def detach_from_mail_group(group: app_commands.Group, names: list[str]) -> None:
-    for name in names:
-        group.remove_command(name)
+    async def cog_load(self) -> None:
+        self._names = [c.name for c in self.__cog_app_commands__]
+        for command in self.__cog_app_commands__:
+            self.bot.mail_group.add_command(command, override=True)
+        self.__cog_app_commands__ = []
+
+    async def cog_unload(self) -> None:
+        for name in self._names:
+            self.bot.mail_group.remove_command(name)
+
+    @property
+    def alerts(self) -> Alerts:
+        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
 
 
 def guild_id_of(interaction: discord.Interaction) -> int:

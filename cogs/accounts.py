@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from cogs import _ui, _validate
 from cogs._errors import UserError
-from cogs._group import attach_to_mail_group, detach_from_mail_group, guild_id_of
+from cogs._group import MailCommandsCog, guild_id_of
 from mail import imap, pop3
 from mail.errors import MailError
 from mail.types import FolderBaseline, FolderState, Protocol, Security, ServerConfig
@@ -21,7 +21,6 @@ from storage import repo
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
-    from cogs.alerts import Alerts
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +62,7 @@ class PasswordModal(discord.ui.Modal, title="Mail account password"):
         await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
 
 
-class Accounts(commands.Cog):
-    def __init__(self, bot: MailsyncBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self._names = [c.name for c in self.__cog_app_commands__]
-        attach_to_mail_group(self, self.bot.mail_group)
-
-    async def cog_unload(self) -> None:
-        detach_from_mail_group(self.bot.mail_group, self._names)
-
-    @property
-    def alerts(self) -> Alerts:
-        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
-
+class Accounts(MailCommandsCog):
     @app_commands.command(name="add", description="Watch a mail account (asks the password next)")
     @app_commands.describe(
         protocol="imap keeps mail on the server; pop3 downloads it into the bot's archive",

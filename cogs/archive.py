@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
-from cogs._group import attach_to_mail_group, detach_from_mail_group
+from cogs._group import MailCommandsCog
 from mail.types import Protocol
 from storage import archive
 from storage.models import Account
@@ -64,17 +63,7 @@ class ArchivePager(discord.ui.View):
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
 
-class Archive(commands.Cog):
-    def __init__(self, bot: MailsyncBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self._names = [c.name for c in self.__cog_app_commands__]
-        attach_to_mail_group(self, self.bot.mail_group)
-
-    async def cog_unload(self) -> None:
-        detach_from_mail_group(self.bot.mail_group, self._names)
-
+class Archive(MailCommandsCog):
     @app_commands.command(name="archive", description="Search the mail the bot downloaded (POP3)")
     @app_commands.describe(account="the POP3 account", query="words in the sender or subject")
     @app_commands.autocomplete(account=account_autocomplete)

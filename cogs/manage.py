@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from cogs import _validate
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import AccountNotFound, UserError
-from cogs._group import attach_to_mail_group, detach_from_mail_group
+from cogs._group import MailCommandsCog
 from mail import imap, pop3
 from mail.errors import MailError
 from mail.quota import parse_thresholds
@@ -25,26 +24,11 @@ from storage.models import Account
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
-    from cogs.alerts import Alerts
 
 MAX_MAILBOX_MB = 10_000_000
 
 
-class Manage(commands.Cog):
-    def __init__(self, bot: MailsyncBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self._names = [c.name for c in self.__cog_app_commands__]
-        attach_to_mail_group(self, self.bot.mail_group)
-
-    async def cog_unload(self) -> None:
-        detach_from_mail_group(self.bot.mail_group, self._names)
-
-    @property
-    def alerts(self) -> Alerts:
-        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
-
+class Manage(MailCommandsCog):
     @app_commands.command(name="remove", description="Stop watching an account and delete it")
     @app_commands.describe(account="the account to delete, with its state and archive")
     @app_commands.autocomplete(account=account_autocomplete)
@@ -64,7 +48,7 @@ class Manage(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         self.alerts.unschedule(found.id)
-        await asyncio.to_thread(repo.set_paused, self.bot.engine, found.id, True)
+        await asyncio.to_thread(repo.update_account, self.bot.engine, found.id, {"paused": True})
         await interaction.followup.send(
             f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
         )
@@ -75,7 +59,9 @@ class Manage(commands.Cog):
     async def resume(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
-        updated = await asyncio.to_thread(repo.set_paused, self.bot.engine, found.id, False)
+        updated = await asyncio.to_thread(
+            repo.update_account, self.bot.engine, found.id, {"paused": False}
+        )
         if updated is None:
             raise UserError("That account was removed meanwhile.")
         self.alerts.schedule(updated)
@@ -98,8 +84,9 @@ class Manage(commands.Cog):
             await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
         except MailError as exc:
             raise UserError(f"The new password was not saved: {exc}") from exc
+        encrypted = self.bot.secrets.encrypt(password)
         updated = await asyncio.to_thread(
-            repo.set_password, self.bot.engine, account.id, self.bot.secrets.encrypt(password)
+            repo.update_account, self.bot.engine, account.id, {"password_encrypted": encrypted}
         )
         if updated is None:
             raise UserError("That account was removed meanwhile; nothing was saved.")

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account
-from cogs._group import attach_to_mail_group, detach_from_mail_group
+from cogs._group import MailCommandsCog
 from mail import imap, pop3
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import Protocol
@@ -19,24 +18,9 @@ from storage.models import Account
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
-    from cogs.alerts import Alerts
 
 
-class Status(commands.Cog):
-    def __init__(self, bot: MailsyncBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self._names = [c.name for c in self.__cog_app_commands__]
-        attach_to_mail_group(self, self.bot.mail_group)
-
-    async def cog_unload(self) -> None:
-        detach_from_mail_group(self.bot.mail_group, self._names)
-
-    @property
-    def alerts(self) -> Alerts:
-        return self.bot.get_cog("Alerts")  # type: ignore[return-value]
-
+class Status(MailCommandsCog):
     async def _account(self, interaction: discord.Interaction, name: str) -> Account:
         return await find_account(self.bot, interaction, name)
 

@@ -288,30 +288,6 @@ def update_account(
         return account
 
 
-def set_paused(engine: Engine, account_id: int, paused: bool) -> Account | None:
-    with _session(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            return None
-        account.paused = paused
-        account.updated_at = utcnow()
-        session.add(account)
-        session.commit()
-        return account
-
-
-def set_password(engine: Engine, account_id: int, password_encrypted: str) -> Account | None:
-    with _session(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            return None
-        account.password_encrypted = password_encrypted
-        account.updated_at = utcnow()
-        session.add(account)
-        session.commit()
-        return account
-
-
 def delete_account(engine: Engine, account_id: int) -> bool:
     """The account and everything hanging off it (state, health, archive, outbox, secret)."""
     with _session(engine) as session:

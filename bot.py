@@ -49,6 +49,7 @@ class Settings:
     allow_private_hosts: bool = False
     poll_concurrency: int = 20
     idle_reissue_minutes: float = 24.0
+    max_accounts_per_guild: int = 25
     log_level: str = "INFO"
 
     @classmethod
@@ -69,11 +70,14 @@ class Settings:
             guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
             concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
             idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
+            max_accounts = int(env.get("MAILSYNC_MAX_ACCOUNTS_PER_GUILD") or 25)
         except ValueError as exc:
             raise ConfigError(
-                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY and MAILSYNC_IDLE_MINUTES "
-                "must be numbers."
+                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES and "
+                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be numbers."
             ) from exc
+        if max_accounts < 1:
+            raise ConfigError("MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be at least 1.")
         if concurrency < 1:
             raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
         if not 1 <= idle_minutes <= 29:
@@ -89,6 +93,7 @@ class Settings:
             allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
             poll_concurrency=concurrency,
             idle_reissue_minutes=idle_minutes,
+            max_accounts_per_guild=max_accounts,
             log_level=level,
         )
 

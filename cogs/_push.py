@@ -122,8 +122,9 @@ class PushWatcher:
                     idle.open_idle, cfg, self.bot.settings.allow_private_hosts
                 )
         except MailError as exc:
-            if isinstance(exc, AuthError):
-                return  # a wrong password will not heal by retrying; the poll reports it
+            if isinstance(exc, AuthError) or exc.kind == "secret":
+                return  # a wrong or undecryptable password will not heal by retrying;
+                # polls go on, report it, and /mail password restarts push
             delay = self._retry(account_id)
             log.info("IDLE for account %s failed (%s); retry in %.1fs", account_id, exc.kind, delay)
             return

@@ -104,12 +104,21 @@ class Accounts(MailCommandsCog):
             folders=_validate.folders(folders, protocol),
             interval=_validate.interval(interval),
         )
-        # The modal must be the first response, so this check stays cheap (one indexed row).
+        # The modal must be the first response, so these checks stay cheap (indexed rows).
         if await asyncio.to_thread(
             repo.account_name_taken, self.bot.engine, draft.guild_id, draft.name
         ):
             raise UserError(f"An account named `{draft.name}` already exists in this server.")
+        await self._check_room(draft.guild_id)
         await interaction.response.send_modal(PasswordModal(self, draft))
+
+    async def _check_room(self, guild_id: int) -> None:
+        limit = self.bot.settings.max_accounts_per_guild
+        if await asyncio.to_thread(repo.count_accounts, self.bot.engine, guild_id) >= limit:
+            raise UserError(
+                f"This server already has {limit} mail accounts, the most allowed; "
+                "remove one with `/mail remove` first."
+            )
 
     async def finish_add(
         self, interaction: discord.Interaction, draft: AccountDraft, password: str
@@ -122,6 +131,7 @@ class Accounts(MailCommandsCog):
             username=draft.username,
             password=password,
         )
+        await self._check_room(draft.guild_id)
         allow_private = self.bot.settings.allow_private_hosts
         baselines: list[FolderBaseline] = []
         pop3_uidls: frozenset[str] = frozenset()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -99,6 +99,13 @@ def create_account(
 
 def account_name_taken(engine: Engine, guild_id: int, name: str) -> bool:
     return find_account(engine, guild_id, name) is not None
+
+
+def count_accounts(engine: Engine, guild_id: int) -> int:
+    with _session(engine) as session:
+        return session.exec(
+            select(func.count()).select_from(Account).where(Account.guild_id == guild_id)
+        ).one()
 
 
 def find_account(engine: Engine, guild_id: int, name: str) -> Account | None:

@@ -255,3 +255,34 @@ async def test_leaving_a_guild_deletes_its_accounts(harness, mail_user):
 def test_role_spec_is_importable():
     """The double exposes RoleSpec for tests that need custom roles."""
     assert dataclasses.is_dataclass(RoleSpec)
+
+
+async def test_account_limit_per_guild_is_enforced(harness, dovecot):
+    """With a limit of 2 accounts per server, a third /mail add is refused before the modal."""
+    harness.settings = dataclasses.replace(harness.settings, max_accounts_per_guild=2)
+    async with harness.running():
+        for name in ("one", "two"):
+            await harness.add_account(dovecot.add_user(), name=name)
+        third = await harness.command("mail add", harness.add_options(dovecot.add_user()))
+        assert "already has 2 mail accounts" in await harness.reply_text(third)
+        assert third.modal is None
+    assert _scalar(harness, "select count(*) from account") == 2
+
+
+async def test_wrong_secret_key_reports_once_and_never_crashes(harness, mail_user):
+    """Restarted with a key that cannot decrypt the stored password: polls fail with a line
+    naming MAILSYNC_SECRET_KEY, one warning is posted, the bot keeps running."""
+    from cryptography.fernet import Fernet
+
+    async with harness.running():
+        await harness.add_account(mail_user, name="k", folders="Sent")
+    harness.settings = dataclasses.replace(
+        harness.settings, secret_key=Fernet.generate_key().decode()
+    )
+    async with harness.running():
+        for _ in range(4):
+            reply = await _ask(harness, "mail check", {"account": "k"})
+            assert "MAILSYNC_SECRET_KEY" in reply
+        assert await harness.titles(1) == ["Mail account in trouble"]
+        assert "/mail password" in (await harness.posts())[0]["embeds"][0]["description"]
+        assert "No mail accounts yet" not in await _ask(harness, "mail list")

@@ -23,6 +23,10 @@ wait4 rusage for the baselines, whose figures include their process start).
 Baselines (bench-only, not project dependencies):
     apt-get install fetchmail
     .venv/bin/pip install getmail6        (or: apt-get install getmail6)
+
+This module is the entry point: the mailbox, the Mailsync runs, the timing loop and the
+report. The fetchmail and getmail6 runners are in bench/_pop3_baselines.py; Target, Run and
+the Message-ID check they all share are in bench/_pop3_common.py.
 """
 
 from __future__ import annotations
@@ -31,22 +35,28 @@ import argparse
 import datetime as dt
 import os
 import poplib
-import pwd
 import random
-import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from bench._pop3_baselines import (
+    INSTALL,
+    baseline_version,
+    fetchmail_config,
+    getmail_binary,
+    getmail_config,
+    run_fetchmail,
+    run_getmail,
+)
+from bench._pop3_common import BenchError, Run, Target, ids_in, verify
 from bench._rig import dovecot_server
 from mail import net, pop3
 from mail.types import Protocol, Security, ServerConfig
@@ -56,39 +66,8 @@ from storage.models import ArchivedMessage
 from tests.plugins.dovecot import Dovecot, MailUser, make_message
 
 TOOLS = ("mailsync", "fetchmail", "getmail6", "floor")
-INSTALL = {
-    "fetchmail": "apt-get install fetchmail",
-    "getmail6": ".venv/bin/pip install getmail6   (or: apt-get install getmail6)",
-}
-GETMAIL_ROOT_USER = "nobody"  # Maildir `user` when the bench runs as root
 TARGETS = {"fetchmail": 5, "getmail6": 80}  # from the issue: Mailsync at least this much faster
 MIN_SIZE, MAX_SIZE = 3 * 1024, 4 * 1024
-_MESSAGE_ID_RE = re.compile(rb"^Message-ID:[ \t]*<([^>\r\n]+)>", re.IGNORECASE | re.MULTILINE)
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Run:
-    tool: str
-    wall: float
-    cpu: float
-    got: int
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how every tool connects: the same mailbox, port and security."""
-
-    dovecot: Dovecot
-    user: MailUser
-    tls: bool
-
-    @property
-    def port(self) -> int:
-        return self.dovecot.pop3s_port if self.tls else self.dovecot.pop3_port
 
 
 # ---------------------------------------------------------------------- the mailbox
@@ -129,26 +108,6 @@ def warm_up(target: Target) -> tuple[int, int]:
     finally:
         conn.quit()
     return count, size
-
-
-# ---------------------------------------------------------------------- verification
-
-
-def ids_in(data: bytes) -> list[str]:
-    return [m.decode("ascii", "replace") for m in _MESSAGE_ID_RE.findall(data)]
-
-
-def verify(tool: str, found: list[str], expected: set[str]) -> int:
-    """Fail loudly unless `found` is exactly the delivered Message-IDs, once each."""
-    unique = set(found)
-    if len(found) != len(expected) or unique != expected:
-        missing = len(expected - unique)
-        extra = len(unique - expected)
-        raise BenchError(
-            f"{tool} stored {len(found)} messages ({len(unique)} distinct Message-IDs) but "
-            f"{len(expected)} were delivered: {missing} missing, {extra} unexpected"
-        )
-    return len(found)
 
 
 # ---------------------------------------------------------------------- the tools
@@ -229,126 +188,6 @@ def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
     return Run("mailsync", wall, cpu, got)
 
 
-def _timed_child(argv: list[str], work: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run argv to completion: (wall s, child user+system CPU s, exit code)."""
-    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
-        wall0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - wall0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, proc.returncode
-
-
-def _child_failed(tool: str, code: int, work: Path) -> BenchError:
-    logs = "\n".join(
-        f"--- {name} ---\n{(work / name).read_text(errors='replace')[-3000:]}"
-        for name in ("stdout.log", "stderr.log")
-    )
-    return BenchError(f"{tool} exited with status {code}\n{logs}")
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def fetchmail_config(target: Target) -> str:
-    security = (
-        "--ssl --sslcertck --sslcertfile <the rig's test CA>"
-        if target.tls
-        else "--sslproto '' (plain, no STLS)"
-    )
-    return f"-p POP3 --keep --fetchall {security} --bsmtp FILE --nosyslog, no daemon"
-
-
-def run_fetchmail(target: Target, work: Path, expected: set[str]) -> Run:
-    binary = shutil.which("fetchmail")
-    assert binary is not None
-    home = work / "fetchmail-home"
-    home.mkdir()
-    rcfile = home / "fetchmailrc"
-    _write_private(
-        rcfile,
-        # The rig's certificate names localhost (DNS) and 127.0.0.1 (IP SAN); fetchmail checks
-        # the name it polls against DNS names only, so it polls `localhost` (loopback too).
-        f"poll localhost protocol POP3 port {target.port}\n"
-        f'  user "{target.user.name}" password "{target.user.password}"\n',
-    )
-    bsmtp = work / "fetchmail.bsmtp"
-    argv = [binary, "-f", str(rcfile), "--idfile", str(home / "fetchids")]
-    argv += ["--pidfile", str(home / "fetchmail.pid"), "--nosyslog", "--daemon", "0"]
-    argv += ["-p", "POP3", "--keep", "--fetchall", "--bsmtp", str(bsmtp)]
-    if target.tls:
-        argv += ["--ssl", "--sslcertck", "--sslcertfile", target.dovecot.ca_file]
-    else:
-        argv += ["--sslproto", ""]
-    env = {**os.environ, "FETCHMAILHOME": str(home), "HOME": str(home), "LC_ALL": "C"}
-    wall, cpu, code = _timed_child(argv, work, env)
-    if code != 0:  # 0: mail retrieved; 1: none; anything else an error
-        raise _child_failed("fetchmail", code, work)
-    data = bsmtp.read_bytes()
-    envelopes = len(re.findall(rb"^MAIL FROM:", data, re.MULTILINE))
-    got = verify("fetchmail", ids_in(data), expected)
-    if envelopes != got:
-        raise BenchError(f"fetchmail wrote {envelopes} BSMTP envelopes for {got} messages")
-    return Run("fetchmail", wall, cpu, got)
-
-
-def getmail_binary() -> str | None:
-    beside = Path(sys.executable).with_name("getmail")
-    return str(beside) if beside.exists() else shutil.which("getmail")
-
-
-def getmail_config(target: Target) -> str:
-    retriever = "SimplePOP3SSLRetriever, ca_certs = CA" if target.tls else "SimplePOP3Retriever"
-    user = f" (user = {GETMAIL_ROOT_USER}, as root)" if os.geteuid() == 0 else ""
-    return (
-        f"{retriever}; Maildir destination{user}; delete = false, read_all = true, "
-        "verbose = 0; fresh --getmaildir"
-    )
-
-
-def run_getmail(target: Target, work: Path, expected: set[str]) -> Run:
-    binary = getmail_binary()
-    assert binary is not None
-    state = work / "getmail-state"
-    state.mkdir()
-    maildir = work / "mail" / "Maildir"
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    retriever = "SimplePOP3SSLRetriever" if target.tls else "SimplePOP3Retriever"
-    ca = f"ca_certs = {target.dovecot.ca_file}\n" if target.tls else ""
-    deliver_as = ""
-    if os.geteuid() == 0:  # getmail refuses to deliver as root; its documented way out
-        deliver_as = f"user = {GETMAIL_ROOT_USER}\n"
-        nobody = pwd.getpwnam(GETMAIL_ROOT_USER)
-        work.chmod(0o711)
-        for path in (maildir.parent, maildir, *(maildir / s for s in ("cur", "new", "tmp"))):
-            os.chown(path, nobody.pw_uid, nobody.pw_gid)
-    rcfile = state / "getmailrc"
-    _write_private(
-        rcfile,
-        f"[retriever]\ntype = {retriever}\nserver = {target.dovecot.host}\n"
-        f"port = {target.port}\nusername = {target.user.name}\n"
-        f"password = {target.user.password}\n{ca}"
-        f"[destination]\ntype = Maildir\npath = {maildir}/\n{deliver_as}"
-        "[options]\ndelete = false\nread_all = true\nverbose = 0\n",
-    )
-    argv = [binary, "--getmaildir", str(state), "--rcfile", str(rcfile)]
-    wall, cpu, code = _timed_child(argv, work, {**os.environ, "HOME": str(state)})
-    if code != 0:
-        raise _child_failed("getmail6", code, work)
-    found: list[str] = []
-    for sub in ("new", "cur"):
-        for path in (maildir / sub).iterdir():
-            head = path.read_bytes().split(b"\n\n", 1)[0]
-            found.extend(ids_in(head))
-    got = verify("getmail6", found, expected)
-    return Run("getmail6", wall, cpu, got)
-
-
 RUNNERS: dict[str, Callable[[Target, Path, set[str]], Run]] = {
     "mailsync": run_mailsync,
     "fetchmail": run_fetchmail,
@@ -360,17 +199,7 @@ RUNNERS: dict[str, Callable[[Target, Path, set[str]], Run]] = {
 def version(tool: str) -> str:
     if tool in ("mailsync", "floor"):
         return f"Python {sys.version.split()[0]}" + (", SQLite store" if tool == "mailsync" else "")
-    if tool == "fetchmail":
-        argv = [shutil.which("fetchmail") or "fetchmail", "--version"]
-    else:
-        argv = [getmail_binary() or "getmail", "--version"]
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "FETCHMAILHOME": home, "LC_ALL": "C"}
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    for line in (out.stdout + out.stderr).splitlines():
-        if "release" in line or line.startswith("getmail"):
-            return line.replace("This is fetchmail release ", "fetchmail ").strip(" .")
-    return "unknown version"
+    return baseline_version(tool)
 
 
 def configuration(tool: str, target: Target) -> str:

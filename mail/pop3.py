@@ -9,56 +9,35 @@ Without UIDL there is no stable way to tell new mail from old. Such a server is 
 (ProtocolError) unless the caller passes `require_uidl=False` (a read-only `keep` account);
 then STAT still works (counts, sizes, mailbox-limit warnings), but `baseline` records no
 UIDLs and `poll` downloads, announces and deletes nothing (`uidl_supported=False`).
+
+The connection itself (poplib classes, capabilities, error mapping, `session`) is in
+mail/pop3_conn.py; its names are re-exported here. `baseline` and `poll` look up `session`,
+`stat`, `uidl_map`, `retrieve`, `delete` and `_quit` in this module, so patching them on
+`mail.pop3` takes effect.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import poplib
-import socket
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mail import net
-from mail.errors import AuthError, ConnectError, MailError, ProtocolError, TLSError
+from mail.errors import ProtocolError
 from mail.parse import ParsedMessage, parse_headers
-from mail.types import Security, ServerConfig
+from mail.pop3_conn import MAX_LINE as MAX_LINE
+from mail.pop3_conn import Capabilities as Capabilities
+from mail.pop3_conn import _close as _close
+from mail.pop3_conn import _errors, _quit, _server_said, session
+from mail.pop3_conn import read_capabilities as read_capabilities
+from mail.types import ServerConfig
 
 log = logging.getLogger(__name__)
 
-# poplib caps lines at its module global _MAXLINE (2048); real mail has longer lines (HTML,
-# unwrapped base64). Our connection classes override _getline with this limit instead of
-# raising the global, so other poplib users in the process keep their own bound.
-MAX_LINE = 1024 * 1024
 PIPELINE_WINDOW = 50  # RETR/DELE commands in flight at once when PIPELINING is offered
 BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What the server offers. `known` is False when it does not answer CAPA (RFC 2449)."""
-
-    names: frozenset[str]
-    known: bool = True
-
-    @property
-    def uidl(self) -> bool:
-        return "UIDL" in self.names
-
-    @property
-    def pipelining(self) -> bool:
-        return "PIPELINING" in self.names
-
-    @property
-    def top(self) -> bool:
-        return "TOP" in self.names
-
-    @property
-    def stls(self) -> bool:
-        return "STLS" in self.names
 
 
 @dataclass(frozen=True)
@@ -100,165 +79,6 @@ class Pop3Baseline:
     size_bytes: int
     uidl_supported: bool = True
     newest: tuple[str, str] | None = None  # (sender, subject) of the last message
-
-
-class _Conn:
-    """Mixin for our poplib connections: a per-connection line limit, clear EOF errors, and a
-    socket pinned to the addresses `net.check_host` vetted (no second, unchecked lookup)."""
-
-    caps: Capabilities = Capabilities(frozenset(), known=False)
-
-    def __init__(self, addresses: Sequence[str], *args, **kwargs) -> None:
-        self._addresses = list(addresses)
-        super().__init__(*args, **kwargs)
-
-    def _create_socket(self, timeout: float) -> socket.socket:
-        error: OSError | None = None
-        for address in self._addresses:
-            try:
-                return socket.create_connection((address, self.port), timeout)
-            except OSError as exc:
-                error = exc
-        raise error or OSError(f"no address for {self.host}")
-
-    def _getline(self) -> tuple[bytes, int]:
-        line = self.file.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise ProtocolError(f"`{self.host}` sent a line longer than {MAX_LINE} bytes.")
-        if not line:
-            raise ConnectError(f"`{self.host}` closed the connection.")
-        octets = len(line)
-        if line.endswith(b"\r\n"):
-            return line[:-2], octets
-        return line.rstrip(b"\n"), octets
-
-
-class _POP3(_Conn, poplib.POP3):
-    pass
-
-
-class _POP3S(_Conn, poplib.POP3_SSL):
-    def _create_socket(self, timeout: float) -> socket.socket:
-        return self.context.wrap_socket(
-            _Conn._create_socket(self, timeout), server_hostname=self.host
-        )
-
-
-def _server_said(exc: poplib.error_proto) -> bytes:
-    text = exc.args[0] if exc.args else b""
-    return text if isinstance(text, bytes) else str(text).encode()
-
-
-@contextlib.contextmanager
-def _errors(cfg: ServerConfig, what: str) -> Iterator[None]:
-    """Socket/TLS failures via net; an unexpected -ERR becomes a ProtocolError. Server text
-    is logged, not shown: it is untrusted and may carry mention or markdown syntax."""
-    with net.translate_errors(cfg.host, cfg.port):
-        try:
-            yield
-        except poplib.error_proto as exc:
-            log.warning("POP3 %s on %s failed: %r", what, cfg.host, _server_said(exc)[:200])
-            raise ProtocolError(f"`{cfg.host}` refused the POP3 command for {what}.") from exc
-
-
-def read_capabilities(conn: poplib.POP3) -> Capabilities:
-    try:
-        return Capabilities(frozenset(name.upper() for name in conn.capa()))
-    except poplib.error_proto:
-        return Capabilities(frozenset(), known=False)
-
-
-def _login(conn: poplib.POP3, cfg: ServerConfig, before: Capabilities) -> None:
-    if any(c in cfg.username + cfg.password for c in "\r\n\0"):
-        raise AuthError("The user name or password contains a line break; POP3 cannot send it.")
-    try:
-        conn.user(cfg.username)
-        conn.pass_(cfg.password)
-    except poplib.error_proto as exc:
-        said = _server_said(exc).upper()
-        log.info("POP3 login on %s refused: %r", cfg.host, said[:200])
-        if b"[IN-USE]" in said:
-            raise ProtocolError(
-                f"The mailbox of `{cfg.username}` is in use by another POP3 session; "
-                "try again later."
-            ) from exc
-        if b"[SYS/TEMP]" in said or b"[LOGIN-DELAY]" in said:
-            raise ProtocolError(f"`{cfg.host}` is temporarily refusing logins.") from exc
-        if before.known and "USER" not in before.names:
-            raise AuthError(
-                f"`{cfg.host}` does not accept a user name and password on this connection; "
-                "use security `tls` or `starttls`."
-            ) from exc
-        raise AuthError(
-            f"The server refused the login for `{cfg.username}`: check the user name and password."
-        ) from exc
-
-
-def _close(conn: poplib.POP3) -> None:
-    """Drop the socket without QUIT: the server rolls back any DELE (RFC 1939 §6)."""
-    with contextlib.suppress(Exception):
-        conn.close()
-
-
-def _quit(conn: poplib.POP3) -> bool:
-    """QUIT, which commits pending DELEs; True when the server confirmed it."""
-    try:
-        conn.quit()
-        return True
-    except (poplib.error_proto, OSError, MailError) as exc:
-        log.warning("POP3 QUIT on %s failed: %r", conn.host, exc)
-        _close(conn)
-        return False
-
-
-@contextlib.contextmanager
-def session(
-    cfg: ServerConfig, allow_private: bool, require_uidl: bool = True
-) -> Iterator[poplib.POP3]:
-    """A logged-in connection with `.caps` set. QUIT on a clean exit (unless the body already
-    quit); on an exception the socket is dropped without QUIT so pending DELEs roll back."""
-    with net.translate_errors(cfg.host, cfg.port):
-        addresses = net.check_host(cfg.host, cfg.port, allow_private)
-        conn: _POP3 | _POP3S
-        if cfg.security is Security.TLS:
-            conn = _POP3S(
-                addresses, cfg.host, cfg.port, context=net.tls_context(), timeout=cfg.timeout
-            )
-        else:
-            conn = _POP3(addresses, cfg.host, cfg.port, timeout=cfg.timeout)
-    try:
-        with _errors(cfg, "login"):
-            before = read_capabilities(conn)
-            if cfg.security is Security.STARTTLS:
-                if not before.stls:
-                    raise TLSError(
-                        f"`{cfg.host}` does not offer STLS (STARTTLS); refusing to send the "
-                        "password in clear. Use security `tls`, or `none` on purpose."
-                    )
-                try:
-                    conn.stls(context=net.tls_context())
-                except poplib.error_proto as exc:
-                    raise TLSError(f"`{cfg.host}` refused to start TLS.") from exc
-                before = read_capabilities(conn)  # pre-TLS answers are untrusted (RFC 2595)
-            _login(conn, cfg, before)
-            caps = read_capabilities(conn)  # may change after login (RFC 2449)
-            if not caps.uidl:  # without CAPA, or with a sloppy one, just try it
-                with contextlib.suppress(poplib.error_proto):
-                    conn.uidl()
-                    caps = Capabilities(caps.names | {"UIDL"}, caps.known)
-            conn.caps = caps
-            if require_uidl and not caps.uidl:
-                raise ProtocolError(
-                    f"`{cfg.host}` does not support UIDL, so the bot cannot tell new mail from "
-                    "old or delete safely. Only a read-only account (retention `keep`) can use "
-                    "this server."
-                )
-        yield conn
-    except BaseException:
-        _close(conn)
-        raise
-    if conn.sock is not None:
-        _quit(conn)
 
 
 def uidl_map(conn: poplib.POP3) -> dict[str, int]:

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from cogs._errors import AccountNotFound
 from cogs._group import guild_id_of
+from cogs._validate import printable
 from storage import repo
 from storage.models import Account
 
@@ -23,7 +24,9 @@ async def account_autocomplete(
     if interaction.guild_id is None:
         return []
     bot: MailsyncBot = interaction.client  # type: ignore[assignment]
-    typed = "".join(c for c in current if c.isprintable())[:100]
+    if not interaction.permissions.manage_guild:  # autocomplete skips the group's check
+        return []
+    typed = "".join(c for c in current if printable(c))[:100]
     names = await asyncio.to_thread(repo.account_names, bot.engine, interaction.guild_id, typed)
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names]
 
@@ -31,9 +34,18 @@ async def account_autocomplete(
 async def find_account(bot: MailsyncBot, interaction: discord.Interaction, name: str) -> Account:
     """The guild's account by name; any other guild's account is 'not found', word for word."""
     guild_id = guild_id_of(interaction)
-    if not name.isprintable() or len(name) > 100:  # no stored name can match; spare the DB
+    if not printable(name) or len(name) > 100:  # no stored name can match; spare the DB
         raise AccountNotFound(name[:100])
     found = await asyncio.to_thread(repo.find_account, bot.engine, guild_id, name)
     if found is None or found.id is None:
         raise AccountNotFound(name)
     return found
+
+
+async def still_same(bot: MailsyncBot, account: Account) -> Account:
+    """A form or button opened earlier names an account object; ids can be reused after a
+    removal, so confirm the same (guild, name) still maps to the same id before acting."""
+    current = await asyncio.to_thread(repo.find_account, bot.engine, account.guild_id, account.name)
+    if current is None or current.id != account.id:
+        raise AccountNotFound(account.name)
+    return current

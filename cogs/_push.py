@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 3600.0
 CONNECT_CONCURRENCY = 10  # a restart with many accounts must not hammer the servers
+STABLE_AFTER = 60.0  # seconds an IDLE connection must live before its backoff resets
 
 
 def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
@@ -51,6 +53,7 @@ class PushWatcher:
             reissue_seconds=bot.settings.idle_reissue_minutes * 60,
         )
         self._attempts: dict[int, int] = {}
+        self._connected_at: dict[int, float] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._connect_slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
         self._closed = False
@@ -104,6 +107,8 @@ class PushWatcher:
         if self._closed:
             return
         key = int(account_id)  # type: ignore[call-overload]
+        if time.monotonic() - self._connected_at.pop(key, 0.0) > STABLE_AFTER:
+            self._attempts.pop(key, None)  # it had been fine for a while: start over
         delay = self._retry(key)
         log.info("IDLE connection of account %s lost (%s); reconnect in %.1fs", key, reason, delay)
 
@@ -133,5 +138,7 @@ class PushWatcher:
             return
         self._hub.add(account_id, client)
         log.debug("IDLE watching account %s", account_id)
-        self._attempts.pop(account_id, None)
+        # Backoff resets only once this connection has lived a while (see _lost): a server
+        # or NAT that drops every connection at once must not be hammered.
+        self._connected_at[account_id] = time.monotonic()
         self._request_poll(account_id)  # catch up on anything that arrived meanwhile

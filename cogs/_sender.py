@@ -32,6 +32,7 @@ PER_CHANNEL = 5
 PER_CHANNEL_WINDOW = 5.0
 GLOBAL_PER_SECOND = 40  # below Discord's 50/s global bot limit
 RETRY_MAX = timedelta(minutes=5)
+MAX_ODD_ATTEMPTS = 5  # for failures that are not Discord's or the network's
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -144,5 +145,12 @@ class OutboxSender:
         except (aiohttp.ClientError, OSError, TimeoutError):
             await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
             return False
+        except Exception:
+            # A bad row must not hold every channel's queue: retry a few times, then drop it.
+            if row.attempts + 1 < MAX_ODD_ATTEMPTS:
+                log.exception("alert %s failed unexpectedly; will retry", row.id)
+                await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
+                return False
+            log.exception("alert %s failed %d times; dropping it", row.id, MAX_ODD_ATTEMPTS)
         await asyncio.to_thread(outbox.mark_sent, engine, row.id)
         return True

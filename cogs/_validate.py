@@ -25,7 +25,8 @@ def host(value: str) -> str:
     return value
 
 
-def _printable(value: str) -> bool:
+def printable(value: str) -> bool:
+    """No control characters (PostgreSQL refuses NUL; line breaks would break protocols)."""
     return not any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
@@ -70,13 +71,13 @@ def folders(value: str | None, protocol: Protocol) -> tuple[str, ...]:
 
 def account_name(value: str | None, username: str, host_name: str) -> str:
     name = (value or f"{username}@{host_name}").strip()
-    if not name or len(name) > MAX_ACCOUNT_NAME or not _printable(name):
+    if not name or len(name) > MAX_ACCOUNT_NAME or not printable(name):
         raise UserError(f"The account name must be 1 to {MAX_ACCOUNT_NAME} characters.")
     return name
 
 
 def username(value: str) -> str:
     value = value.strip()
-    if not value or len(value) > 320 or not _printable(value):
+    if not value or len(value) > 320 or not printable(value):
         raise UserError("The user name must be 1 to 320 printable characters.")
     return value

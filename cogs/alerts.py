@@ -149,7 +149,7 @@ class Alerts(commands.Cog):
         self._watched.pop(account_id, None)
         self._seen.pop(account_id, None)
         self.push.unwatch(account_id)
-        self.sessions.close(account_id)  # a dropped socket close; no server round trip
+        self.sessions.close(account_id)  # shuts the socket locally: no round trip
 
     async def _sweep(self) -> None:
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
@@ -187,7 +187,7 @@ class Alerts(commands.Cog):
 
     async def _drain(self, account_id: int) -> None:
         try:
-            while True:
+            while account_id in self._due:  # paused or removed meanwhile: stop
                 self._again[account_id] = False
                 await self._scheduled_poll(account_id)
                 if not self._again.get(account_id):
@@ -260,9 +260,13 @@ class Alerts(commands.Cog):
         moved = result.messages or any(f.reset for f in result.folders)
         last_quota = self._quota_at.get(account.id, 0.0)
         if moved or time.monotonic() - last_quota > QUOTA_EVERY:
-            report = await asyncio.to_thread(self.sessions.run, account.id, cfg, imap.quota)
             self._quota_at[account.id] = time.monotonic()
-            await self._check_quota(account, report)
+            try:
+                report = await asyncio.to_thread(self.sessions.run, account.id, cfg, imap.quota)
+            except MailError as exc:  # quota is extra information: it must not fail the poll
+                log.info("quota of account %s unreadable: %s", account.id, exc.kind)
+            else:
+                await self._check_quota(account, report)
         self._seen[account.id] = {
             f.folder: FolderCounts(f.state, f.messages_total) for f in result.folders
         }

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from cogs import _ui
-from cogs._autocomplete import account_autocomplete, find_account
+from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
 from mail.types import Protocol
@@ -36,6 +36,7 @@ class ArchivePager(discord.ui.View):
         self.total = 0
 
     async def render(self) -> discord.Embed:
+        self.account = await still_same(self.bot, self.account)
         rows, self.total = await asyncio.to_thread(
             archive.search,
             self.bot.engine,
@@ -51,6 +52,11 @@ class ArchivePager(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return interaction.user.id == self.user_id and interaction.guild_id == self.account.guild_id
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, _item: discord.ui.Item
+    ) -> None:
+        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
 
     @discord.ui.button(label="Newer", style=discord.ButtonStyle.secondary)
     async def newer(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 
 from cogs import _validate
-from cogs._autocomplete import account_autocomplete, find_account
+from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
 from mail import imap, pop3
@@ -250,7 +250,8 @@ class NewPasswordModal(discord.ui.Modal, title="New mail password"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.guild_id != self.account.guild_id:
             raise AccountNotFound(self.account.name)
-        await self.cog.replace_password(interaction, self.account, self.password.value)
+        account = await still_same(self.cog.bot, self.account)
+        await self.cog.replace_password(interaction, account, self.password.value)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]

@@ -251,7 +251,12 @@ def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:
     """GETQUOTAROOT (RFC 2087/9208). Zero roots means no limit applies."""
     if not client.has_capability("QUOTA"):
         return QuotaReport(supported=False)
-    roots_info, quotas = client.get_quota_root(mailbox)
+    try:
+        roots_info, quotas = client.get_quota_root(mailbox)
+    except IMAPClientAbortError as exc:
+        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
+    except IMAPClientError:  # offered but refused (NO/BAD): report no usable quota
+        return QuotaReport(supported=False)
     by_root: dict[str, list[QuotaResource]] = {name: [] for name in roots_info.quota_roots}
     for q in quotas:
         by_root.setdefault(q.quota_root, []).append(

@@ -8,6 +8,7 @@ a fresh one before it counts."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import TypeVar
@@ -27,6 +28,7 @@ class SessionPool:
     def __init__(self, allow_private: bool) -> None:
         self._allow_private = allow_private
         self._idle: dict[Hashable, tuple[ServerConfig, IMAPClient]] = {}
+        self._generation: dict[Hashable, int] = {}  # bumped by close(): stale checkouts drop
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -36,26 +38,32 @@ class SessionPool:
         with self._lock:
             return key in self._idle
 
-    def _checkout(self, key: Hashable, cfg: ServerConfig) -> tuple[IMAPClient, bool]:
+    def _checkout(self, key: Hashable, cfg: ServerConfig) -> tuple[IMAPClient, bool, int]:
         with self._lock:
             held = self._idle.pop(key, None)
+            generation = self._generation.get(key, 0)
         if held is not None:
             if held[0] == cfg:
-                return held[1], True
+                return held[1], True, generation
             imap.close(held[1])  # settings or password changed
-        return imap.connect(cfg, self._allow_private), False
+        return imap.connect(cfg, self._allow_private), False, generation
 
-    def _checkin(self, key: Hashable, cfg: ServerConfig, client: IMAPClient) -> None:
+    def _checkin(
+        self, key: Hashable, cfg: ServerConfig, client: IMAPClient, generation: int
+    ) -> None:
         with self._lock:
-            old = self._idle.get(key)
-            self._idle[key] = (cfg, client)
+            if self._generation.get(key, 0) != generation:  # closed while in use
+                old: tuple[ServerConfig, IMAPClient] | None = (cfg, client)
+            else:
+                old = self._idle.get(key)
+                self._idle[key] = (cfg, client)
         if old is not None:
             imap.close(old[1])
 
     def run(self, key: Hashable, cfg: ServerConfig, work: Callable[[IMAPClient], T]) -> T:
         """Run blocking `work` on the account's session (opened if needed)."""
         for attempt in (1, 2):
-            client, reused = self._checkout(key, cfg)
+            client, reused, generation = self._checkout(key, cfg)
             try:
                 with net.translate_errors(cfg.host, cfg.port):
                     result = work(client)
@@ -67,7 +75,7 @@ class SessionPool:
                 if isinstance(exc, MailError):
                     raise
                 raise ProtocolError(f"`{cfg.host}` broke off the IMAP session ({exc}).") from exc
-            self._checkin(key, cfg, client)
+            self._checkin(key, cfg, client, generation)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -77,11 +85,13 @@ class SessionPool:
         """STATUS for every target that has an idle session, in one multiplexed round.
         None for a target without a usable session: the caller polls it the full way."""
         taken: dict[Hashable, tuple[ServerConfig, IMAPClient]] = {}
+        generations: dict[Hashable, int] = {}
         with self._lock:
             for key in targets:
                 held = self._idle.pop(key, None)
                 if held is not None:
                     taken[key] = held
+                    generations[key] = self._generation.get(key, 0)
         results = status_many(
             [(key, client, targets[key]) for key, (_cfg, client) in taken.items()], timeout
         )
@@ -92,14 +102,18 @@ class SessionPool:
                 imap.close(client)
                 continue
             out[key] = result
-            self._checkin(key, cfg, client)
+            self._checkin(key, cfg, client, generations[key])
         return out
 
     def close(self, key: Hashable) -> None:
+        """Forget the account's session. Safe on the event loop: the socket is shut here,
+        without a LOGOUT round trip, and one checked out right now is dropped on return."""
         with self._lock:
             held = self._idle.pop(key, None)
+            self._generation[key] = self._generation.get(key, 0) + 1
         if held is not None:
-            imap.close(held[1])
+            with contextlib.suppress(Exception):
+                held[1].shutdown()
 
     def close_all(self) -> None:
         with self._lock:

@@ -135,6 +135,7 @@ def _read(entry: _Pending, out: dict) -> bool:
             continue
         tag, _, rest = line.partition(b" ")
         folder = entry.tags.pop(tag, None)
+        entry.client._imap.tagged_commands.pop(tag, None)  # _new_tag() registered it
         if folder is None:
             continue
         if not rest.upper().startswith(b"OK"):

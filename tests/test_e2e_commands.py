@@ -286,3 +286,24 @@ async def test_wrong_secret_key_reports_once_and_never_crashes(harness, mail_use
         assert await harness.titles(1) == ["Mail account in trouble"]
         assert "/mail password" in (await harness.posts())[0]["embeds"][0]["description"]
         assert "No mail accounts yet" not in await _ask(harness, "mail list")
+
+
+async def test_stale_password_form_cannot_reach_a_reused_account_id(harness, dovecot):
+    """A /mail password form opened for an account that is then removed does nothing, even
+    when a new account has taken the removed one's id (SQLite reuses the highest id)."""
+    async with harness.running():
+        await harness.add_account(dovecot.add_user(), name="old")
+        handle = await harness.command("mail password", {"account": "old"})
+        modal = await handle.wait_for_modal()
+        await _ask(harness, "mail remove", {"account": "old"})
+        await harness.add_account(dovecot.add_user(), name="new")
+        before = _scalar(harness, "select password_encrypted from account")
+        submit = await harness.double.submit_modal(
+            harness.double.guild_id,
+            harness.double.channel_id,
+            harness.double.admin_id,
+            custom_id=modal["custom_id"],
+            values={"password": "hijack"},
+        )
+        assert "No account named `old`" in await harness.reply_text(submit)
+        assert _scalar(harness, "select password_encrypted from account") == before

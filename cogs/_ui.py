@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -222,3 +223,25 @@ def recovered_embed(account_name: str, failures: int) -> discord.Embed:
     )
     embed.set_footer(text=truncate(account_name, 200))
     return embed
+
+
+class PasswordModal(discord.ui.Modal):
+    """Asks for a password (never a command option): defers, then hands the value to
+    `submitted`; errors go through the tree's handler like a command's."""
+
+    password: discord.ui.TextInput = discord.ui.TextInput(
+        label="Password (or app password)", custom_id="password", min_length=1, max_length=512
+    )
+
+    def __init__(self, title: str) -> None:
+        super().__init__(title=title, timeout=600)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.submitted(interaction, self.password.value)
+
+    @abstractmethod
+    async def submitted(self, interaction: discord.Interaction, password: str) -> None: ...
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -42,24 +43,16 @@ class AccountDraft:
     interval: int
 
 
-class PasswordModal(discord.ui.Modal, title="Mail account password"):
-    password: discord.ui.TextInput = discord.ui.TextInput(
-        label="Password (or app password)", custom_id="password", min_length=1, max_length=512
-    )
-
+class AddPasswordModal(_ui.PasswordModal):
     def __init__(self, cog: Accounts, draft: AccountDraft) -> None:
-        super().__init__(timeout=600)
+        super().__init__("Mail account password")
         self.cog = cog
         self.draft = draft
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+    async def submitted(self, interaction: discord.Interaction, password: str) -> None:
         if interaction.guild_id != self.draft.guild_id:
             raise UserError("This form belongs to another server; nothing was saved.")
-        await self.cog.finish_add(interaction, self.draft, self.password.value)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
+        await self.cog.finish_add(interaction, self.draft, password)
 
 
 class Accounts(MailCommandsCog):
@@ -110,7 +103,7 @@ class Accounts(MailCommandsCog):
         ):
             raise UserError(f"An account named `{draft.name}` already exists in this server.")
         await self._check_room(draft.guild_id)
-        await interaction.response.send_modal(PasswordModal(self, draft))
+        await interaction.response.send_modal(AddPasswordModal(self, draft))
 
     async def _check_room(self, guild_id: int) -> None:
         limit = self.bot.settings.max_accounts_per_guild
@@ -188,6 +181,7 @@ class Accounts(MailCommandsCog):
         guild_id = guild_id_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await asyncio.to_thread(repo.list_accounts, self.bot.engine, guild_id)
+        quiet = self.alerts.last_poll
         if not rows:
             await interaction.followup.send(
                 "No mail accounts yet. Add one with `/mail add`.", ephemeral=True
@@ -200,7 +194,8 @@ class Accounts(MailCommandsCog):
             lines = [
                 f"{a.protocol.upper()} · `{a.host}:{a.port}` · `{a.username}`",
                 f"<#{a.channel_id}> · every {a.interval_minutes} min · {state}",
-                f"last poll: {_ui.relative_time(h.last_poll_at if h else None)}",
+                # quiet sweeps are kept in memory, not written: show the later of the two
+                f"last poll: {_ui.relative_time(_latest(h and h.last_poll_at, quiet.get(a.id)))}",
             ]
             if h and h.last_error:
                 failures = f" ({h.consecutive_failures} in a row)" if h.consecutive_failures else ""
@@ -212,6 +207,10 @@ class Accounts(MailCommandsCog):
                 )
             embed.add_field(name=_ui.truncate(a.name, 256), value="\n".join(lines), inline=False)
         await interaction.followup.send(embed=_ui.fit(embed), ephemeral=True)
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
 
 
 def _pop3_summary(count: int, newest: tuple[str, str] | None) -> FolderBaseline:

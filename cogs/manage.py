@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from cogs import _validate
+from cogs import _ui, _validate
 from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
@@ -236,25 +236,17 @@ def verify_login(cfg: ServerConfig, allow_private: bool) -> None:
         return
 
 
-class NewPasswordModal(discord.ui.Modal, title="New mail password"):
-    password: discord.ui.TextInput = discord.ui.TextInput(
-        label="New password (or app password)", custom_id="password", min_length=1, max_length=512
-    )
-
+class NewPasswordModal(_ui.PasswordModal):
     def __init__(self, cog: Manage, account: Account) -> None:
-        super().__init__(timeout=600)
+        super().__init__("New mail password")
         self.cog = cog
         self.account = account
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+    async def submitted(self, interaction: discord.Interaction, password: str) -> None:
         if interaction.guild_id != self.account.guild_id:
             raise AccountNotFound(self.account.name)
         account = await still_same(self.cog.bot, self.account)
-        await self.cog.replace_password(interaction, account, self.password.value)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
+        await self.cog.replace_password(interaction, account, password)
 
 
 async def setup(bot: MailsyncBot) -> None:

@@ -209,8 +209,7 @@ class Alerts(commands.Cog):
         engine = self.bot.engine
         async with self._slots, self._locks[account_id]:
             account = await asyncio.to_thread(repo.get_account, engine, account_id)
-            if account is None:
-                self.unschedule(account_id)
+            if account is None:  # removed meanwhile; /mail remove already unscheduled it
                 return 0
             try:
                 if account.protocol == Protocol.POP3:

@@ -180,7 +180,9 @@ def record_success(engine: Engine, account_id: int) -> int | None:
     """Stamp a good poll. Returns how many polls had failed in a row if the account had
     been reported in trouble (so a 'recovered' notice is due), else None."""
     with _session(engine) as session:
-        health = session.get(AccountHealth, account_id) or AccountHealth(account_id=account_id)
+        health = session.get(AccountHealth, account_id)
+        if health is None:  # removed while this poll ran (every account has a health row)
+            return None
         recovered = health.consecutive_failures if health.trouble_notified else None
         now = utcnow()
         health.last_poll_at = health.last_success_at = now
@@ -194,7 +196,9 @@ def record_success(engine: Engine, account_id: int) -> int | None:
 
 def record_failure(engine: Engine, account_id: int, kind: str, error: str) -> AccountHealth:
     with _session(engine) as session:
-        health = session.get(AccountHealth, account_id) or AccountHealth(account_id=account_id)
+        health = session.get(AccountHealth, account_id)
+        if health is None:  # removed while this poll ran: nothing to count
+            return AccountHealth(account_id=account_id)
         health.last_poll_at = utcnow()
         health.consecutive_failures += 1
         health.last_error = error[:500]

@@ -292,11 +292,12 @@ async def test_stale_password_form_cannot_reach_a_reused_account_id(harness, dov
     """A /mail password form opened for an account that is then removed does nothing, even
     when a new account has taken the removed one's id (SQLite reuses the highest id)."""
     async with harness.running():
-        await harness.add_account(dovecot.add_user(), name="old")
+        # Sent, not INBOX: no IDLE push, so no background poll races the removal.
+        await harness.add_account(dovecot.add_user(), name="old", folders="Sent")
         handle = await harness.command("mail password", {"account": "old"})
         modal = await handle.wait_for_modal()
         await _ask(harness, "mail remove", {"account": "old"})
-        await harness.add_account(dovecot.add_user(), name="new")
+        await harness.add_account(dovecot.add_user(), name="new", folders="Sent")
         before = _scalar(harness, "select password_encrypted from account")
         submit = await harness.double.submit_modal(
             harness.double.guild_id,

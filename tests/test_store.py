@@ -150,3 +150,13 @@ def test_secretbox_round_trip_and_rotation():
         SecretBox(new).decrypt(token)
     with pytest.raises(SecretKeyError):
         SecretBox("not-a-key")
+
+
+def test_health_of_a_removed_account_is_not_recorded(engine):
+    """A poll that finishes after /mail remove records nothing (no orphan row, no error)."""
+    account = repo.create_account(engine, _new(), BASE)
+    repo.delete_account(engine, account.id)
+    assert repo.record_success(engine, account.id) is None
+    assert repo.record_failure(engine, account.id, "refused", "x").consecutive_failures == 0
+    with engine.connect() as c:
+        assert c.exec_driver_sql("select count(*) from account_health").scalar() == 0

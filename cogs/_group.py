@@ -12,6 +12,7 @@ from discord.ext import commands
 if TYPE_CHECKING:
     from bot import MailsyncBot
     from cogs.alerts import Alerts
+    from watch.engine import Watcher
 
 
 class MailGroup(app_commands.Group):
@@ -54,6 +55,10 @@ class MailCommandsCog(commands.Cog):
     @property
     def alerts(self) -> Alerts:
         return self.bot.get_cog("Alerts")  # type: ignore[return-value]
+
+    @property
+    def watcher(self) -> Watcher:
+        return self.alerts.watcher
 
 
 def guild_id_of(interaction: discord.Interaction) -> int:

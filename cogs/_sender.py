@@ -1,15 +1,24 @@
 """Drains the alert outbox into Discord, in order per channel, under Discord's limits.
 
-discord.py already waits out 429s; this adds what it leaves to the caller: retries of
-5xx and network failures with backoff, a stop (not a retry loop) on a channel Discord
-refuses with 403/404, and pacing of about 5 messages per 5 s per channel. Each alert is
-sent with its row id as the nonce (discord.py sets enforce_nonce), so a retry after a
-lost response cannot post it twice."""
+discord.py already waits out 429s (honouring `retry_after` and the route's bucket); this
+adds what it leaves to the caller:
+- an outage rule: a 5xx or a network failure stops all sending. While Discord is down,
+  one probe at a time for the whole bot (the oldest due alert, sent for real) tests it,
+  every 1 s, 2 s, 4 s ... up to 30 s apart; the first probe that goes through ends the
+  outage and every held alert flows at once, in order per channel. So held alerts start
+  within 30 s of Discord answering again, whatever the outage's length, and a long
+  outage costs Discord two requests a minute, not one per alert or channel;
+- a 429 that discord.py gave up on holds only that channel, briefly;
+- a stop (not a retry loop) on a channel Discord refuses with 403/404;
+- pacing of about 5 messages per 5 s per channel.
+Each alert is sent with its row id as the nonce (discord.py sets enforce_nonce), so a retry
+after a lost response cannot post it twice."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import time
@@ -31,12 +40,20 @@ log = logging.getLogger(__name__)
 PER_CHANNEL = 5
 PER_CHANNEL_WINDOW = 5.0
 GLOBAL_PER_SECOND = 40  # below Discord's 50/s global bot limit
-RETRY_MAX = timedelta(minutes=5)
+PROBE_FIRST = 1.0  # seconds before the first probe of an outage
+PROBE_MAX = 30.0  # the longest wait between probes: held alerts flow within this
+RETRY_MAX = timedelta(seconds=30)  # a rate-limited channel or an odd failure
 MAX_ODD_ATTEMPTS = 5  # for failures that are not Discord's or the network's
 
 
 def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_MAX, timedelta(seconds=2**attempts))
+
+
+class Outcome(enum.Enum):
+    SETTLED = "settled"  # sent, dropped, or its channel marked broken
+    HELD = "held"  # this channel waits (a 429 discord.py gave up on, an odd failure)
+    DOWN = "down"  # Discord or the network failed: an outage for the whole bot
 
 
 class OutboxSender:
@@ -46,6 +63,11 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
         self._global: deque[float] = deque()
+        # Outage state: None while Discord answers, else the wait before the next probe.
+        # Instance attributes so tests can scale them (an outage of minutes in seconds).
+        self.probe_first = PROBE_FIRST
+        self.probe_max = PROBE_MAX
+        self.probe_wait: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mailsync-outbox")
@@ -59,22 +81,48 @@ class OutboxSender:
     def poke(self) -> None:
         self._wake.set()
 
+    @property
+    def in_outage(self) -> bool:
+        return self.probe_wait is not None
+
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
         while True:
             self._wake.clear()
             try:
-                await self._drain()
+                if self.probe_wait is not None:
+                    await self._probe()
+                if self.probe_wait is None:
+                    await self._drain()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
                 await asyncio.sleep(5)
                 continue
+            if self.probe_wait is not None:
+                continue  # pokes do not matter while Discord is down: the probe decides
             upcoming = await asyncio.to_thread(outbox.next_due_at, self.bot.engine)
             timeout = 60.0
             if upcoming is not None:
                 timeout = min(timeout, max(0.05, (upcoming - utcnow()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _outage_began(self) -> None:
+        if self.probe_wait is None:
+            log.warning("Discord is not answering; holding alerts and probing until it does")
+            self.probe_wait = self.probe_first
+
+    async def _probe(self) -> None:
+        """One request for the whole bot: the oldest due alert. Success ends the outage."""
+        wait = self.probe_wait or self.probe_first
+        await asyncio.sleep(wait)
+        rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow(), 1)
+        outcome = await self._deliver(rows[0]) if rows else Outcome.SETTLED
+        if outcome is Outcome.DOWN:
+            self.probe_wait = min(self.probe_max, wait * 2)
+            return
+        log.info("Discord answers again; sending held alerts")
+        self.probe_wait = None
 
     async def _drain(self) -> None:
         while True:
@@ -85,7 +133,11 @@ class OutboxSender:
             for row in rows:
                 if row.channel_id in held:
                     continue
-                if not await self._deliver(row):
+                outcome = await self._deliver(row)
+                if outcome is Outcome.DOWN:
+                    self._outage_began()
+                    return
+                if outcome is Outcome.HELD:
                     held.add(row.channel_id)
             if held:
                 return
@@ -109,8 +161,12 @@ class OutboxSender:
                 return
             await asyncio.sleep(wait)
 
-    async def _deliver(self, row: OutboxAlert) -> bool:
-        """True when the row is settled (sent, or its channel marked broken)."""
+    def _unpace(self, channel_id: int) -> None:
+        with contextlib.suppress(IndexError):
+            self._sent_at[channel_id].pop()
+            self._global.pop()
+
+    async def _deliver(self, row: OutboxAlert) -> Outcome:
         engine = self.bot.engine
         payload = json.loads(row.payload)
         role = payload.get("role")
@@ -126,31 +182,36 @@ class OutboxSender:
                 row.channel_id
             )
             await self._pace(row.channel_id)
-            await channel.send(  # type: ignore[union-attr]
-                content=f"<@&{role}>" if role else None,
-                embed=discord.Embed.from_dict(payload["embed"]),
-                allowed_mentions=mentions,
-                nonce=f"ms{row.id}",
-            )
+            try:
+                await channel.send(  # type: ignore[union-attr]
+                    content=f"<@&{role}>" if role else None,
+                    embed=discord.Embed.from_dict(payload["embed"]),
+                    allowed_mentions=mentions,
+                    nonce=f"ms{row.id}",
+                )
+            except BaseException:
+                self._unpace(row.channel_id)  # only posts Discord took count towards pacing
+                raise
         except (discord.Forbidden, discord.NotFound) as exc:
             reason = f"Discord refused posting in <#{row.channel_id}> ({exc.status})"
             log.warning("account %s: %s; pausing its alerts", row.account_id, reason)
             await asyncio.to_thread(outbox.mark_channel_broken, engine, row.account_id, reason)
-            return True
+            return Outcome.SETTLED
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
+            if exc.status >= 500:
+                return Outcome.DOWN
+            if exc.status == 429:  # discord.py waited and retried already; this channel waits
                 await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
-                return False
+                return Outcome.HELD
             log.error("alert %s rejected by Discord (%s); dropping it", row.id, exc.status)
         except (aiohttp.ClientError, OSError, TimeoutError):
-            await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
-            return False
+            return Outcome.DOWN
         except Exception:
             # A bad row must not hold every channel's queue: retry a few times, then drop it.
             if row.attempts + 1 < MAX_ODD_ATTEMPTS:
                 log.exception("alert %s failed unexpectedly; will retry", row.id)
                 await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
-                return False
+                return Outcome.HELD
             log.exception("alert %s failed %d times; dropping it", row.id, MAX_ODD_ATTEMPTS)
         await asyncio.to_thread(outbox.mark_sent, engine, row.id)
-        return True
+        return Outcome.SETTLED

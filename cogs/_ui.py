@@ -245,3 +245,34 @@ class PasswordModal(discord.ui.Modal):
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
+
+
+class EmbedRenderer:
+    """watch.render.Renderer for Discord: every notice the engine queues is an embed dict."""
+
+    digest_threshold = DIGEST_THRESHOLD
+    digest_lines = DIGEST_LINES
+
+    def new_mail(self, account_name: str, message: NewMessage) -> dict:
+        return new_mail_embed(account_name, message).to_dict()
+
+    def digest(
+        self, account_name: str, messages: Sequence[NewMessage], total: int | None = None
+    ) -> dict:
+        return digest_embed(account_name, messages, total).to_dict()
+
+    def folder_reset(self, account_name: str, folder: str) -> dict:
+        return folder_reset_embed(account_name, folder).to_dict()
+
+    def trouble(
+        self, account_name: str, failures: int, error: str, kind: str, retry_at: datetime | None
+    ) -> dict:
+        return trouble_embed(account_name, failures, error, kind, retry_at).to_dict()
+
+    def recovered(self, account_name: str, failures: int) -> dict:
+        return recovered_embed(account_name, failures).to_dict()
+
+    def quota_warning(
+        self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
+    ) -> dict:
+        return quota_warning_embed(account_name, resource, threshold, days_left).to_dict()

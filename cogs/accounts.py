@@ -163,7 +163,7 @@ class Accounts(MailCommandsCog):
             )
         except repo.DuplicateAccountError as exc:
             raise UserError(f"An account named `{draft.name}` already exists.") from exc
-        self.alerts.schedule(account)
+        self.watcher.schedule(account)
         log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
         await interaction.followup.send(_added_text(draft, baselines), ephemeral=True)
 
@@ -172,7 +172,7 @@ class Accounts(MailCommandsCog):
         """Leaving a guild deletes its accounts and their secrets."""
         ids = await asyncio.to_thread(repo.delete_guild, self.bot.engine, guild.id)
         for account_id in ids:
-            self.alerts.unschedule(account_id)
+            self.watcher.unschedule(account_id)
         if ids:
             log.info("left guild %s: deleted %d account(s)", guild.id, len(ids))
 
@@ -181,7 +181,7 @@ class Accounts(MailCommandsCog):
         guild_id = guild_id_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await asyncio.to_thread(repo.list_accounts, self.bot.engine, guild_id)
-        quiet = self.alerts.last_poll
+        quiet = self.watcher.last_poll
         if not rows:
             await interaction.followup.send(
                 "No mail accounts yet. Add one with `/mail add`.", ephemeral=True
@@ -197,6 +197,8 @@ class Accounts(MailCommandsCog):
                 # quiet sweeps are kept in memory, not written: show the later of the two
                 f"last poll: {_ui.relative_time(_latest(h and h.last_poll_at, quiet.get(a.id)))}",
             ]
+            if a.protocol == "imap" or a.mailbox_limit_mb:
+                lines.append(f"quota read: {_ui.relative_time(h and h.quota_read_at)}")
             if h and h.last_error:
                 failures = f" ({h.consecutive_failures} in a row)" if h.consecutive_failures else ""
                 lines.append(f"last error{failures}: {_ui.truncate(h.last_error, 300)}")

@@ -35,7 +35,7 @@ class Manage(MailCommandsCog):
     async def remove(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
-        self.alerts.unschedule(found.id)
+        self.watcher.unschedule(found.id)
         await asyncio.to_thread(repo.delete_account, self.bot.engine, found.id)
         await interaction.followup.send(
             f"Removed `{found.name}` with its stored password, state and archive.", ephemeral=True
@@ -47,7 +47,7 @@ class Manage(MailCommandsCog):
     async def pause(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
-        self.alerts.unschedule(found.id)
+        self.watcher.unschedule(found.id)
         await asyncio.to_thread(repo.update_account, self.bot.engine, found.id, {"paused": True})
         await interaction.followup.send(
             f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
@@ -64,8 +64,8 @@ class Manage(MailCommandsCog):
         )
         if updated is None:
             raise UserError("That account was removed meanwhile.")
-        self.alerts.schedule(updated)
-        self.alerts.request_poll(updated.id)  # mail that came while paused is announced now
+        self.watcher.schedule(updated)
+        self.watcher.request_poll(updated.id)  # mail that came while paused is announced now
         await interaction.followup.send(f"Resumed `{found.name}`.", ephemeral=True)
 
     @app_commands.command(name="password", description="Replace an account's stored password")
@@ -79,7 +79,7 @@ class Manage(MailCommandsCog):
     async def replace_password(
         self, interaction: discord.Interaction, account: Account, password: str
     ) -> None:
-        cfg = replace(self.alerts.config_of_unchecked(account), password=password)
+        cfg = replace(self.watcher.config_of_unchecked(account), password=password)
         try:
             await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
         except MailError as exc:
@@ -91,8 +91,8 @@ class Manage(MailCommandsCog):
         if updated is None:
             raise UserError("That account was removed meanwhile; nothing was saved.")
         if not updated.paused:
-            self.alerts.schedule(updated)
-            self.alerts.request_poll(updated.id)
+            self.watcher.schedule(updated)
+            self.watcher.request_poll(updated.id)
         await interaction.followup.send(
             f"Password of `{account.name}` replaced; the login was checked first.", ephemeral=True
         )
@@ -141,7 +141,7 @@ class Manage(MailCommandsCog):
         if updated is None:
             raise UserError("That account was removed meanwhile; nothing was changed.")
         if not updated.paused:
-            self.alerts.schedule(updated)
+            self.watcher.schedule(updated)
         self.alerts.sender.poke()  # alerts held for a broken channel may go out now
         await interaction.followup.send(
             f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
@@ -218,7 +218,7 @@ class Manage(MailCommandsCog):
         try:
             added = await asyncio.to_thread(
                 imap.verify_and_baseline,
-                self.alerts.config_of(account),
+                self.watcher.config_of(account),
                 new,
                 self.bot.settings.allow_private_hosts,
             )

@@ -32,7 +32,7 @@ class Status(MailCommandsCog):
         found = await self._account(interaction, account)
         if found.protocol == Protocol.POP3:
             box = await asyncio.to_thread(
-                pop3.baseline, self.alerts.config_of(found), self.bot.settings.allow_private_hosts
+                pop3.baseline, self.watcher.config_of(found), self.bot.settings.allow_private_hosts
             )
             embed = discord.Embed(
                 title=f"Folders of {_ui.truncate(found.name, 150)}",
@@ -43,7 +43,7 @@ class Status(MailCommandsCog):
             return
         statuses = await asyncio.to_thread(
             imap.account_folders,
-            self.alerts.config_of(found),
+            self.watcher.config_of(found),
             self.bot.settings.allow_private_hosts,
         )
         pages = _ui.folder_pages(statuses)
@@ -65,7 +65,7 @@ class Status(MailCommandsCog):
             return
         report = await asyncio.to_thread(
             imap.account_quota,
-            self.alerts.config_of(found),
+            self.watcher.config_of(found),
             self.bot.settings.allow_private_hosts,
         )
         embed = _ui.quota_report_embed(found.name, report)
@@ -82,7 +82,7 @@ class Status(MailCommandsCog):
             )
             return embed
         box = await asyncio.to_thread(
-            pop3.baseline, self.alerts.config_of(account), self.bot.settings.allow_private_hosts
+            pop3.baseline, self.watcher.config_of(account), self.bot.settings.allow_private_hosts
         )
         limit = QuotaResource("STORAGE", box.size_bytes // 1024, account.mailbox_limit_mb * 1024)
         report = QuotaReport(True, (QuotaRoot("declared mailbox limit", (limit,)),))
@@ -94,7 +94,7 @@ class Status(MailCommandsCog):
     async def check(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._account(interaction, account)
-        posted = await self.alerts.poll(found.id)
+        posted = await self.watcher.poll(found.id, with_quota=True)
         noun = "message" if posted == 1 else "messages"
         await interaction.followup.send(
             f"Checked `{found.name}`: {posted} new {noun} posted to <#{found.channel_id}>.",

@@ -74,6 +74,7 @@ class AccountHealth(SQLModel, table=True):
     last_error_kind: str | None = Field(default=None, max_length=32)
     consecutive_failures: int = Field(default=0)
     trouble_notified: bool = Field(default=False)  # the 3-failures warning went out
+    quota_read_at: datetime | None = None  # last GETQUOTAROOT (or POP3 STAT against a limit)
 
 
 class QuotaSample(SQLModel, table=True):

@@ -28,7 +28,7 @@ def _session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def _rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
+def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
     return [
         OutboxAlert(
             account_id=account.id,
@@ -43,7 +43,7 @@ def _rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
 
 def enqueue(engine: Engine, account: Account, alerts: Iterable[Alert]) -> None:
     with _session(engine) as session:
-        session.add_all(_rows(account, alerts))
+        session.add_all(rows(account, alerts))
         session.commit()
 
 
@@ -53,7 +53,7 @@ def enqueue_with_folder_states(
     """IMAP: the alerts and the advanced UIDs in one transaction, so a message is either
     queued and passed, or neither (then the next poll finds it again)."""
     with _session(engine) as session:
-        session.add_all(_rows(account, alerts))
+        session.add_all(rows(account, alerts))
         repo.apply_folder_states(session, account.id, states)
         session.commit()
 
@@ -62,7 +62,7 @@ def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], 
     """POP3: queue the alerts and mark the account's archive rows up to id `up_to`
     announced, atomically."""
     with _session(engine) as session:
-        session.add_all(_rows(account, alerts))
+        session.add_all(rows(account, alerts))
         session.exec(  # type: ignore[call-overload]
             update(ArchivedMessage)
             .where(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -18,7 +17,6 @@ from storage.models import (
     AccountHealth,
     FolderStateRow,
     OutboxAlert,
-    QuotaSample,
     utcnow,
 )
 
@@ -174,86 +172,6 @@ def apply_folder_states(
         row.highest_uid = state.highest_uid
         row.updated_at = utcnow()
         session.add(row)
-
-
-def record_success(engine: Engine, account_id: int) -> int | None:
-    """Stamp a good poll. Returns how many polls had failed in a row if the account had
-    been reported in trouble (so a 'recovered' notice is due), else None."""
-    with _session(engine) as session:
-        health = session.get(AccountHealth, account_id)
-        if health is None:  # removed while this poll ran (every account has a health row)
-            return None
-        recovered = health.consecutive_failures if health.trouble_notified else None
-        now = utcnow()
-        health.last_poll_at = health.last_success_at = now
-        health.consecutive_failures = 0
-        health.last_error = health.last_error_kind = None
-        health.trouble_notified = False
-        session.add(health)
-        session.commit()
-        return recovered
-
-
-def record_failure(engine: Engine, account_id: int, kind: str, error: str) -> AccountHealth:
-    with _session(engine) as session:
-        health = session.get(AccountHealth, account_id)
-        if health is None:  # removed while this poll ran: nothing to count
-            return AccountHealth(account_id=account_id)
-        health.last_poll_at = utcnow()
-        health.consecutive_failures += 1
-        health.last_error = error[:500]
-        health.last_error_kind = kind
-        session.add(health)
-        session.commit()
-        return health
-
-
-def mark_trouble_notified(engine: Engine, account_id: int) -> None:
-    with _session(engine) as session:
-        health = session.get(AccountHealth, account_id)
-        if health is not None:
-            health.trouble_notified = True
-            session.add(health)
-            session.commit()
-
-
-SAMPLE_EVERY = timedelta(minutes=10)
-SAMPLE_KEEP = timedelta(days=30)
-
-
-def record_quota(
-    engine: Engine, account_id: int, usage: int, limit: int, warning: int | None, level: int
-) -> list[tuple[datetime, int]]:
-    """Store the warned level and a usage sample (rate-limited); return the recent history
-    for the projection, oldest first."""
-    now = utcnow()
-    with _session(engine) as session:
-        account = session.get(Account, account_id)
-        if account is None:
-            return []
-        if account.quota_level != level:
-            account.quota_level = level
-            session.add(account)
-        last = session.exec(
-            select(QuotaSample)
-            .where(QuotaSample.account_id == account_id)
-            .order_by(col(QuotaSample.at).desc())
-            .limit(1)
-        ).first()
-        if last is None or now - last.at >= SAMPLE_EVERY or warning is not None:
-            session.add(QuotaSample(account_id=account_id, at=now, usage=usage, limit=limit))
-        session.exec(  # type: ignore[call-overload]
-            delete(QuotaSample).where(
-                col(QuotaSample.account_id) == account_id, col(QuotaSample.at) < now - SAMPLE_KEEP
-            )
-        )
-        session.commit()
-        rows = session.exec(
-            select(QuotaSample.at, QuotaSample.usage)
-            .where(QuotaSample.account_id == account_id)
-            .order_by(col(QuotaSample.at))
-        ).all()
-        return [(at, used) for at, used in rows]
 
 
 def update_account(

@@ -33,9 +33,9 @@ async def test_remove_deletes_account_state_and_job(harness, mail_user):
     """/mail remove deletes the account with its secret and state and stops its job."""
     async with harness.running():
         await harness.add_account(mail_user, name="gone")
-        assert harness.alerts.scheduled_ids == {harness.account_id("gone")}
+        assert harness.watcher.scheduled_ids == {harness.account_id("gone")}
         assert "Removed `gone`" in await _ask(harness, "mail remove", {"account": "gone"})
-        assert harness.alerts.scheduled_ids == set()
+        assert harness.watcher.scheduled_ids == set()
         assert "No mail accounts yet" in await _ask(harness, "mail list")
     for table in ("account", "folder_state", "account_health"):
         assert _scalar(harness, f"select count(*) from {table}") == 0  # noqa: S608
@@ -50,7 +50,7 @@ async def test_pause_holds_alerts_and_resume_announces_what_came(harness, doveco
         dovecot.append(mail_user, make_message(subject="while paused"))
         await asyncio.sleep(1.5)
         assert harness.double.channel_messages(harness.double.channel_id) == []
-        assert harness.alerts.scheduled_ids == set()
+        assert harness.watcher.scheduled_ids == set()
         assert "Resumed `p`" in await _ask(harness, "mail resume", {"account": "p"})
         assert await harness.titles(1) == ["while paused"]
 
@@ -249,7 +249,7 @@ async def test_leaving_a_guild_deletes_its_accounts(harness, mail_user):
         async with asyncio.timeout(10):
             while _scalar(harness, "select count(*) from account"):
                 await asyncio.sleep(0.05)
-        assert harness.alerts.scheduled_ids == set()
+        assert harness.watcher.scheduled_ids == set()
 
 
 def test_role_spec_is_importable():

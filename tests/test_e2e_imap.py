@@ -88,14 +88,14 @@ async def test_scheduled_sweep_polls_quiet_sessions_and_finds_new_mail(harness, 
         await harness.add_account(mail_user, name="sched", interval=1, folders="Sent")
         account_id = harness.account_id("sched")
         sweep = bot.scheduler.get_job(SWEEP_JOB)
-        harness.alerts.due_now(account_id)
+        harness.watcher.due_now(account_id)
         sweep.modify(next_run_time=datetime.now(UTC))  # first round: full poll, session kept
         async with asyncio.timeout(10):
-            while account_id not in harness.alerts._seen:
+            while account_id not in harness.watcher._seen:
                 await asyncio.sleep(0.05)
-        assert harness.alerts.sessions.has(account_id)
+        assert harness.watcher.sessions.has(account_id)
         dovecot.append(mail_user, make_message(subject="via scheduler"), folder="Sent")
-        harness.alerts.due_now(account_id)
+        harness.watcher.due_now(account_id)
         sweep.modify(next_run_time=datetime.now(UTC))
         posts = await _wait_posts(harness.double, harness.double.channel_id, 1)
         assert posts[0]["embeds"][0]["title"] == "via scheduler"
@@ -136,7 +136,7 @@ async def test_wrong_password_is_a_clear_error_and_saves_nothing(harness, mail_u
         assert "Nothing was saved" in reply
         listing = await harness.command("mail list")
         assert "No mail accounts yet" in await harness.reply_text(listing)
-        assert harness.alerts.scheduled_ids == set()
+        assert harness.watcher.scheduled_ids == set()
     assert _rows(harness, "account") == 0
     assert _rows(harness, "folder_state") == 0
 
@@ -215,7 +215,7 @@ async def test_restart_rebuilds_jobs_and_announces_nothing_twice(harness, doveco
         assert "1 new message" in await harness.reply_text(check)
         await harness.posts(1)
     async with harness.running() as bot:
-        assert harness.alerts.scheduled_ids == {harness.account_id("persist")}
+        assert harness.watcher.scheduled_ids == {harness.account_id("persist")}
         assert bot.scheduler.get_job(SWEEP_JOB) is not None
         check = await harness.command("mail check", {"account": "persist"})
         assert "0 new messages" in await harness.reply_text(check)

@@ -1,12 +1,14 @@
 """The SQL store: migrations, account rows, per-folder state, health, encryption."""
 
+import json
+
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import inspect
 
 from mail.types import FolderBaseline, FolderState
-from storage import outbox, repo
+from storage import health, outbox, repo
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import alembic_config, make_engine, migrate
 
@@ -34,6 +36,16 @@ def _new(guild=1, name="ops"):
         interval_minutes=5,
         created_by=123456789012345678,
     )
+
+
+def _notice(title):
+    return lambda number: outbox.Alert({"title": f"{title} {number}"})
+
+
+def _outbox_titles(engine):
+    with engine.connect() as c:
+        payloads = c.exec_driver_sql("select payload from outbox order by id").scalars()
+        return [json.loads(p)["embed"]["title"] for p in payloads]
 
 
 BASE = [
@@ -124,16 +136,20 @@ def test_state_advances_and_health_counts_failures(engine):
     account = repo.create_account(engine, _new(), BASE)
     outbox.enqueue_with_folder_states(engine, account, [], {"INBOX": FolderState(7, 50)})
     assert repo.folder_states(engine, account.id)["INBOX"] == FolderState(7, 50)
-    repo.record_failure(engine, account.id, "refused", "refused")
-    health = repo.record_failure(engine, account.id, "refused", "refused")
-    assert health.consecutive_failures == 2
-    assert health.last_error_kind == "refused"
-    assert repo.record_success(engine, account.id) is None  # never reported: no notice due
-    repo.record_failure(engine, account.id, "login", "refused login")
-    repo.mark_trouble_notified(engine, account.id)
-    assert repo.record_success(engine, account.id) == 1
-    health = repo.list_accounts(engine, 1)[0].health
-    assert (health.consecutive_failures, health.last_error, health.trouble_notified) == (
+    health.record_failure(engine, account.id, "refused", "refused", 3, _notice("trouble"))
+    state = health.record_failure(engine, account.id, "refused", "refused", 3, _notice("trouble"))
+    assert state.consecutive_failures == 2
+    assert state.last_error_kind == "refused"
+    # never reported: no notice due
+    assert health.record_success(engine, account.id, _notice("recovered")) is None
+    assert _outbox_titles(engine) == []
+    health.record_failure(engine, account.id, "login", "refused login", 1, _notice("trouble"))
+    health.record_failure(engine, account.id, "login", "refused login", 1, _notice("trouble"))
+    assert _outbox_titles(engine) == ["trouble 1"]  # one warning per streak, with its flag
+    assert health.record_success(engine, account.id, _notice("recovered")) == 2
+    assert _outbox_titles(engine) == ["trouble 1", "recovered 2"]
+    row = repo.list_accounts(engine, 1)[0].health
+    assert (row.consecutive_failures, row.last_error, row.trouble_notified) == (
         0,
         None,
         False,
@@ -156,7 +172,9 @@ def test_health_of_a_removed_account_is_not_recorded(engine):
     """A poll that finishes after /mail remove records nothing (no orphan row, no error)."""
     account = repo.create_account(engine, _new(), BASE)
     repo.delete_account(engine, account.id)
-    assert repo.record_success(engine, account.id) is None
-    assert repo.record_failure(engine, account.id, "refused", "x").consecutive_failures == 0
+    assert health.record_success(engine, account.id, _notice("recovered")) is None
+    failed = health.record_failure(engine, account.id, "refused", "x", 1, _notice("trouble"))
+    assert failed.consecutive_failures == 0
+    assert _outbox_titles(engine) == []
     with engine.connect() as c:
         assert c.exec_driver_sql("select count(*) from account_health").scalar() == 0

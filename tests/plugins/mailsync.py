@@ -63,6 +63,10 @@ class Harness:
         assert self.bot is not None
         return self.bot.get_cog("Alerts")
 
+    @property
+    def watcher(self):
+        return self.alerts.watcher
+
     async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any):
         return await self.double.slash_command(
             kw.pop("guild_id", self.double.guild_id),

@@ -27,8 +27,11 @@ class _Failure:
     retry_after: float
     body: dict[str, Any] | None = None
     is_global: bool = False
+    until: float | None = None  # monotonic end of a timed outage (fail_for)
 
     def matches(self, method: str, path: str) -> bool:
+        if self.until is not None and time.monotonic() >= self.until:
+            return False
         return self.method in ("*", method) and self.pattern.search(path) is not None
 
 
@@ -65,6 +68,15 @@ class RestMixin:
         self._persistent.append(
             _Failure(method.upper(), re.compile(path_regex), int(status), 0.05, body)
         )
+
+    def fail_for(self, method: str, path_regex: str, seconds: float, status: int = 503) -> float:
+        """An outage measured in time, not requests: every matching request is answered
+        with ``status`` for ``seconds`` from now. Returns the monotonic time it ends."""
+        until = time.monotonic() + seconds
+        self._persistent.append(
+            _Failure(method.upper(), re.compile(path_regex), int(status), 0.05, until=until)
+        )
+        return until
 
     def clear_status(self, method: str | None = None, path_regex: str | None = None) -> None:
         """Drop persistent statuses (all, or those set with this method and regex)."""

@@ -12,16 +12,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
 
 from mail import idle
 from mail.errors import AuthError, MailError
 from mail.types import Protocol, ServerConfig
 from storage import repo
 from storage.models import Account
-
-if TYPE_CHECKING:
-    from bot import MailsyncBot
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +37,22 @@ def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> flo
 class PushWatcher:
     def __init__(
         self,
-        bot: MailsyncBot,
+        engine: Engine,
         config_of: Callable[[Account], ServerConfig],
         request_poll: Callable[[int], None],
+        *,
+        allow_private: bool,
+        reissue_seconds: float,
     ) -> None:
-        self.bot = bot
+        self._engine = engine
+        self._allow_private = allow_private
         self._config_of = config_of
         self._request_poll = request_poll
         self._loop = asyncio.get_running_loop()
         self._hub = idle.IdleHub(
             on_activity=self._from_thread(self._activity),
             on_lost=self._from_thread(self._lost),
-            reissue_seconds=bot.settings.idle_reissue_minutes * 60,
+            reissue_seconds=reissue_seconds,
         )
         self._attempts: dict[int, int] = {}
         self._connected_at: dict[int, float] = {}
@@ -115,7 +117,7 @@ class PushWatcher:
     async def _connect(self, account_id: int, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        account = await asyncio.to_thread(repo.get_account, self.bot.engine, account_id)
+        account = await asyncio.to_thread(repo.get_account, self._engine, account_id)
         if account is None or account.paused or account.protocol != Protocol.IMAP:
             return
         if "INBOX" not in account.folder_list:
@@ -123,9 +125,7 @@ class PushWatcher:
         try:
             cfg = self._config_of(account)
             async with self._connect_slots:
-                client = await asyncio.to_thread(
-                    idle.open_idle, cfg, self.bot.settings.allow_private_hosts
-                )
+                client = await asyncio.to_thread(idle.open_idle, cfg, self._allow_private)
         except MailError as exc:
             if isinstance(exc, AuthError) or exc.kind == "secret":
                 return  # a wrong or undecryptable password will not heal by retrying;

@@ -1,0 +1,36 @@
+"""What the engine asks the UI to render into an outbox payload. The engine decides that a
+notice is due; the Discord side decides how it looks (cogs/_ui.EmbedRenderer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from mail.quota import QuotaResource
+from mail.types import NewMessage
+
+Payload = dict[str, Any]
+
+
+class Renderer(Protocol):
+    digest_threshold: int  # more new messages than this in one poll: one digest instead
+    digest_lines: int
+
+    def new_mail(self, account_name: str, message: NewMessage) -> Payload: ...
+
+    def digest(
+        self, account_name: str, messages: Sequence[NewMessage], total: int | None = None
+    ) -> Payload: ...
+
+    def folder_reset(self, account_name: str, folder: str) -> Payload: ...
+
+    def trouble(
+        self, account_name: str, failures: int, error: str, kind: str, retry_at: datetime | None
+    ) -> Payload: ...
+
+    def recovered(self, account_name: str, failures: int) -> Payload: ...
+
+    def quota_warning(
+        self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
+    ) -> Payload: ...

@@ -108,3 +108,24 @@ async def test_folders_command_lists_counts(harness, dovecot, mail_user):
         assert "Sent** \N{EM DASH} 1 messages" in text
         assert "Trash" in text
         assert "KiB" in text
+
+
+async def test_check_reads_quota_filled_through_an_unwatched_folder(harness, dovecot):
+    """A mailbox filled through Sent (not watched) past 80 %: /mail check posts the warning
+    at once, a second check posts no other, and /mail list says when quota was read."""
+    user = dovecot.add_user(quota_kib=200)
+    async with harness.running():
+        await harness.add_account(user, name="inbox-only")
+        listed = await harness.reply_text(await harness.command("mail list"))
+        assert "quota read: never" in listed
+        check = await harness.command("mail check", {"account": "inbox-only"})
+        await harness.reply_text(check)  # quota read now: the 30-minute cadence is not due
+        dovecot.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
+        check = await harness.command("mail check", {"account": "inbox-only"})
+        assert "0 new messages" in await harness.reply_text(check)
+        assert await harness.titles(1) == ["Mailbox over 80 % full"]
+        check = await harness.command("mail check", {"account": "inbox-only"})
+        await harness.reply_text(check)
+        assert await harness.titles() == ["Mailbox over 80 % full"]
+        listed = await harness.reply_text(await harness.command("mail list"))
+        assert "quota read: <t:" in listed

@@ -1,44 +1,55 @@
-"""One full sweep of many quiet IMAP accounts (no new mail), against the obvious way.
+"""Many quiet IMAP accounts, measured from outside the bot process, against the obvious way.
 
-Mailsync keeps a logged-in session per account and sweeps them all with one multiplexed
-STATUS round (mail/sessions.py, mail/sweep.py). Printed side by side, in the same run, on
-the same Dovecot and accounts:
-  - baseline: for each account reconnect with imapclient (connect, TLS, login, STATUS,
-    logout), the way a poll-per-job design without kept sessions works;
-  - kept sessions, one account at a time (imapclient STATUS on each kept session);
-  - Mailsync's sweep.
-Also printed: client memory per kept session (RSS growth / N), and how long APScheduler
-takes to run N due jobs (one job per account) against one sweep job.
+The bot runs as its own process (`python bot.py`, bench/_bot_process.py) against the
+bench's Discord double and a real Dovecot over TLS; N accounts are registered through
+/mail add, as a user would. Printed side by side, in the same run:
+  - connections per account, from the bot's sockets and from Dovecot (`doveadm who`);
+  - the bot process's RSS growth per account (before and after registering them; ten
+    accounts are registered first so that lazily loaded code is not counted);
+  - the bot process's whole CPU per minute while quiet (scheduler ticks, IDLE, gateway),
+    measured over a window without IDLE renewals, then with the bot restarted to renew
+    IDLE (and read quota) every minute, 24x the default rate; the renewal cost is then
+    amortized to the default 24-minute renewal;
+  - the baseline: one reconnect-per-poll sweep of the same accounts (connect, TLS, login,
+    STATUS, logout), client CPU in this process;
+  - new-mail latency with all N connected: appended to random accounts' INBOX, timed
+    until the alert reaches the Discord double's API;
+  - startup with N accounts: how long until every account is connected again;
+  - for servers without IDLE, kept sessions swept by one multiplexed STATUS round
+    (in-process, as before) against STATUS one account at a time.
 
     .venv/bin/python -m bench.sweep --accounts 1000
+
+As root it raises fs.inotify.max_user_instances (Dovecot needs one inotify instance per
+IDLE session; past the default 128 it falls back to 30-second checks).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
+import random
 import statistics
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from cryptography.fernet import Fernet
 from imapclient import IMAPClient
 
+from bench._bot_process import BotProcess
 from bench._rig import dovecot_server
 from mail import net
 from mail.sessions import SessionPool
 from mail.types import Protocol, Security, ServerConfig
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from tests.plugins.discord_double import DiscordDouble
+from tests.plugins.dovecot import Dovecot, make_message
+from tests.plugins.mailsync import Harness
 
 
 def timed(work) -> tuple[float, float]:
@@ -83,13 +94,160 @@ async def scheduler_dispatch(n: int) -> tuple[float, float]:
     return many, one
 
 
+def raise_inotify_limit() -> str:
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    try:
+        if int(path.read_text()) < 8192:
+            path.write_text("8192")
+        return f"fs.inotify.max_user_instances = {path.read_text().strip()}"
+    except (OSError, ValueError) as exc:
+        return f"fs.inotify.max_user_instances unchanged ({exc}); run as root for >128 IDLE"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class ProcessFigures:
+    connections: int = 0
+    server_sessions: int = 0
+    rss_per_account_kib: float = 0.0
+    quiet_cpu_per_min: float = 0.0
+    renew_cpu_per_min: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    startup_s: float = 0.0
+    register_s: float = 0.0
+
+
+async def run_bot(
+    dovecot: Dovecot, users: list, quiet_seconds: float, probes: int, tmp: Path
+) -> ProcessFigures:
+    """Register every user's account through /mail add in a bot process; measure it."""
+    figures = ProcessFigures()
+    n = len(users)
+    double = DiscordDouble()
+    await double.start()
+    env = {
+        "DISCORD_TOKEN": "fake-token",
+        "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+        "MAILSYNC_GUILD_ID": str(double.guild_id),
+        "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
+        "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(n + 100),
+        "SSL_CERT_FILE": dovecot.ca_file,
+        "LOG_LEVEL": "WARNING",
+    }
+    harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used
+    port = dovecot.imaps_port
+    bot = BotProcess(env, double.api_base, double.ws_url, tmp / "bot.log")
+    try:
+        await double.wait_for(method="PUT", path=r"/commands$", timeout=60)
+        await bot.wait_for(
+            lambda: any(f.get("t") == "GUILD_CREATE" for f in double.gateway_log), 60, "gateway"
+        )
+        await asyncio.sleep(3)  # discord.py waits 2 s after the last GUILD_CREATE for READY
+        warm = 10
+        for user in users[:warm]:  # load what the first adds load, then measure
+            await harness.add_account(user, interval=1)
+        await bot.wait_for(lambda: bot.connections_to(port) == warm, 60, "warm-up accounts")
+        await asyncio.sleep(2)
+        before = bot.rss_kib()
+        start = time.monotonic()
+        for user in users[warm:]:
+            _, reply = await harness.add_account(user, interval=1)
+            if "Watching" not in reply:
+                raise SystemExit(f"/mail add failed: {reply[:300]}")
+        figures.register_s = time.monotonic() - start
+        await bot.wait_for(lambda: bot.connections_to(port) == n, 300, "every account connected")
+        await asyncio.sleep(5)  # the baselines' own connections are gone, IDLE settled
+        figures.rss_per_account_kib = (bot.rss_kib() - before) / (n - warm)
+        figures.connections = bot.connections_to(port)
+        figures.server_sessions = await asyncio.to_thread(dovecot.imap_sessions_total)
+
+        cpu = bot.cpu_seconds()
+        await asyncio.sleep(quiet_seconds)
+        figures.quiet_cpu_per_min = (bot.cpu_seconds() - cpu) * 60 / quiet_seconds
+
+        rng = random.Random(7)
+        for i in range(probes):
+            user = rng.choice(users)
+            subject = f"probe {i}"
+            mark = len(double.requests)
+            sent = time.monotonic()
+            await asyncio.to_thread(dovecot.append, user, make_message(subject=subject))
+            posted = await double.wait_for(
+                lambda r, subject=subject: r.status == 200
+                and (r.json or {}).get("embeds", [{}])[0].get("title") == subject,
+                method="POST",
+                path=r"/channels/\d+/messages$",
+                after=mark,
+                timeout=60,
+            )
+            figures.latencies.append(posted.monotonic - sent)
+            await asyncio.sleep(rng.uniform(0.2, 1.0))
+    finally:
+        bot.stop()
+
+    # Restarted with IDLE renewed (and quota read) every minute: startup, renewal cost.
+    renew_env = {**env, "MAILSYNC_IDLE_MINUTES": "1", "BENCH_QUOTA_SECONDS": "60"}
+    bot = BotProcess(renew_env, double.api_base, double.ws_url, tmp / "bot.log")
+    try:
+        start = time.monotonic()
+        await bot.wait_for(lambda: bot.connections_to(port) == n, 300, "reconnect at startup")
+        figures.startup_s = time.monotonic() - start
+        await asyncio.sleep(65)  # every connection has renewed at least once
+        cpu = bot.cpu_seconds()
+        await asyncio.sleep(quiet_seconds)
+        figures.renew_cpu_per_min = (bot.cpu_seconds() - cpu) * 60 / quiet_seconds
+    finally:
+        bot.stop()
+        await double.stop()
+    return figures
+
+
+def parked_sweep(cfgs: list[ServerConfig], rounds: int) -> tuple[float, float, float, float]:
+    """Servers without IDLE: kept sessions, one at a time vs one multiplexed round."""
+    n = len(cfgs)
+    pool = SessionPool(allow_private=True)
+    with ThreadPoolExecutor(8) as executor:  # bounded, like the bot's connect limit
+        list(executor.map(lambda ic: pool.run(ic[0], ic[1], lambda c: None), enumerate(cfgs)))
+
+    def one_by_one() -> None:
+        for i, cfg in enumerate(cfgs):
+            pool.run(i, cfg, lambda c: c.folder_status("INBOX", [b"UIDNEXT", b"UIDVALIDITY"]))
+
+    seq_wall, seq_cpu = timed(one_by_one)
+    targets = {i: ["INBOX"] for i in range(n)}
+    sweeps = []
+    pool.sweep(targets)  # warm-up: Dovecot opens each mailbox's index the first time
+    for _ in range(rounds):
+        result: dict = {}
+        wall, cpu = timed(lambda result=result: result.update(pool.sweep(targets)))
+        answered = sum(1 for v in result.values() if v is not None)
+        if answered != n:
+            raise SystemExit(f"sweep answered {answered} of {n} accounts")
+        sweeps.append((wall, cpu))
+    pool.close_all()
+    return (
+        seq_wall,
+        seq_cpu,
+        statistics.median(w for w, _ in sweeps),
+        statistics.median(c for _, c in sweeps),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5, help="sweeps to time (median shown)")
+    parser.add_argument("--quiet-seconds", type=float, default=60.0)
+    parser.add_argument("--probes", type=int, default=20, help="latency probes")
+    parser.add_argument("--rounds", type=int, default=5, help="parked sweeps (median shown)")
     args = parser.parse_args()
     n = args.accounts
-    with dovecot_server() as dovecot:
+    inotify = raise_inotify_limit()
+    with dovecot_server() as dovecot, tempfile.TemporaryDirectory() as tmp:
         os.environ["SSL_CERT_FILE"] = dovecot.ca_file
         net.reset_tls_context()
         users = [dovecot.add_user() for _ in range(n)]
@@ -99,37 +257,49 @@ def main() -> None:
             )
             for u in users
         ]
+        for cfg in cfgs[:50]:  # warm-up
+            baseline_poll(cfg)
         base_wall, base_cpu = timed(lambda: [baseline_poll(c) for c in cfgs])
-
-        pool = SessionPool(allow_private=True)
-        gc.collect()
-        before = rss_kib()
-        with ThreadPoolExecutor(8) as executor:  # bounded, like the bot's connect limit
-            list(executor.map(lambda ic: pool.run(ic[0], ic[1], lambda c: None), enumerate(cfgs)))
-        gc.collect()
-        per_account_kib = (rss_kib() - before) / n
-
-        def one_by_one() -> None:
-            for i, cfg in enumerate(cfgs):
-                pool.run(i, cfg, lambda c: c.folder_status("INBOX", [b"UIDNEXT", b"UIDVALIDITY"]))
-
-        seq_wall, seq_cpu = timed(one_by_one)
-        targets = {i: ["INBOX"] for i in range(n)}
-        sweeps = []
-        pool.sweep(targets)  # warm-up: Dovecot opens each mailbox's index the first time
-        for _ in range(args.rounds):
-            result: dict = {}
-            wall, cpu = timed(lambda result=result: result.update(pool.sweep(targets)))
-            answered = sum(1 for v in result.values() if v is not None)
-            if answered != n:
-                raise SystemExit(f"sweep answered {answered} of {n} accounts")
-            sweeps.append((wall, cpu))
-        sweep_wall = statistics.median(w for w, _ in sweeps)
-        sweep_cpu = statistics.median(c for _, c in sweeps)
-        pool.close_all()
+        figures = asyncio.run(run_bot(dovecot, users, args.quiet_seconds, args.probes, Path(tmp)))
+        inotify_trouble = "Inotify instance limit" in dovecot.log_tail(100000)
+        seq_wall, seq_cpu, sweep_wall, sweep_cpu = parked_sweep(cfgs, args.rounds)
     many_jobs, one_job = asyncio.run(scheduler_dispatch(n))
 
-    print(f"{n} quiet IMAP accounts (INBOX each), Dovecot on loopback, TLS")
+    load = os.getloadavg()
+    print(f"{n} quiet IMAP accounts (INBOX each, interval 1 min), Dovecot on loopback, TLS")
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {inotify}")
+    if inotify_trouble:
+        print("WARNING: Dovecot ran out of inotify instances; push latency is not the bot's")
+    print(f"registered through /mail add in {figures.register_s:.1f} s")
+    print(
+        f"connections per account: {figures.connections / n:.2f} from the bot's sockets, "
+        f"{figures.server_sessions / n:.2f} by Dovecot's count"
+    )
+    print(f"bot process RSS growth per account: {figures.rss_per_account_kib:.1f} KiB")
+    per_renewal = max(0.0, figures.renew_cpu_per_min - figures.quiet_cpu_per_min) / n
+    amortized = figures.quiet_cpu_per_min + per_renewal * n / 24
+    print(f"{'bot process CPU per minute while quiet':<58}{'ms':>9}{'baseline /':>12}")
+    for label, value in (
+        ("no IDLE renewal in the window", figures.quiet_cpu_per_min),
+        ("IDLE renewed + quota read every minute (24x default)", figures.renew_cpu_per_min),
+        ("amortized at the default 24-minute renewal", amortized),
+    ):
+        ratio = base_cpu / value if value else float("inf")
+        print(f"  {label:<56}{value * 1000:>9.1f}{ratio:>11.0f}x")
+    print(
+        f"baseline: one reconnect-per-poll sweep: {base_wall:.2f} s wall, "
+        f"{base_cpu * 1000:.0f} ms client CPU"
+    )
+    lat = figures.latencies
+    if lat:
+        print(
+            f"new-mail latency with {n} connected ({len(lat)} probes): "
+            f"p50 {statistics.median(lat):.3f} s, p95 {percentile(lat, 95):.3f} s, "
+            f"max {max(lat):.3f} s"
+        )
+    print(f"startup: all {n} accounts connected again {figures.startup_s:.1f} s after start")
+    print()
+    print("servers without IDLE (kept sessions parked between polls):")
     print(f"{'way':<44}{'wall s':>9}{'CPU s':>9}{'vs sweep':>10}")
     rows = [
         ("baseline: reconnect + login + STATUS + logout", base_wall, base_cpu),
@@ -138,8 +308,6 @@ def main() -> None:
     ]
     for label, wall, cpu in rows:
         print(f"{label:<44}{wall:>9.3f}{cpu:>9.3f}{wall / sweep_wall:>9.1f}x")
-    print(f"sweep wall per 1,000 accounts: {sweep_wall * 1000 / n:.3f} s")
-    print(f"client memory per kept session: {per_account_kib:.1f} KiB")
     print(f"APScheduler: {n} due jobs ran in {many_jobs:.3f} s; one sweep job in {one_job:.4f} s")
 
 

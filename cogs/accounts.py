@@ -198,7 +198,8 @@ class Accounts(MailCommandsCog):
                 f"last poll: {_ui.relative_time(_latest(h and h.last_poll_at, quiet.get(a.id)))}",
             ]
             if a.protocol == "imap" or a.mailbox_limit_mb:
-                lines.append(f"quota read: {_ui.relative_time(h and h.quota_read_at)}")
+                read = _latest(h and h.quota_read_at, self.watcher.quota_read.get(a.id))
+                lines.append(f"quota read: {_ui.relative_time(read)}")
             if h and h.last_error:
                 failures = f" ({h.consecutive_failures} in a row)" if h.consecutive_failures else ""
                 lines.append(f"last error{failures}: {_ui.truncate(h.last_error, 300)}")

@@ -41,11 +41,7 @@ class Status(MailCommandsCog):
             )
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
-        statuses = await asyncio.to_thread(
-            imap.account_folders,
-            self.watcher.config_of(found),
-            self.bot.settings.allow_private_hosts,
-        )
+        statuses = await self.watcher.on_session(found, imap.folder_statuses)
         pages = _ui.folder_pages(statuses)
         for number, page in enumerate(pages, start=1):
             title = f"Folders of {_ui.truncate(found.name, 150)}"
@@ -63,11 +59,7 @@ class Status(MailCommandsCog):
         if found.protocol == Protocol.POP3:
             await interaction.followup.send(embed=await self._pop3_quota(found), ephemeral=True)
             return
-        report = await asyncio.to_thread(
-            imap.account_quota,
-            self.watcher.config_of(found),
-            self.bot.settings.allow_private_hosts,
-        )
+        report = await self.watcher.on_session(found, imap.quota)
         embed = _ui.quota_report_embed(found.name, report)
         await interaction.followup.send(embed=embed, ephemeral=True)
 

@@ -1,4 +1,4 @@
-"""IMAP IDLE push for many accounts from one thread.
+"""IMAP IDLE push for many accounts from one thread, on each account's only connection.
 
 Each watched connection sits in IDLE on its INBOX; one hub thread waits on all their
 sockets with a selector, so a thousand idle accounts cost one thread, not a thousand.
@@ -6,11 +6,18 @@ The hub only needs to know *that* something happened: it reads raw bytes, ignore
 server's "* OK" keepalives, reports anything else as activity (the caller then polls by
 UID, which is exact), and reports EOF, errors and "* BYE" as a lost connection. IDLE is
 re-issued on a timer (RFC 2177: servers may drop a client idle for 30 minutes), which
-also proves the connection alive; TCP keepalive catches a silently dead peer sooner."""
+also proves the connection alive; TCP keepalive catches a silently dead peer sooner.
+
+The connection is also the account's session for polls: `take` hands it out of IDLE to a
+worker (which sends DONE), and `add` takes it back once it idles again. A renewal may run
+a short command between DONE and IDLE (`on_renew`, e.g. GETQUOTAROOT), so a quiet
+account costs the server one round trip every renewal and nothing in between."""
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
 import queue
 import selectors
@@ -18,8 +25,9 @@ import socket
 import ssl
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -31,7 +39,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REISSUE_SECONDS = 24 * 60
 READ_TIMEOUT = 30.0
+TAKE_TIMEOUT = 2 * READ_TIMEOUT + 5  # a renewal under way may hold the connection that long
 _NOT_READY = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
+
+
+def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
+    """Select `folder` read-only and start IDLE; returns the EXAMINE response (UIDNEXT,
+    UIDVALIDITY ...). None when the server has no IDLE."""
+    if not client.has_capability("IDLE"):
+        return None
+    selected = client.select_folder(folder, readonly=True)
+    client.idle()
+    return selected
 
 
 def open_idle(cfg: ServerConfig, allow_private: bool, folder: str = "INBOX") -> IMAPClient | None:
@@ -39,15 +58,40 @@ def open_idle(cfg: ServerConfig, allow_private: bool, folder: str = "INBOX") -> 
     client = imap.connect(cfg, allow_private)
     try:
         with net.translate_errors(cfg.host, cfg.port):
-            if not client.has_capability("IDLE"):
+            if enter_idle(client, folder) is None:
                 imap.close(client)
                 return None
-            client.select_folder(folder, readonly=True)
-            client.idle()
     except BaseException:
         imap.close(client)
         raise
     return client
+
+
+def leave_idle(client: IMAPClient) -> list:
+    """DONE, and deselect: a session that keeps a folder selected answers STATUS for it
+    from a stale view. Returns the responses that arrived during IDLE."""
+    sock = client.socket()
+    sock.setblocking(True)
+    client._set_read_timeout()
+    responses = client.idle_done()[1]
+    imap.leave(client)
+    return responses
+
+
+def buffered(client: IMAPClient) -> bool:
+    """True when imaplib already holds bytes the hub's selector cannot see: a response that
+    arrived in the same read as IDLE's "+ idling" (e.g. mail delivered during the poll)."""
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except (*_NOT_READY, OSError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _keepalive(sock: socket.socket) -> None:
@@ -58,7 +102,7 @@ def _keepalive(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Watch:
     key: Hashable
     client: IMAPClient
@@ -77,16 +121,25 @@ class IdleHub:
         on_lost: Callable[[Hashable, str], None],
         reissue_seconds: float = DEFAULT_REISSUE_SECONDS,
         workers: int = 4,
+        on_renew: Callable[[Hashable, IMAPClient], None] | None = None,
     ) -> None:
         self._on_activity = on_activity
         self._on_lost = on_lost
+        self._on_renew = on_renew
         self._reissue_seconds = reissue_seconds
         self._selector = selectors.DefaultSelector()
         self._watches: dict[Hashable, _Watch] = {}
+        self._renewing: set[Hashable] = set()
+        self._renewals: list[tuple[float, int, _Watch]] = []  # heap of (reissue_at, seq, watch)
+        self._seq = itertools.count()
+        self._reread: set[_Watch] = set()  # sockets whose SSL layer still holds bytes
+        self._waiters: defaultdict[Hashable, list[Future]] = defaultdict(list)
         self._dropped: set[Hashable] = set()  # removed keys whose renewal may still land
-        self._commands: queue.SimpleQueue[tuple[str, Hashable, IMAPClient | None]] = (
-            queue.SimpleQueue()
-        )
+        # Keys the hub holds or is about to hold, kept by the callers' threads as well, so
+        # `has` is right the moment `add` returns (the hub thread applies commands later).
+        self._held: set[Hashable] = set()
+        self._held_lock = threading.Lock()
+        self._commands: queue.SimpleQueue[tuple[str, Hashable, object]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -96,7 +149,18 @@ class IdleHub:
 
     @property
     def watched(self) -> int:
-        return len(self._watches)
+        return len(self._held)
+
+    def has(self, key: Hashable) -> bool:
+        """Idling (or being renewed) right now."""
+        return key in self._held
+
+    def _hold(self, key: Hashable, held: bool) -> None:
+        with self._held_lock:
+            if held:
+                self._held.add(key)
+            else:
+                self._held.discard(key)
 
     def start(self) -> None:
         self._thread.start()
@@ -110,31 +174,60 @@ class IdleHub:
         for watch in list(self._watches.values()):
             self._close(watch)
         self._watches.clear()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set_result(None)
         self._wake_r.close()
         self._wake_w.close()
         self._selector.close()
 
-    def add(self, key: Hashable, client: IMAPClient) -> None:
-        """Hand over a client already in IDLE (see open_idle); the hub owns it from now on."""
+    def add(self, key: Hashable, client: IMAPClient, activity: bool = False) -> None:
+        """Hand over a client already in IDLE (see enter_idle); the hub owns it from now on.
+        `activity`: the caller knows of a change IDLE will not report (reported at once)."""
+        pending = activity or buffered(client)
+        self._hold(key, True)
         self._commands.put(("add", key, client))
         self._wake()
+        if pending:
+            self._on_activity(key)
+
+    def report_lost(self, key: Hashable, reason: str) -> None:
+        """A connection that was meant for the hub broke before it got here."""
+        self._on_lost(key, reason)
 
     def remove(self, key: Hashable) -> None:
+        self._hold(key, False)
         self._commands.put(("remove", key, None))
         self._wake()
+
+    def take(self, key: Hashable, timeout: float = TAKE_TIMEOUT) -> IMAPClient | None:
+        """The account's idling client, handed out of the hub (still in IDLE: the caller
+        sends DONE, see leave_idle), or None if the hub holds none for `key`. Blocking."""
+        if self._stopping.is_set():
+            return None
+        waiter: Future[IMAPClient | None] = Future()
+        self._commands.put(("take", key, waiter))
+        self._wake()
+        try:
+            client = waiter.result(timeout)
+        except TimeoutError:
+            waiter.cancel()
+            return None
+        if client is not None:
+            self._hold(key, False)
+        return client
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
 
     def _run(self) -> None:
+        # Each pass costs what happened in it, not the number of watched connections: a
+        # heap holds the renewal times, and only sockets just read are checked for bytes
+        # the SSL layer still holds.
         while not self._stopping.is_set():
-            now = time.monotonic()
-            due = min((w.reissue_at for w in self._watches.values()), default=now + 60)
-            # SSL may hold decrypted bytes the kernel no longer reports as readable.
-            buffered = [w for w in self._watches.values() if self._ssl_pending(w)]
-            timeout = 0 if buffered else max(0.0, min(due - now, 60.0))
-            ready = set(buffered)
+            ready, self._reread = self._reread, set()
+            timeout = 0.0 if ready else self._until_next_renewal(time.monotonic())
             for key, _events in self._selector.select(timeout):
                 if key.data is None:
                     with contextlib.suppress(OSError):
@@ -142,13 +235,27 @@ class IdleHub:
                 else:
                     ready.add(key.data)
             for watch in ready:
-                if watch.key in self._watches:
+                if self._watches.get(watch.key) is watch:
                     self._read(watch)
             self._apply_commands()
-            now = time.monotonic()
-            for watch in [w for w in self._watches.values() if w.reissue_at <= now]:
-                self._detach(watch)
-                self._pool.submit(self._reissue, watch)
+            self._renew_due(time.monotonic())
+
+    def _until_next_renewal(self, now: float) -> float:
+        while self._renewals:
+            at, _seq, watch = self._renewals[0]
+            if self._watches.get(watch.key) is watch and watch.reissue_at == at:
+                return max(0.0, min(at - now, 60.0))
+            heapq.heappop(self._renewals)  # taken, lost or renewed since: stale entry
+        return 60.0
+
+    def _renew_due(self, now: float) -> None:
+        while self._renewals and self._renewals[0][0] <= now:
+            at, _seq, watch = heapq.heappop(self._renewals)
+            if self._watches.get(watch.key) is not watch or watch.reissue_at != at:
+                continue
+            self._detach(watch)
+            self._renewing.add(watch.key)
+            self._pool.submit(self._reissue, watch)
 
     @staticmethod
     def _ssl_pending(watch: _Watch) -> bool:
@@ -157,29 +264,73 @@ class IdleHub:
     def _apply_commands(self) -> None:
         while True:
             try:
-                command, key, client = self._commands.get_nowait()
+                command, key, arg = self._commands.get_nowait()
             except queue.Empty:
                 return
-            if command == "readd" and key in self._dropped:
-                if client is not None:  # removed while its IDLE was being renewed
-                    with contextlib.suppress(Exception):
-                        client.shutdown()
-                continue
-            if command == "add":
-                self._dropped.discard(key)
-            elif command == "remove":
-                self._dropped.add(key)
-            old = self._watches.get(key)
-            if old is not None:
-                self._detach(old)
-                self._close(old)
-            if command in ("add", "readd") and client is not None:
-                sock = client.socket()
-                _keepalive(sock)
-                sock.setblocking(False)
-                watch = _Watch(key, client, sock, time.monotonic() + self._reissue_seconds)
-                self._watches[key] = watch
-                self._selector.register(sock, selectors.EVENT_READ, watch)
+            getattr(self, f"_cmd_{command}")(key, arg)
+
+    def _cmd_add(self, key: Hashable, client: object) -> None:
+        self._dropped.discard(key)
+        self._register(key, client)  # type: ignore[arg-type]
+
+    def _cmd_remove(self, key: Hashable, _arg: object) -> None:
+        self._dropped.add(key)
+        old = self._watches.get(key)
+        if old is not None:
+            self._detach(old)
+            self._close(old)
+        self._release_waiters(key)
+
+    def _cmd_take(self, key: Hashable, waiter: object) -> None:
+        assert isinstance(waiter, Future)  # noqa: S101 (internal command)
+        if waiter.cancelled():
+            return
+        watch = self._watches.get(key)
+        if watch is not None:
+            self._detach(watch)
+            if not waiter.set_running_or_notify_cancel():
+                self._register(key, watch.client)
+                return
+            waiter.set_result(watch.client)
+        elif key in self._renewing:
+            self._waiters[key].append(waiter)  # answered when the renewal lands
+        elif waiter.set_running_or_notify_cancel():
+            waiter.set_result(None)
+
+    def _cmd_renewed(self, key: Hashable, client: object) -> None:
+        self._renewing.discard(key)
+        if key in self._dropped:  # removed while its IDLE was being renewed
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.shutdown()  # type: ignore[attr-defined]
+            self._release_waiters(key)
+            return
+        if client is None:  # the renewal failed; on_lost was reported
+            self._release_waiters(key)
+            return
+        for waiter in self._waiters.pop(key, []):
+            if waiter.set_running_or_notify_cancel():
+                waiter.set_result(client)
+                return
+        self._register(key, client)  # type: ignore[arg-type]
+
+    def _release_waiters(self, key: Hashable) -> None:
+        for waiter in self._waiters.pop(key, []):
+            if waiter.set_running_or_notify_cancel():
+                waiter.set_result(None)
+
+    def _register(self, key: Hashable, client: IMAPClient) -> None:
+        old = self._watches.get(key)
+        if old is not None:
+            self._detach(old)
+            self._close(old)
+        sock = client.socket()
+        _keepalive(sock)
+        sock.setblocking(False)
+        watch = _Watch(key, client, sock, time.monotonic() + self._reissue_seconds)
+        self._watches[key] = watch
+        self._selector.register(sock, selectors.EVENT_READ, watch)
+        heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
 
     def _read(self, watch: _Watch) -> None:
         try:
@@ -196,8 +347,11 @@ class IdleHub:
         watch.partial = watch.partial[-8192:]
         if any(line.upper().startswith(b"* BYE") for line in lines):
             self._lose(watch, "the server ended the session")
-        elif any(line and not line.upper().startswith(b"* OK") for line in lines):
+            return
+        if any(line and not line.upper().startswith(b"* OK") for line in lines):
             self._on_activity(watch.key)
+        if self._ssl_pending(watch):  # more decrypted bytes than one recv took
+            self._reread.add(watch)
 
     def _detach(self, watch: _Watch) -> None:
         self._watches.pop(watch.key, None)
@@ -205,6 +359,7 @@ class IdleHub:
             self._selector.unregister(watch.sock)
 
     def _lose(self, watch: _Watch, reason: str) -> None:
+        self._hold(watch.key, False)
         self._detach(watch)
         self._close(watch)
         self._on_lost(watch.key, reason)
@@ -215,20 +370,28 @@ class IdleHub:
             watch.client.shutdown()
 
     def _reissue(self, watch: _Watch) -> None:
-        """DONE then IDLE again, on a worker thread: a round trip must not stall the hub."""
+        """DONE, the renewal hook, then IDLE again, on a worker thread: round trips must
+        not stall the hub."""
         try:
             watch.sock.setblocking(True)
             watch.sock.settimeout(READ_TIMEOUT)
             responses = watch.client.idle_done()[1]
+            if self._on_renew is not None:
+                self._on_renew(watch.key, watch.client)
             watch.client.idle()
+            pending = buffered(watch.client)
         except Exception as exc:
             self._close(watch)
+            self._hold(watch.key, False)
+            self._commands.put(("renewed", watch.key, None))
+            self._wake()
             self._on_lost(watch.key, f"IDLE could not be renewed: {exc}")
             return
         if self._stopping.is_set():
             self._close(watch)
             return
-        self._commands.put(("readd", watch.key, watch.client))
+        self._commands.put(("renewed", watch.key, watch.client))
         self._wake()
-        if any(not (isinstance(r, tuple) and r and r[0] == b"OK") for r in responses or []):
+        quiet = all(isinstance(r, tuple) and r and r[0] == b"OK" for r in responses or [])
+        if pending or not quiet:
             self._on_activity(watch.key)

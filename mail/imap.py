@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -26,6 +27,7 @@ from mail.types import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FETCH_BATCH = 50
 # Enough for headers and the start of the text; the snippet needs no more.
@@ -137,7 +139,7 @@ def _state_from_status(client: IMAPClient, folder: str, status: Mapping[bytes, i
                 uids = client.search("ALL")
                 uidnext = (max(uids) + 1) if uids else 1
         finally:
-            _leave(client)
+            leave(client)
     if uidvalidity is None:
         raise ProtocolError(f"The server gave no UIDVALIDITY for `{folder}`.")
     return FolderState(uidvalidity=int(uidvalidity), highest_uid=int(uidnext) - 1)
@@ -170,7 +172,7 @@ def _newest(client: IMAPClient, folder: str, highest_uid: int) -> tuple[str, str
         uids = client.search(["UID", f"{max(1, highest_uid)}:*"])
         fetched = client.fetch([max(uids)], [_HEADER_ITEM]) if uids else {}
     finally:
-        _leave(client)
+        leave(client)
     if not fetched:
         return None
     data = next(iter(fetched.values()))
@@ -179,7 +181,7 @@ def _newest(client: IMAPClient, folder: str, highest_uid: int) -> tuple[str, str
     return parsed.sender, parsed.subject
 
 
-def _leave(client: IMAPClient) -> None:
+def leave(client: IMAPClient) -> None:
     """Deselect: a kept session that still has a folder selected would answer STATUS for
     it from its own stale view (RFC 3501 §6.3.10). CLOSE after EXAMINE expunges nothing."""
     if client.has_capability("UNSELECT"):
@@ -193,7 +195,7 @@ def _fetch_new(client: IMAPClient, folder: str, above_uid: int) -> list[NewMessa
     try:
         return _fetch_selected(client, folder, above_uid)
     finally:
-        _leave(client)
+        leave(client)
 
 
 def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[NewMessage]:
@@ -301,11 +303,7 @@ def verify_and_baseline(
         return baseline(client, folders)
 
 
-def account_quota(cfg: ServerConfig, allow_private: bool) -> QuotaReport:
+def once(cfg: ServerConfig, allow_private: bool, work: Callable[[IMAPClient], T]) -> T:
+    """Run `work` on a session of its own (logged out afterwards)."""
     with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
-        return quota(client)
-
-
-def account_folders(cfg: ServerConfig, allow_private: bool) -> list[FolderStatus]:
-    with session(cfg, allow_private) as client, net.translate_errors(cfg.host, cfg.port):
-        return folder_statuses(client)
+        return work(client)

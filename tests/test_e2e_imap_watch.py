@@ -129,3 +129,32 @@ async def test_check_reads_quota_filled_through_an_unwatched_folder(harness, dov
         assert await harness.titles() == ["Mailbox over 80 % full"]
         listed = await harness.reply_text(await harness.command("mail list"))
         assert "quota read: <t:" in listed
+
+
+async def _until(predicate, timeout=15.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_pushed_account_holds_one_connection_for_everything(harness, dovecot, mail_user):
+    """One connection per account, as a mail client keeps: IDLE, the polls it triggers,
+    /mail check, /mail quota and /mail folders all use it; after a server restart the
+    account reconnects to one connection again."""
+    async with harness.running():
+        await harness.add_account(mail_user, name="one", interval=1)
+        account_id = harness.account_id("one")
+        await _until(lambda: harness.watcher.pushed(account_id))
+        assert dovecot.imap_sessions(mail_user.name) == 1
+        dovecot.append(mail_user, make_message(subject="pushed once"))
+        assert await harness.titles(1) == ["pushed once"]
+        for command in ("mail check", "mail quota", "mail folders"):
+            await harness.reply_text(await harness.command(command, {"account": "one"}))
+            assert dovecot.imap_sessions(mail_user.name) == 1, command
+        await _until(lambda: harness.watcher.pushed(account_id))
+        await asyncio.to_thread(dovecot.restart)
+        await _until(lambda: harness.watcher.pushed(account_id))
+        await _until(lambda: dovecot.imap_sessions(mail_user.name) == 1)
+        dovecot.append(mail_user, make_message(subject="after restart"))
+        assert await harness.titles(2) == ["pushed once", "after restart"]
+        assert dovecot.imap_sessions(mail_user.name) == 1

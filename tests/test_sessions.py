@@ -1,9 +1,14 @@
-"""mail/sessions.py and mail/sweep.py against Dovecot: kept sessions, one-round sweeps."""
+"""mail/sessions.py and mail/sweep.py against Dovecot: kept sessions, one-round sweeps, and
+the one connection a pushed account shares between IDLE and its polls."""
+
+import threading
+import time
 
 import pytest
 
 from mail import imap, net
 from mail.errors import AuthError
+from mail.idle import IdleHub
 from mail.sessions import SessionPool
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
@@ -117,3 +122,80 @@ def test_kept_session_sees_mail_that_arrives_between_polls(pool, dovecot, mail_u
     second = pool.run("a", cfg, lambda c: imap.poll(c, {"INBOX": first.folders[0].state}))
     assert [m.subject for m in second.messages] == ["two"]
     assert pool.sweep({"a": ["INBOX"]})["a"]["INBOX"].messages == 2
+
+
+class _Events:
+    def __init__(self):
+        self.activity, self.lost = [], []
+        self.changed = threading.Condition()
+
+    def on_activity(self, key):
+        with self.changed:
+            self.activity.append(key)
+            self.changed.notify_all()
+
+    def on_lost(self, key, reason):
+        with self.changed:
+            self.lost.append((key, reason))
+            self.changed.notify_all()
+
+    def wait(self, predicate, timeout=10.0):
+        with self.changed:
+            assert self.changed.wait_for(predicate, timeout), (self.activity, self.lost)
+
+
+@pytest.fixture
+def pushed_pool():
+    events = _Events()
+    hub = IdleHub(events.on_activity, events.on_lost, reissue_seconds=600)
+    hub.start()
+    pool = SessionPool(allow_private=True, hub=hub)
+    pool.events = events
+    yield pool
+    hub.stop()
+    pool.close_all()
+
+
+def test_pushed_account_uses_one_connection_for_idle_and_polls(
+    pushed_pool, dovecot, mail_user, cfg_for
+):
+    """A poll leaves the session idling in the hub; the next poll takes that same
+    connection out of IDLE and back: the server sees one connection, never two."""
+    cfg = cfg_for(mail_user)
+    first = pushed_pool.run("a", cfg, lambda c: c.socket(), idle="INBOX")
+    assert pushed_pool.idling("a")
+    assert dovecot.imap_sessions(mail_user.name) == 1
+    dovecot.append(mail_user, make_message(subject="pushed"))
+    pushed_pool.events.wait(lambda: "a" in pushed_pool.events.activity)
+    states = {"INBOX": FolderState(uidvalidity=_uidvalidity(dovecot, mail_user), highest_uid=0)}
+    second, result = pushed_pool.run(
+        "a", cfg, lambda c: (c.socket(), imap.poll(c, states)), idle="INBOX"
+    )
+    assert second is first  # the same socket: taken out of IDLE, not a new login
+    assert [m.subject for m in result.messages] == ["pushed"]
+    assert pushed_pool.idling("a")
+    assert dovecot.imap_sessions(mail_user.name) == 1
+    pushed_pool.events.activity.clear()
+    dovecot.append(mail_user, make_message(subject="again"))  # push works after the poll
+    pushed_pool.events.wait(lambda: "a" in pushed_pool.events.activity)
+    assert pushed_pool.events.lost == []
+
+
+def test_closed_pushed_session_leaves_the_hub(pushed_pool, dovecot, mail_user, cfg_for):
+    """close() takes a pushed session out of the hub and off the server."""
+    pushed_pool.run("a", cfg_for(mail_user), lambda c: None, idle="INBOX")
+    assert pushed_pool.idling("a")
+    pushed_pool.close("a")
+    deadline = time.monotonic() + 10
+    while dovecot.imap_sessions(mail_user.name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dovecot.imap_sessions(mail_user.name) == 0
+    assert not pushed_pool.idling("a")
+
+
+def _uidvalidity(dovecot, user):
+    client = dovecot.imap(user)
+    try:
+        return client.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    finally:
+        client.logout()

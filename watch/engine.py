@@ -1,27 +1,34 @@
 """The schedule, the sweep and the polls of every watched account.
 
-Each active account is due at its interval; one sweep tick looks at every due account and
-asks all quiet IMAP sessions for STATUS in one multiplexed round; only accounts whose
-counts moved (or that have no session) get a full poll. IMAP accounts whose server offers
-IDLE also get push (watch/push.py), which asks for the same poll. A poll runs the blocking
-mail code in a thread and writes its alerts to the outbox in the same transaction that
-advances the stored state; health and quota notices are written with their state too."""
+Every IMAP account has one connection (mail/sessions.py). Where the account watches INBOX
+and the server offers IDLE, that connection idles in one hub thread between polls: a push
+asks for a poll, which runs on the same connection and leaves it idling again; quota is
+read during the IDLE renewals; a quiet pushed account costs nothing else. Other accounts
+are due at their interval; one sweep tick asks all their parked sessions for STATUS in one
+multiplexed round, and only accounts whose counts moved (or that have no session) get a
+full poll. A poll runs the blocking mail code in a thread and writes its alerts to the
+outbox in the same transaction that advances the stored state; health and quota notices
+are written with their state too, and a quiet poll writes nothing at all."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+from imapclient import IMAPClient
 from sqlalchemy import Engine
 
 from mail import imap
-from mail.errors import MailError
+from mail.errors import AuthError, MailError
+from mail.idle import IdleHub
 from mail.quota import (
     QuotaReport,
     QuotaResource,
@@ -37,10 +44,12 @@ from storage import archive, health, outbox, repo
 from storage.crypto import SecretBox, SecretKeyError
 from storage.models import Account
 from storage.outbox import Alert
-from watch.push import PushWatcher
+from watch.push import Reconnects
 from watch.render import Renderer
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TROUBLE_AFTER = 3
 BACKOFF_CAP = timedelta(hours=1)
@@ -53,6 +62,18 @@ def failure_backoff(interval_minutes: int, failures: int) -> timedelta:
     """From the third failure on, double the wait each time, up to an hour."""
     extra = max(0, failures - TROUBLE_AFTER)
     return min(BACKOFF_CAP, timedelta(minutes=interval_minutes) * 2 ** min(extra, 12))
+
+
+def _shows_more(selected: dict, known: FolderState) -> bool:
+    """An EXAMINE response with mail above the UIDs a poll saw (or renumbered)."""
+    uidnext = int(selected.get(b"UIDNEXT", 0))
+    uidvalidity = int(selected.get(b"UIDVALIDITY", known.uidvalidity))
+    return uidvalidity != known.uidvalidity or uidnext - 1 > known.highest_uid
+
+
+def _keep(into: list, result: tuple[PollResult, QuotaReport | None]):
+    into.append(result[0])
+    return result
 
 
 class StoredSecretError(MailError):
@@ -80,28 +101,35 @@ class Watcher:
         self.render = renderer
         self.settings = settings
         self._on_queued = on_queued
+        self._loop = asyncio.get_running_loop()
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._slots = asyncio.Semaphore(settings.poll_concurrency)
         self._again: dict[int, bool] = {}  # account -> another push arrived mid-poll
-        self.push = PushWatcher(
-            engine,
-            self.config_of,
-            self.request_poll,
-            allow_private=settings.allow_private_hosts,
+        self.hub = IdleHub(
+            on_activity=self._from_thread(self._activity),
+            on_lost=self._from_thread(self._lost),
             reissue_seconds=settings.idle_reissue_seconds,
+            on_renew=self._renewing,
         )
-        self.sessions = SessionPool(settings.allow_private_hosts)
+        self.sessions = SessionPool(settings.allow_private_hosts, self.hub)
+        self.reconnects = Reconnects(self.request_poll)
         # The schedule lives here, not as one APScheduler job per account: one sweep tick
-        # looks at every due account and asks all quiet IMAP sessions in one STATUS round.
+        # looks at every due account and asks all parked IMAP sessions in one STATUS round.
         self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
         self._watched: dict[int, Account] = {}
         self._seen: dict[int, dict[str, FolderCounts]] = {}  # last STATUS per folder
         self._quota_at: dict[int, float] = {}
-        self.last_poll: dict[int, datetime] = {}  # quiet sweeps, not written to the store
+        self._quota_seen: dict[int, tuple[int, int, int] | None] = {}  # usage, limit, level
+        self._healthy: set[int] = set()  # last poll's success is in the store already
+        self._closed = False
+        # Quiet polls and quota reads are kept in memory, not written to the store.
+        self.last_poll: dict[int, datetime] = {}
+        self.quota_read: dict[int, datetime] = {}
 
     async def start(self) -> int:
-        """Start push and schedule every active account; returns how many."""
-        self.push.start()
+        """Start the IDLE hub and schedule every active account; returns how many. First
+        polls (which also open the connections) are spread over a minute."""
+        self.hub.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.engine)
         for account in accounts:
             # Spread the first polls after a restart so the servers are not hammered.
@@ -110,8 +138,17 @@ class Watcher:
         return len(accounts)
 
     async def stop(self) -> None:
-        await self.push.stop()
+        self._closed = True
+        self.reconnects.stop()
+        await asyncio.to_thread(self.hub.stop)
         await asyncio.to_thread(self.sessions.close_all)
+
+    def _from_thread(self, callback: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: object) -> None:
+            if not self._closed:
+                self._loop.call_soon_threadsafe(callback, *args)
+
+        return call
 
     @property
     def scheduled_ids(self) -> set[int]:
@@ -144,22 +181,64 @@ class Watcher:
             password="",
         )
 
+    @staticmethod
+    def pushable(account: Account) -> bool:
+        """IDLE watches INBOX; other folders are polled at the interval."""
+        return account.protocol == Protocol.IMAP and "INBOX" in account.folder_list
+
     def schedule(self, account: Account, first_in: float | None = None) -> None:
-        """Poll at the account's interval (the fallback and safety net), plus IDLE push."""
+        """Poll at the account's interval; an account watching INBOX is polled at once
+        unless `first_in` says when, which opens its connection and IDLE where offered."""
         if account.id is None:
             raise ValueError("only a stored account can be scheduled")
         wait = account.interval_minutes * 60 if first_in is None else first_in
         self._due[account.id] = time.monotonic() + wait
         self._watched[account.id] = account
-        if account.protocol == Protocol.IMAP:
-            self.push.watch(account.id)
+        self._quota_seen.pop(account.id, None)  # settings may have changed: write afresh
+        self._healthy.discard(account.id)
+        if self.pushable(account) and first_in is None:
+            self.request_poll(account.id)  # opens the connection and starts IDLE
 
     def unschedule(self, account_id: int) -> None:
         self._due.pop(account_id, None)
         self._watched.pop(account_id, None)
         self._seen.pop(account_id, None)
-        self.push.unwatch(account_id)
+        self._healthy.discard(account_id)
+        self.reconnects.forget(account_id)
         self.sessions.close(account_id)  # shuts the socket locally: no round trip
+
+    def pushed(self, account_id: int) -> bool:
+        """The account's connection idles in the hub right now."""
+        return self.sessions.idling(account_id)
+
+    def _activity(self, account_id: Hashable) -> None:
+        if account_id in self._due:
+            self.request_poll(account_id)  # type: ignore[arg-type]
+
+    def _lost(self, account_id: Hashable, reason: str) -> None:
+        if account_id in self._due:
+            self.reconnects.lost(account_id, reason)  # type: ignore[arg-type]
+
+    def _renewing(self, account_id: Hashable, client: IMAPClient) -> None:
+        """Between DONE and IDLE of a renewal (hub worker thread): read quota when it would
+        otherwise be older than QUOTA_EVERY before the next renewal."""
+        key = int(account_id)  # type: ignore[call-overload]
+        if self._quota_age(key) + self.settings.idle_reissue_seconds <= QUOTA_EVERY:
+            return
+        report = imap.quota(client)
+        self._quota_at[key] = time.monotonic()
+        self._from_thread(self._quota_from_renewal)(key, report)
+
+    def _quota_age(self, account_id: int) -> float:
+        """Seconds since quota was last read; infinite when never (monotonic time starts
+        at boot, so 0 is no safe default)."""
+        at = self._quota_at.get(account_id)
+        return math.inf if at is None else time.monotonic() - at
+
+    def _quota_from_renewal(self, account_id: int, report: QuotaReport) -> None:
+        account = self._watched.get(account_id)
+        if account is not None:
+            asyncio.create_task(self._check_quota(account, report))  # noqa: RUF006
 
     async def sweep(self) -> None:
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
@@ -172,7 +251,11 @@ class Watcher:
         for account_id in due:
             account = self._watched[account_id]
             self._due[account_id] = now + account.interval_minutes * 60
-            quota_due = now - self._quota_at.get(account_id, 0.0) > QUOTA_EVERY
+            if account.protocol == Protocol.IMAP and self.sessions.idling(account_id):
+                if account.folder_list != ["INBOX"]:
+                    self.request_poll(account_id)  # the other folders, on the same connection
+                continue  # INBOX is pushed; quota is read with the IDLE renewals
+            quota_due = self._quota_age(account_id) > QUOTA_EVERY
             if account.protocol == Protocol.IMAP and account_id in self._seen and not quota_due:
                 targets[account_id] = account.folder_list
             else:
@@ -229,21 +312,41 @@ class Watcher:
             except MailError as exc:
                 await self._failed(account, exc)
                 raise
-            recovered = await asyncio.to_thread(
-                health.record_success,
-                self.engine,
-                account_id,
-                lambda failures: Alert(self.render.recovered(account.name, failures)),
-            )
-            if recovered is not None:
-                log.info("account %s recovered after %d failed polls", account_id, recovered)
-            self._on_queued()
+            await self._succeeded(account)
             return announced
+
+    async def _succeeded(self, account: Account) -> None:
+        """A good poll: written only when it changes what the store says (a recovery, or
+        the first in this process); otherwise remembered here."""
+        account_id = account.id
+        if account_id is None:
+            return
+        if self.sessions.idling(account_id):
+            self.reconnects.connected(account_id)
+        if account_id in self._healthy:
+            self.last_poll[account_id] = datetime.now(UTC)
+            return
+        recovered = await asyncio.to_thread(
+            health.record_success,
+            self.engine,
+            account_id,
+            lambda failures: Alert(self.render.recovered(account.name, failures)),
+        )
+        if account_id in self._due:
+            self._healthy.add(account_id)
+        if recovered is not None:
+            log.info("account %s recovered after %d failed polls", account_id, recovered)
+            self._on_queued()
 
     async def _failed(self, account: Account, exc: MailError) -> None:
         """Count the failure; at the third in a row say so once, and back off."""
         if account.id is None:
             return
+        self._healthy.discard(account.id)
+        pushed = self.pushable(account) and account.id in self._due
+        if pushed and not (isinstance(exc, AuthError) or exc.kind == "secret"):
+            # A wrong or undecryptable password will not heal by retrying soon.
+            self.reconnects.lost(account.id, f"poll failed: {exc.kind}")
         state = await asyncio.to_thread(
             health.record_failure,
             self.engine,
@@ -258,7 +361,7 @@ class Watcher:
         delay = failure_backoff(account.interval_minutes, state.consecutive_failures)
         if account.id in self._due:
             self._due[account.id] = time.monotonic() + delay.total_seconds()
-        self._on_queued()
+        self._on_queued()  # the warning, when this failure was the one that queued it
 
     def _trouble_alert(self, account: Account, exc: MailError, failures: int) -> Alert:
         retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
@@ -267,24 +370,58 @@ class Watcher:
     async def _poll_imap(self, account: Account, with_quota: bool) -> int:
         cfg = self.config_of(account)
         states = await asyncio.to_thread(repo.folder_states, self.engine, account.id)
-        result = await asyncio.to_thread(
-            self.sessions.run, account.id, cfg, lambda client: imap.poll(client, states)
-        )
-        announced = await self._queue_imap(account, result, states)
-        moved = result.messages or any(f.reset for f in result.folders)
-        last_quota = self._quota_at.get(account.id, 0.0)
-        if with_quota or moved or time.monotonic() - last_quota > QUOTA_EVERY:
-            self._quota_at[account.id] = time.monotonic()
+        quota_due = with_quota or self._quota_age(account.id) > QUOTA_EVERY
+
+        def work(client: IMAPClient) -> tuple[PollResult, QuotaReport | None]:
+            result = imap.poll(client, states)
+            moved = result.messages or any(f.reset for f in result.folders)
+            if not (quota_due or moved):
+                return result, None
             try:
-                report = await asyncio.to_thread(self.sessions.run, account.id, cfg, imap.quota)
+                return result, imap.quota(client)
             except MailError as exc:  # quota is extra information: it must not fail the poll
                 log.info("quota of account %s unreadable: %s", account.id, exc.kind)
-            else:
-                await self._check_quota(account, report)
+                return result, None
+
+        def stale(selected: dict) -> bool:
+            inbox = next((f.state for f in seen[0].folders if f.folder == "INBOX"), None)
+            return inbox is not None and _shows_more(selected, inbox)
+
+        seen: list[PollResult] = []  # the work's result, for `stale` after it
+        result, report = await asyncio.to_thread(
+            self.sessions.run,
+            account.id,
+            cfg,
+            lambda client: _keep(seen, work(client)),
+            "INBOX" if self.pushable(account) else None,
+            stale,
+        )
+        announced = await self._queue_imap(account, result, states)
+        if report is not None:
+            self._quota_at[account.id] = time.monotonic()
+            await self._check_quota(account, report)
         self._seen[account.id] = {
             f.folder: FolderCounts(f.state, f.messages_total) for f in result.folders
         }
         return announced
+
+    async def on_session(self, account: Account, work: Callable[[IMAPClient], T]) -> T:
+        """Run `work` (blocking) on the account's one IMAP connection, e.g. for /mail
+        folders and /mail quota, instead of opening a second one."""
+        if account.id is None:
+            raise ValueError("only a stored account has a session")
+        cfg = self.config_of(account)
+        if account.id not in self._due:  # paused: no connection is kept for it
+            allow = self.settings.allow_private_hosts
+            return await asyncio.to_thread(imap.once, cfg, allow, work)
+        idle = "INBOX" if self.pushable(account) else None
+        known = self._seen.get(account.id, {}).get("INBOX")
+
+        def stale(selected: dict) -> bool:
+            return known is None or _shows_more(selected, known.state)
+
+        async with self._locks[account.id]:
+            return await asyncio.to_thread(self.sessions.run, account.id, cfg, work, idle, stale)
 
     async def _queue_imap(
         self, account: Account, result: PollResult, states: dict[str, FolderState]
@@ -304,6 +441,8 @@ class Watcher:
             await asyncio.to_thread(
                 outbox.enqueue_with_folder_states, self.engine, account, alerts, changed
             )
+        if alerts:
+            self._on_queued()
         return len(new)
 
     async def _poll_pop3(self, account: Account) -> int:
@@ -330,6 +469,7 @@ class Watcher:
             await asyncio.to_thread(
                 outbox.enqueue_archived, self.engine, account, alerts, max(r.id for r in rows)
             )
+            self._on_queued()
         if account.mailbox_limit_mb:
             limit = QuotaResource(
                 "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
@@ -338,32 +478,45 @@ class Watcher:
         return total if rows else 0
 
     async def _check_quota(self, account: Account, report: QuotaReport) -> None:
-        """Store the read and the warned level; a due warning goes in the same transaction."""
-        fullest = report.fullest
+        """Store the read and the warned level; a due warning goes in the same transaction.
+        A read that matches the last one stored is only remembered here."""
         if account.id is None:
             return
+        account_id = account.id
+        self.quota_read[account_id] = datetime.now(UTC)
+        fullest = report.fullest
         if fullest is None or fullest.percent is None:
+            if self._quota_seen.get(account_id, ()) is None:
+                return
+            self._quota_seen[account_id] = None
             await asyncio.to_thread(
-                health.record_quota, self.engine, account.id, None, None, account.quota_level
+                health.record_quota, self.engine, account_id, None, None, account.quota_level
             )
             return
+        known = self._quota_seen.get(account_id, ())
+        current_level = known[2] if known else account.quota_level
         threshold, level = next_warning(
-            fullest.percent, parse_thresholds(account.quota_warn), account.quota_level
+            fullest.percent, parse_thresholds(account.quota_warn), current_level
         )
         storage = report.storage or fullest
+        if threshold is None and known == (storage.usage, storage.limit, level):
+            return
 
         def warning(history: health.QuotaHistory) -> Alert:
             days = days_until_full(history, storage.limit)
             return Alert(self.render.quota_warning(account.name, fullest, threshold, days))
 
-        await asyncio.to_thread(
+        stored = await asyncio.to_thread(
             health.record_quota,
             self.engine,
-            account.id,
+            account_id,
             storage.usage,
             storage.limit,
             level,
             warning if threshold is not None else None,
         )
+        if stored and account_id in self._due:
+            self._quota_seen[account_id] = (storage.usage, storage.limit, level)
         if threshold is not None:
-            log.info("account %s: quota over %d %%", account.id, threshold)
+            log.info("account %s: quota over %d %%", account_id, threshold)
+            self._on_queued()

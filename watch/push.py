@@ -1,9 +1,10 @@
-"""Keeps an IDLE connection per IMAP account alive and turns pushes into polls.
+"""When to bring a pushed IMAP account's connection back after it was lost.
 
-The blocking parts (login, IDLE renewals, the selector) live in mail.idle; this side
-decides when to (re)connect: at once on start, and after a loss with exponential backoff
-plus jitter, capped at an hour. Every (re)connect is followed by a catch-up poll by UID,
-so mail that arrived while the connection was down is announced once, in order."""
+The connection itself is the account's one session (mail/sessions.py): a poll opens it,
+catches up by UID, and leaves it idling in the IdleHub. So reconnecting *is* polling:
+after a loss this schedules a poll with exponential backoff plus jitter (1 s, 2 s, 4 s
+... capped at an hour); the backoff starts over only once a connection has lived a
+minute, so a server or NAT that drops every connection at once is not hammered."""
 
 from __future__ import annotations
 
@@ -13,20 +14,11 @@ import random
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
-from mail import idle
-from mail.errors import AuthError, MailError
-from mail.types import Protocol, ServerConfig
-from storage import repo
-from storage.models import Account
-
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 3600.0
-CONNECT_CONCURRENCY = 10  # a restart with many accounts must not hammer the servers
-STABLE_AFTER = 60.0  # seconds an IDLE connection must live before its backoff resets
+STABLE_AFTER = 60.0  # seconds a connection must live before its backoff resets
 
 
 def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
@@ -34,111 +26,48 @@ def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> flo
     return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(attempt, 20)) * (0.5 + rng() / 2)
 
 
-class PushWatcher:
-    def __init__(
-        self,
-        engine: Engine,
-        config_of: Callable[[Account], ServerConfig],
-        request_poll: Callable[[int], None],
-        *,
-        allow_private: bool,
-        reissue_seconds: float,
-    ) -> None:
-        self._engine = engine
-        self._allow_private = allow_private
-        self._config_of = config_of
+class Reconnects:
+    def __init__(self, request_poll: Callable[[int], None]) -> None:
         self._request_poll = request_poll
         self._loop = asyncio.get_running_loop()
-        self._hub = idle.IdleHub(
-            on_activity=self._from_thread(self._activity),
-            on_lost=self._from_thread(self._lost),
-            reissue_seconds=reissue_seconds,
-        )
         self._attempts: dict[int, int] = {}
         self._connected_at: dict[int, float] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._connect_slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
-        self._closed = False
+        self._timers: dict[int, asyncio.TimerHandle] = {}
 
-    def start(self) -> None:
-        self._hub.start()
+    def connected(self, account_id: int) -> None:
+        """The account's connection idles (again); its stability clock starts now."""
+        self._connected_at.setdefault(account_id, time.monotonic())
 
-    async def stop(self) -> None:
-        self._closed = True
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        await asyncio.to_thread(self._hub.stop)
+    def is_connected(self, account_id: int) -> bool:
+        return account_id in self._connected_at
 
-    def _from_thread(self, callback: Callable[..., None]) -> Callable[..., None]:
-        def call(*args: object) -> None:
-            if not self._closed:
-                self._loop.call_soon_threadsafe(callback, *args)
-
-        return call
-
-    def watch(self, account_id: int) -> None:
-        """Start (or restart) push for an account, with a fresh backoff."""
-        self.unwatch(account_id)
-        self._schedule(account_id, 0.0)
-
-    def unwatch(self, account_id: int) -> None:
-        task = self._tasks.pop(account_id, None)
-        if task is not None:
-            task.cancel()
-        self._attempts.pop(account_id, None)
-        self._hub.remove(account_id)
-
-    def _schedule(self, account_id: int, delay: float) -> None:
-        old = self._tasks.pop(account_id, None)
-        if old is not None and old is not asyncio.current_task():
-            old.cancel()
-        self._tasks[account_id] = asyncio.create_task(self._connect(account_id, delay))
-
-    def _retry(self, account_id: int) -> float:
+    def lost(self, account_id: int, reason: str) -> float:
+        """Schedule the reconnecting poll; returns its delay in seconds."""
+        since = self._connected_at.pop(account_id, None)
+        if since is not None and time.monotonic() - since > STABLE_AFTER:
+            self._attempts.pop(account_id, None)  # it had been fine for a while: start over
         attempt = self._attempts.get(account_id, 0)
         self._attempts[account_id] = attempt + 1
         delay = backoff_delay(attempt)
-        self._schedule(account_id, delay)
+        old = self._timers.pop(account_id, None)
+        if old is not None:
+            old.cancel()
+        self._timers[account_id] = self._loop.call_later(delay, self._fire, account_id)
+        log.info("IDLE of account %s lost (%s); reconnect in %.1fs", account_id, reason, delay)
         return delay
 
-    def _activity(self, account_id: object) -> None:
-        self._request_poll(int(account_id))  # type: ignore[call-overload]
+    def _fire(self, account_id: int) -> None:
+        self._timers.pop(account_id, None)
+        self._request_poll(account_id)
 
-    def _lost(self, account_id: object, reason: str) -> None:
-        if self._closed:
-            return
-        key = int(account_id)  # type: ignore[call-overload]
-        if time.monotonic() - self._connected_at.pop(key, 0.0) > STABLE_AFTER:
-            self._attempts.pop(key, None)  # it had been fine for a while: start over
-        delay = self._retry(key)
-        log.info("IDLE connection of account %s lost (%s); reconnect in %.1fs", key, reason, delay)
+    def forget(self, account_id: int) -> None:
+        timer = self._timers.pop(account_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._attempts.pop(account_id, None)
+        self._connected_at.pop(account_id, None)
 
-    async def _connect(self, account_id: int, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        account = await asyncio.to_thread(repo.get_account, self._engine, account_id)
-        if account is None or account.paused or account.protocol != Protocol.IMAP:
-            return
-        if "INBOX" not in account.folder_list:
-            return  # IDLE watches INBOX; other folders are polled at the interval
-        try:
-            cfg = self._config_of(account)
-            async with self._connect_slots:
-                client = await asyncio.to_thread(idle.open_idle, cfg, self._allow_private)
-        except MailError as exc:
-            if isinstance(exc, AuthError) or exc.kind == "secret":
-                return  # a wrong or undecryptable password will not heal by retrying;
-                # polls go on, report it, and /mail password restarts push
-            delay = self._retry(account_id)
-            log.info("IDLE for account %s failed (%s); retry in %.1fs", account_id, exc.kind, delay)
-            return
-        if client is None:
-            log.info("account %s: server has no IDLE; polling at the interval", account_id)
-            return
-        self._hub.add(account_id, client)
-        log.debug("IDLE watching account %s", account_id)
-        # Backoff resets only once this connection has lived a while (see _lost): a server
-        # or NAT that drops every connection at once must not be hammered.
-        self._connected_at[account_id] = time.monotonic()
-        self._request_poll(account_id)  # catch up on anything that arrived meanwhile
+    def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()

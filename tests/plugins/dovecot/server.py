@@ -255,6 +255,30 @@ class Dovecot(AccountsMixin):
     def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
+    def imap_sessions_total(self) -> int:
+        """How many IMAP connections every user holds right now."""
+        done = subprocess.run(
+            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
+        return sum(1 for row in rows if len(row) >= 2 and row[1] == "imap")
+
+    def imap_sessions(self, user: str) -> int:
+        """How many IMAP connections `user` holds right now (`doveadm who`)."""
+        done = subprocess.run(
+            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1", user],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
+        return sum(1 for row in rows if len(row) >= 2 and row[0] == user and row[1] == "imap")
+
     # ------------------------------------------------------------------ diagnostics
 
     def log_tail(self, n: int = 50) -> str:

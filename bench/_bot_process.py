@@ -1,0 +1,106 @@
+"""bot.py in a child process, measured from outside as an operator would: CPU from
+/proc/PID/stat, RSS from /proc/PID/status, sockets from /proc/PID/fd and /proc/net/tcp.
+
+The child is the real `python bot.py` entry point; only discord.py's two addresses are
+pointed at the bench process's Discord double (as tests/plugins/discord_double does
+in-process). Run as a module by BotProcess:
+
+    python -m bench._bot_process API_BASE WS_URL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], double_api: str, double_ws: str, log: Path) -> None:
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench._bot_process", double_api, double_ws],
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.process.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the whole process (every thread) so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def connections_to(self, port: int) -> int:
+        """Established TCP connections of this process to `port` (any address)."""
+        inodes = set()
+        for fd in Path(f"/proc/{self.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        count = 0
+        for table in ("tcp", "tcp6"):
+            lines = Path(f"/proc/{self.pid}/net/{table}").read_text().splitlines()[1:]
+            for line in lines:
+                cols = line.split()
+                remote_port = int(cols[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and cols[3] == "01" and cols[9] in inodes:
+                    count += 1
+        return count
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    async def wait_for(self, predicate, timeout: float, what: str, every: float = 0.5) -> float:
+        """Seconds until `predicate()` held; SystemExit naming `what` after `timeout`. Async:
+        the Discord double answering the bot runs on the caller's loop."""
+        start = time.monotonic()
+        while not predicate():
+            if self.process.poll() is not None:
+                raise SystemExit(f"the bot exited ({self.process.returncode}) waiting for {what}")
+            if time.monotonic() - start > timeout:
+                raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+            await asyncio.sleep(every)
+        return time.monotonic() - start
+
+
+def _child(api_base: str, ws_url: str) -> int:
+    import discord
+    import yarl
+
+    import bot
+
+    discord.http.Route.BASE = api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ws_url)
+    if os.environ.get("BENCH_QUOTA_SECONDS"):  # bench only: read quota at every renewal
+        import watch.engine
+
+        watch.engine.QUOTA_EVERY = float(os.environ["BENCH_QUOTA_SECONDS"])
+    return bot.main([])
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1], sys.argv[2]))

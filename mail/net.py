@@ -35,10 +35,6 @@ def tls_context() -> ssl.SSLContext:
     with _context_lock:
         if _context is None:
             _context = ssl.create_default_context()
-            # No TLS 1.3 session tickets: the bot never resumes a session (a kept session
-            # lives on), and each stored ticket holds the verified chain: about 24 KiB per
-            # connection, most of a watched account's memory.
-            _context.options |= ssl.OP_NO_TICKET
         return _context
 
 

@@ -6,9 +6,10 @@ import time
 import pytest
 
 from mail import imap, net
-from mail.idle import IdleHub, open_idle
-from mail.types import Protocol, Security, ServerConfig
+from mail.idle import IdleHub, enter_idle, leave_idle, open_idle
+from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
+from watch.engine import _shows_more
 
 
 class Events:
@@ -126,3 +127,53 @@ def test_open_idle_selects_inbox_read_only(dovecot, mail_user, cfg_for):
     with dovecot.imap(mail_user) as c:
         c.select_folder("INBOX", readonly=True)
         assert b"\\Seen" not in c.get_flags([uid])[uid]
+
+
+def test_renewal_runs_a_command_between_done_and_idle(dovecot, mail_user, cfg_for):
+    """on_renew runs GETQUOTAROOT on the renewed connection; push still works afterwards."""
+    events, reports = Events(), []
+    hub = IdleHub(
+        events.on_activity,
+        events.on_lost,
+        reissue_seconds=0.3,
+        on_renew=lambda key, client: reports.append(imap.quota(client)),
+    )
+    hub.start()
+    try:
+        hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
+        deadline = time.monotonic() + 10
+        while len(reports) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(reports) >= 2
+        assert reports[0].supported
+        dovecot.append(mail_user, make_message(subject="after renewals"))
+        events.wait(lambda: "a" in events.activity)
+        assert events.lost == []
+    finally:
+        hub.stop()
+
+
+def test_take_hands_the_connection_out_and_add_takes_it_back(hub, dovecot, mail_user, cfg_for):
+    """take() returns the idling client (then nothing for that key); after DONE it works
+    as a normal session, and add() puts it back into IDLE under watch."""
+    client = open_idle(cfg_for(mail_user), allow_private=True)
+    hub.add("a", client)
+    assert hub.has("a")
+    taken = hub.take("a")
+    assert taken is client
+    assert not hub.has("a")
+    assert hub.take("a") is None
+    leave_idle(taken)
+    assert taken.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 0
+    assert enter_idle(taken) is not None
+    hub.add("a", taken)
+    dovecot.append(mail_user, make_message(subject="back in idle"))
+    hub.events.wait(lambda: "a" in hub.events.activity)
+
+
+def test_shows_more_compares_examine_with_what_the_poll_saw():
+    """The EXAMINE after a poll shows newer mail, or a renumbered folder: a push is due."""
+    known = FolderState(uidvalidity=7, highest_uid=10)
+    assert not _shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 11}, known)
+    assert _shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 12}, known)
+    assert _shows_more({b"UIDVALIDITY": 8, b"UIDNEXT": 11}, known)

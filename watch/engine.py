@@ -27,7 +27,7 @@ from imapclient import IMAPClient
 from sqlalchemy import Engine
 
 from mail import imap
-from mail.errors import AuthError, MailError
+from mail.errors import ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
 from mail.quota import (
     QuotaReport,
@@ -344,8 +344,9 @@ class Watcher:
             return
         self._healthy.discard(account.id)
         pushed = self.pushable(account) and account.id in self._due
-        if pushed and not (isinstance(exc, AuthError) or exc.kind == "secret"):
-            # A wrong or undecryptable password will not heal by retrying soon.
+        if pushed and isinstance(exc, ConnectError | ProtocolError):
+            # The connection is gone: bring push back with the reconnect backoff. A wrong
+            # password, a missing folder or a certificate will not heal by retrying soon.
             self.reconnects.lost(account.id, f"poll failed: {exc.kind}")
         state = await asyncio.to_thread(
             health.record_failure,

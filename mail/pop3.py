@@ -22,6 +22,7 @@ import logging
 import poplib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mail.errors import ProtocolError
@@ -29,14 +30,15 @@ from mail.parse import ParsedMessage, parse_headers
 from mail.pop3_conn import MAX_LINE as MAX_LINE
 from mail.pop3_conn import Capabilities as Capabilities
 from mail.pop3_conn import _close as _close
-from mail.pop3_conn import _errors, _quit, _server_said, session
+from mail.pop3_conn import _errors, _quit, _server_said, read_multiline, session
 from mail.pop3_conn import read_capabilities as read_capabilities
 from mail.types import ServerConfig
 
 log = logging.getLogger(__name__)
 
 PIPELINE_WINDOW = 50  # RETR/DELE commands in flight at once when PIPELINING is offered
-BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
+BATCH_SIZE = 250  # messages per store() call (one commit, so one fsync, each)
+BATCH_BYTES = 16 * 1024 * 1024  # also hand a batch to store() once it holds this much
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
 
 
@@ -125,11 +127,12 @@ def stat(conn: poplib.POP3) -> tuple[int, int]:
 
 def _exchange(
     conn: poplib.POP3, commands: Sequence[str], multiline: bool, pipelined: bool
-) -> Iterator[tuple[int, object]]:
-    """Send `commands`, yielding (index, response) in order; a -ERR is yielded as the
-    error_proto (the stream stays in step: -ERR is always one line). With pipelining, the
-    next window is sent while half of the previous one is still unread, so the pipe never
-    drains; the commands are tiny, so writing never blocks on unread responses."""
+) -> Iterator[tuple[int, bytes | poplib.error_proto]]:
+    """Send `commands`, yielding (index, response) in order: the status line, or for
+    `multiline` the body (see read_multiline); a -ERR is yielded as the error_proto (the
+    stream stays in step: -ERR is always one line). With pipelining, the next window is
+    sent while half of the previous one is still unread, so the pipe never drains; the
+    commands are tiny, so writing never blocks on unread responses."""
     window = PIPELINE_WINDOW if pipelined else 1
     queued: deque[int] = deque()
     sent = 0
@@ -140,9 +143,10 @@ def _exchange(
             queued.extend(chunk)
             sent = chunk.stop
         index = queued.popleft()
-        response: object
+        response: bytes | poplib.error_proto
         try:
-            response = conn._getlongresp() if multiline else conn._getresp()
+            status = conn._getresp()
+            response = read_multiline(conn) if multiline else status
         except poplib.error_proto as exc:
             response = exc
         yield index, response
@@ -160,8 +164,7 @@ def retrieve(
             said = _server_said(response)[:200]
             log.warning("POP3 %s: RETR %d refused: %r", conn.host, msgnums[index], said)
             continue
-        _, lines, _ = response  # type: ignore[misc]
-        yield msgnums[index], b"".join(line + b"\r\n" for line in lines)
+        yield msgnums[index], response
 
 
 def delete(conn: poplib.POP3, msgnums: Sequence[int], pipelined: bool = False) -> list[int]:
@@ -198,20 +201,69 @@ def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
     return parsed.sender, parsed.subject
 
 
+class _Committer:
+    """Runs `store` on one background thread, batch after batch in order, while poll goes
+    on downloading: a batch's compression, INSERT and fsync (which release the GIL) overlap
+    the next RETRs. One batch commits while the next fills (so at most two are held); after
+    a store() fails no later batch is stored, and `submit`/`finish` raise its error. This
+    sends nothing to the server: poll calls `finish` before its first DELE, so every byte a
+    DELE could name is committed by then (or the poll has failed and deletes nothing)."""
+
+    def __init__(self, store: Callable[[list[Downloaded]], None]) -> None:
+        self._store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pop3-store")
+        self._pending: deque[tuple[Future[None], list[Downloaded]]] = deque()
+        self._failed = False
+        self.stored: list[Pop3New] = []
+
+    def _run(self, batch: list[Downloaded]) -> None:
+        if self._failed:
+            raise RuntimeError("not stored: an earlier batch failed")
+        try:
+            self._store(batch)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _collect(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            future, batch = self._pending[0]
+            future.result()  # store()'s own error, from the oldest batch that failed
+            self._pending.popleft()
+            self.stored.extend(Pop3New(d.uidl, d.size, d.parsed) for d in batch)
+
+    def submit(self, batch: list[Downloaded]) -> None:
+        self._collect(keep=0)
+        self._pending.append((self._pool.submit(self._run, batch), batch))
+
+    def finish(self) -> list[Pop3New]:
+        """Wait until every batch is committed; what was stored, in download order."""
+        self._collect(keep=0)
+        return self.stored
+
+    def close(self) -> None:
+        """Wait for the thread: a batch already handed over is still stored (unless an
+        earlier one failed), even when the download itself failed."""
+        self._pool.shutdown(wait=True)
+
+
 def poll(
     cfg: ServerConfig,
     known_uidls: Callable[[Iterable[str]], set[str]],
     store: Callable[[list[Downloaded]], None],
     deletable: Callable[[Mapping[str, int]], set[str]],
     allow_private: bool,
-    batch_size: int = 100,
+    batch_size: int = BATCH_SIZE,
     *,
     require_uidl: bool = True,
     batch_bytes: int = BATCH_BYTES,
 ) -> Pop3Poll:
     """Download new mail into `store` (which must commit durably before returning), then
     DELE what `deletable(uidl_map)` names and QUIT. If `store` raises, nothing is deleted
-    and the error propagates; downloads already stored stay stored."""
+    and the error propagates; downloads already stored stay stored.
+
+    `store` is called on a background thread (one at a time, in download order) while the
+    download goes on; `deletable` and every DELE come only after all of them returned."""
     with session(cfg, allow_private, require_uidl) as conn, _errors(cfg, "polling"):
         count, size = stat(conn)
         if not conn.caps.uidl:
@@ -220,21 +272,23 @@ def poll(
         known = known_uidls(list(current))
         wanted = [(n, u) for u, n in current.items() if u not in known]
         by_number = dict(wanted)
-        new: list[Pop3New] = []
-        batch: list[Downloaded] = []
-        pending = 0
-        for number, raw in retrieve(conn, [n for n, _ in wanted], conn.caps.pipelining):
-            # Headers only: a bulk download must not pay for body parsing it may never show.
-            item = Downloaded(by_number[number], len(raw), raw, parse_headers(raw))
-            batch.append(item)
-            pending += len(raw)
-            if len(batch) >= batch_size or pending >= batch_bytes:
-                store(batch)
-                new.extend(Pop3New(d.uidl, d.size, d.parsed) for d in batch)
-                batch, pending = [], 0
-        if batch:
-            store(batch)
-            new.extend(Pop3New(d.uidl, d.size, d.parsed) for d in batch)
+        committer = _Committer(store)
+        try:
+            batch: list[Downloaded] = []
+            pending = 0
+            for number, raw in retrieve(conn, [n for n, _ in wanted], conn.caps.pipelining):
+                # Headers only: a bulk download must not pay for body parsing it never shows.
+                item = Downloaded(by_number[number], len(raw), raw, parse_headers(raw))
+                batch.append(item)
+                pending += len(raw)
+                if len(batch) >= batch_size or pending >= batch_bytes:
+                    committer.submit(batch)
+                    batch, pending = [], 0
+            if batch:
+                committer.submit(batch)
+            new = committer.finish()  # every batch committed: only now may DELE follow
+        finally:
+            committer.close()
         got = {n.uidl for n in new}
         failed = tuple(u for _, u in wanted if u not in got)
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from mail import net
 from mail.types import Protocol, Security, ServerConfig
@@ -59,6 +60,13 @@ def _account(engine, user, uidls=()):
 def _stored(engine, account_id):
     rows, total = archive.search(engine, account_id, None, 10_000)
     return {r.subject: archive.raw_message(engine, r.id) for r in rows}, total
+
+
+def _count(engine, account_id):
+    with engine.connect() as conn:
+        return conn.execute(
+            text("select count(*) from pop3_message where account_id = :a"), {"a": account_id}
+        ).scalar_one()
 
 
 def _on_server(dovecot, user):
@@ -191,10 +199,11 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
     every message once, and nothing left the server that was not stored."""
     mail_user = dovecot.add_user(quota_kib=64 * 1024)
     account_id = _account(store, mail_user)
-    total = 1200
-    with dovecot.imap(mail_user) as c:
-        for i in range(total):
-            c.append("INBOX", make_message(subject=f"k{i}", size=3500))
+    total = 4000  # a download of well over a second's tenth, so the kill lands inside it
+    raws = [make_message(subject=f"k{i}", size=3500) for i in range(total)]
+    with dovecot.imap(mail_user, timeout=60) as c:
+        for start in range(0, total, 500):
+            c.multiappend("INBOX", raws[start : start + 500])
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(
         [
@@ -213,8 +222,8 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
         cwd=ROOT,
     )
     deadline = time.monotonic() + 60
-    while _stored(store, account_id)[1] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while _count(store, account_id) == 0 and time.monotonic() < deadline:
+        time.sleep(0.002)  # a cheap probe: the first commit comes a few ms into the download
     child.kill()
     child.wait()
     partial = _stored(store, account_id)[1]

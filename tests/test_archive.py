@@ -235,3 +235,60 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
     assert count == total
     assert set(stored) == {f"k{i}" for i in range(total)}
     assert _on_server(dovecot, mail_user) == 0
+
+
+def test_store_skips_uidls_already_stored(store, mail_user):
+    """A UIDL stored twice (two polls racing, or a batch retried) keeps its first row and
+    bytes; the rest of the batch is stored, and nothing raises."""
+    from mail import pop3
+    from mail.parse import parse_headers
+
+    account_id = _account(store, mail_user, uidls={"base"})
+
+    def download(uidl, subject):
+        raw = make_message(subject=subject)
+        return pop3.Downloaded(uidl, len(raw), raw, parse_headers(raw))
+
+    archive.store(store, account_id, [download("u1", "first")])
+    archive.store(
+        store,
+        account_id,
+        [download("u1", "second"), download("u2", "other"), download("base", "baseline")],
+    )
+    stored, total = _stored(store, account_id)
+    assert total == 2 and set(stored) == {"first", "other"}
+    assert b"Subject: first" in stored["first"]
+    assert archive.known_uidls(store, account_id, ["u1", "u2", "base", "u3"]) == {
+        "u1",
+        "u2",
+        "base",
+    }
+    rows, count = archive.unannounced(store, account_id)
+    assert count == 2 and [r.subject for r in rows] == ["first", "other"]
+
+
+def test_sqlite_archive_commits_with_synchronous_full(tmp_path):
+    """Every SQLite connection, the store thread's too, runs WAL with synchronous=FULL: a
+    commit is on disk when store() returns, which is what lets a DELE follow it."""
+    import threading
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        seen = []
+
+        def probe():
+            with engine.connect() as conn:
+                seen.append(
+                    (
+                        conn.exec_driver_sql("PRAGMA synchronous").scalar_one(),
+                        conn.exec_driver_sql("PRAGMA journal_mode").scalar_one(),
+                    )
+                )
+
+        probe()
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        assert seen == [(2, "wal"), (2, "wal")]  # 2 = FULL
+    finally:
+        engine.dispose()

@@ -420,41 +420,9 @@ def test_overlong_line_is_a_protocol_error(scripted):
             _Recorder().poll(server.config())
 
 
-def test_store_runs_beside_the_download_and_dele_waits_for_every_commit(dovecot, mail_user, tls):
-    """store() runs on another thread while RETRs go on, one batch at a time in order; the
-    first DELE (deletable) comes only after the last store() has returned."""
-    _append_all(dovecot, mail_user, [make_message(subject=f"m{i}") for i in range(9)])
-    main = threading.get_ident()
-    events: list[str] = []
-    busy = threading.Lock()
-
-    class Slow(_Recorder):
-        def store(self, batch):
-            assert threading.get_ident() != main
-            assert busy.acquire(blocking=False), "two store() calls at once"
-            try:
-                events.append("start")
-                threading.Event().wait(0.05)  # a slow commit: downloading continues meanwhile
-                super().store(batch)
-                events.append("end")
-            finally:
-                busy.release()
-
-        def deletable(self, current):
-            events.append("deletable")
-            return super().deletable(current)
-
-    rec = Slow(delete=lambda current: set(current))
-    result = rec.poll(_cfg(dovecot, mail_user), batch_size=2)
-    assert [len(b) for b in rec.batches] == [2, 2, 2, 2, 1]
-    assert [s.parsed.subject for s in result.new] == [f"m{i}" for i in range(9)]
-    assert events == ["start", "end"] * 5 + ["deletable"]
-    assert len(result.deleted) == 9 and _server_uidls(dovecot, mail_user) == frozenset()
-
-
 def test_failed_store_stops_later_batches_and_deletes_nothing(dovecot, mail_user, tls):
-    """After a failed store() no later batch is stored (even one already handed over), the
-    error reaches the caller, deletable is never asked and the server keeps everything."""
+    """After a failed store() no later batch is stored, the error reaches the caller,
+    deletable is never asked and the server keeps everything."""
     _append_all(dovecot, mail_user, [make_message(subject=f"m{i}") for i in range(10)])
     rec = _Recorder(delete=lambda current: set(current), fail_on_batch=2)
     with pytest.raises(RuntimeError, match="database is down"):

@@ -2,10 +2,11 @@
 
 One real Dovecot mailbox holds N messages of 3-4 KB (random sizes, fixed seed). Each tool
 then downloads all N from it, fresh (no UIDL state from an earlier run), keeping the mail on
-the server, over POP3S (implicit TLS, certificate verified against the rig's test CA):
+the server, over POP3S (implicit TLS, certificate verified against the rig's test CA) or,
+with --plain, plain POP3:
 
 - Mailsync: storage.archive.sync, retention keep, into a new SQLite store (mail.pop3.poll:
-  pipelined RETR, messages parsed, zlib-compressed and committed in batches of 100).
+  pipelined RETR, headers parsed, zlib-compressed and committed in batches of 250).
 - fetchmail (Debian package): -p POP3 --keep --fetchall --ssl --sslcertck --sslcertfile CA
   --bsmtp FILE --nosyslog, no daemon; a fresh FETCHMAILHOME, rcfile and idfile per run.
 - getmail6: SimplePOP3SSLRetriever with ca_certs, Maildir destination, delete = false,

@@ -106,6 +106,8 @@ def _b64(text: str) -> bytes:
 def _as_text(value: object) -> str:
     """A header as the parser left it (8-bit bytes as surrogates) -> real text, unfolded."""
     text = str(value)[:MAX_HEADER]
+    if text.isascii():  # what the round trip below gives ASCII back unchanged
+        return text.replace("\r", "").replace("\n", "")
     try:
         data = text.encode("utf-8", errors="surrogateescape")
     except UnicodeEncodeError:  # surrogates the parser did not make
@@ -118,6 +120,8 @@ def decode_header(value: object, limit: int = SUBJECT_CHARS) -> str:
     if value is None:
         return ""
     text = _as_text(value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value)
+    if "=?" not in text:  # no encoded word: the loop below would give `text` back
+        return _clean(text, limit)
     pieces: list[list] = []  # [str, None] or [bytes, charset]; same-charset neighbours merge
     pos = 0
     for match in _ENCODED_WORD.finditer(text):

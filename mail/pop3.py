@@ -37,7 +37,10 @@ from mail.types import ServerConfig
 log = logging.getLogger(__name__)
 
 PIPELINE_WINDOW = 50  # RETR/DELE commands in flight at once when PIPELINING is offered
-BATCH_SIZE = 250  # messages per store() call (one commit, so one fsync, each)
+# Messages per store() call: one commit, so one fsync (synchronous=FULL), each. On this
+# project's 2-core machine under load a commit cost 5-6 ms: 12 of them were a sixth of a
+# 3,000-message download. A crash loses at most one batch's work, never mail.
+BATCH_SIZE = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
 _UIDL_TOKEN = re.compile("[!-~]+")  # printable ASCII, no space

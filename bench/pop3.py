@@ -6,7 +6,7 @@ the server, over POP3S (implicit TLS, certificate verified against the rig's tes
 with --plain, plain POP3:
 
 - Mailsync: storage.archive.sync, retention keep, into a new SQLite store (mail.pop3.poll:
-  pipelined RETR, headers parsed, zlib-compressed and committed in batches of 250).
+  pipelined RETR, headers parsed, zlib-compressed and committed in batches of 1,000).
 - fetchmail (Debian package): -p POP3 --keep --fetchall --ssl --sslcertck --sslcertfile CA
   --bsmtp FILE --nosyslog, no daemon; a fresh FETCHMAILHOME, rcfile and idfile per run.
 - getmail6: SimplePOP3SSLRetriever with ca_certs, Maildir destination, delete = false,

@@ -2,23 +2,34 @@
 
 One real Dovecot mailbox holds N messages of 3-4 KB (random sizes, fixed seed). Each tool
 then downloads all N from it, fresh (no UIDL state from an earlier run), keeping the mail on
-the server, over POP3S (implicit TLS, certificate verified against the rig's test CA):
+the server, over POP3S (implicit TLS, certificate verified against the rig's test CA) or,
+with --plain, plain POP3:
 
 - Mailsync: storage.archive.sync, retention keep, into a new SQLite store (mail.pop3.poll:
-  pipelined RETR, messages parsed, zlib-compressed and committed in batches of 100).
+  pipelined RETR, headers parsed, zlib-compressed and committed in batches of 1,000).
 - fetchmail (Debian package): -p POP3 --keep --fetchall --ssl --sslcertck --sslcertfile CA
   --bsmtp FILE --nosyslog, no daemon; a fresh FETCHMAILHOME, rcfile and idfile per run.
 - getmail6: SimplePOP3SSLRetriever with ca_certs, Maildir destination, delete = false,
   read_all = true, verbose = 0, a fresh --getmaildir per run.
+- poplib: a plain sequential poplib loop (RETR, wait, next), bytes dropped: what a naive
+  client costs; the issue's outside measurement used one.
+- floor: Mailsync's protocol layer alone (pipelined RETR, bytes dropped): not a product path.
 
-Before the timed runs one untimed pass RETRs every message and QUITs, so that Dovecot's
-index, cache and \\Seen flags and the page cache are the same for every tool. Each run is
-checked: the tool must have stored exactly the N Message-IDs that were delivered.
-Times are wall clock; CPU is the client's user+system time (in-process for Mailsync,
-wait4 rusage for the baselines, whose figures include their process start).
+Fairness: before the timed rounds one untimed pass RETRs every message and QUITs (Dovecot's
+index, cache and \\Seen flags and the page cache are then the same for every tool), and each
+tool runs once untimed (binaries, libraries and Python imports warm). Then every round runs
+every tool once, in an order rotated by one each round, so that no tool always follows the
+same neighbour (e.g. fetchmail right after Mailsync's fsyncs). Medians, min and max are
+printed, and the ratios both from the medians and as the median of each round's own ratio
+(a round's tools ran within seconds of each other, so a paired ratio survives load changes
+better). Each run is checked: the tool must have stored exactly the N Message-IDs that were
+delivered. Times are wall clock; CPU is the client's user+system time (in-process for
+Mailsync, floor and poplib, wait4 rusage for the baselines, whose figures include their
+process start, about 20 ms for fetchmail).
 
-    .venv/bin/python -m bench.pop3                  # 5,000 messages
-    .venv/bin/python -m bench.pop3 --messages 500 --rounds 3
+    .venv/bin/python -m bench.pop3                  # 5,000 messages, 5 rounds, POP3S
+    .venv/bin/python -m bench.pop3 --messages 3000 --plain
+    .venv/bin/python -m bench.pop3 --tools mailsync,floor --profile   # where Mailsync's time goes
 
 Baselines (bench-only, not project dependencies):
     apt-get install fetchmail
@@ -38,6 +49,7 @@ import poplib
 import random
 import resource
 import shutil
+import ssl
 import statistics
 import sys
 import tempfile
@@ -65,8 +77,12 @@ from storage.db import make_engine, migrate
 from storage.models import ArchivedMessage
 from tests.plugins.dovecot import Dovecot, MailUser, make_message
 
-TOOLS = ("mailsync", "fetchmail", "getmail6", "floor")
-TARGETS = {"fetchmail": 5, "getmail6": 80}  # from the issue: Mailsync at least this much faster
+TOOLS = ("mailsync", "fetchmail", "getmail6", "poplib", "floor")
+DEFAULT_TOOLS = ("mailsync", "fetchmail", "poplib", "floor")  # getmail6 takes ~1 min a run
+# From issue 11: Mailsync at least this much faster than each baseline, and within this
+# factor of the floor measured in the same rounds.
+TARGETS = {"fetchmail": 1.5, "getmail6": 80}
+FLOOR_TARGET = 1.5
 MIN_SIZE, MAX_SIZE = 3 * 1024, 4 * 1024
 
 
@@ -146,6 +162,31 @@ def run_floor(target: Target, work: Path, expected: set[str]) -> Run:
     return Run("floor", wall, cpu, verify("floor", found, expected))
 
 
+def run_poplib(target: Target, work: Path, expected: set[str]) -> Run:
+    """A plain sequential poplib loop, as a naive client (and the issue's outside measurement)
+    does it: one RETR, wait for all of it, the next; bytes dropped."""
+    found: list[str] = []
+    cpu0, wall0 = _cpu_self(), time.perf_counter()
+    if target.tls:
+        context = ssl.create_default_context(cafile=target.dovecot.ca_file)
+        conn: poplib.POP3 = poplib.POP3_SSL(
+            target.dovecot.host, target.port, context=context, timeout=60
+        )
+    else:
+        conn = poplib.POP3(target.dovecot.host, target.port, timeout=60)
+    try:
+        conn.user(target.user.name)
+        conn.pass_(target.user.password)
+        count, _ = conn.stat()
+        for number in range(1, count + 1):
+            _, lines, _ = conn.retr(number)
+            found.extend(ids_in(b"\r\n".join(lines[:20])))
+    finally:
+        conn.quit()
+    wall, cpu = time.perf_counter() - wall0, _cpu_self() - cpu0
+    return Run("poplib", wall, cpu, verify("poplib", found, expected))
+
+
 def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
     cfg = _mailsync_cfg(target)
     engine = make_engine(f"sqlite:///{work / 'mailsync.db'}")
@@ -192,12 +233,13 @@ RUNNERS: dict[str, Callable[[Target, Path, set[str]], Run]] = {
     "mailsync": run_mailsync,
     "fetchmail": run_fetchmail,
     "getmail6": run_getmail,
+    "poplib": run_poplib,
     "floor": run_floor,
 }
 
 
 def version(tool: str) -> str:
-    if tool in ("mailsync", "floor"):
+    if tool in ("mailsync", "floor", "poplib"):
         return f"Python {sys.version.split()[0]}" + (", SQLite store" if tool == "mailsync" else "")
     return baseline_version(tool)
 
@@ -208,6 +250,8 @@ def configuration(tool: str, target: Target) -> str:
     if tool == "getmail6":
         return getmail_config(target)
     security = "Security.TLS (POP3S)" if target.tls else "Security.NONE"
+    if tool == "poplib":
+        return "poplib.POP3(_SSL): USER/PASS, STAT, RETR 1..N one at a time, QUIT; bytes dropped"
     if tool == "floor":
         return (
             f"mail.pop3.session + retrieve (pipelined RETR), {security}, bytes dropped: "
@@ -219,13 +263,25 @@ def configuration(tool: str, target: Target) -> str:
 # ---------------------------------------------------------------------- main
 
 
-def measure(count: int, seed: int, rounds: int, tools: list[str], tls: bool) -> dict:
+def rotation(tools: list[str], round_index: int) -> list[str]:
+    """Round r runs the tools rotated by r: each tool takes each position, and follows a
+    different neighbour, as often as the rounds allow."""
+    shift = round_index % len(tools)
+    return tools[shift:] + tools[:shift]
+
+
+def _run(tool: str, target: Target, expected: set[str]) -> Run:
+    with tempfile.TemporaryDirectory(prefix=f"bench-pop3-{tool}-") as tmp:
+        return RUNNERS[tool](target, Path(tmp), expected)
+
+
+def measure(count: int, seed: int, rounds: int, tools: list[str], tls: bool, warmups: int) -> dict:
     messages = build_messages(count, seed)
     expected = set(messages)
-    total_bytes = sum(len(m) for m in messages.values())
     runs: dict[str, list[Run]] = {tool: [] for tool in tools}
+    orders: list[list[str]] = []
     with dovecot_server() as dovecot:
-        user = dovecot.add_user(quota_kib=max(200 * 1024, total_bytes * 3 // 1024))
+        user = dovecot.add_user(quota_kib=max(200 * 1024, total_bytes(messages) * 3 // 1024))
         target = Target(dovecot, user, tls)
         wall0 = time.perf_counter()
         deliver(dovecot, user, list(messages.values()))
@@ -233,39 +289,164 @@ def measure(count: int, seed: int, rounds: int, tools: list[str], tls: bool) -> 
         on_server, server_bytes = warm_up(target)
         if on_server != count:
             raise BenchError(f"the mailbox holds {on_server} messages, expected {count}")
-        load_before = os.getloadavg()[0]
-        for _ in range(rounds):
+        for _ in range(warmups):  # untimed, checked like the others
             for tool in tools:
-                with tempfile.TemporaryDirectory(prefix=f"bench-pop3-{tool}-") as tmp:
-                    runs[tool].append(RUNNERS[tool](target, Path(tmp), expected))
+                _run(tool, target, expected)
+        load_before = os.getloadavg()
+        for index in range(rounds):
+            order = rotation(tools, index)
+            orders.append(order)
+            for tool in order:
+                runs[tool].append(_run(tool, target, expected))
         configs = {tool: configuration(tool, target) for tool in tools}
     return {
         "runs": runs,
+        "orders": orders,
         "configs": configs,
         "bytes": server_bytes,
         "delivered_s": delivered_s,
-        "load": (load_before, os.getloadavg()[0]),
+        "load": (load_before, os.getloadavg()),
     }
+
+
+def total_bytes(messages: dict[str, bytes]) -> int:
+    return sum(len(m) for m in messages.values())
+
+
+def profile(count: int, seed: int, tls: bool, top: int) -> None:
+    """One Mailsync run under cProfile (after an untimed warm-up run), printed by internal
+    and by cumulative time: where the download path spends its time."""
+    import cProfile
+    import pstats
+
+    messages = build_messages(count, seed)
+    expected = set(messages)
+    with dovecot_server() as dovecot:
+        user = dovecot.add_user(quota_kib=max(200 * 1024, total_bytes(messages) * 3 // 1024))
+        target = Target(dovecot, user, tls)
+        deliver(dovecot, user, list(messages.values()))
+        warm_up(target)
+        plain = _run("mailsync", target, expected)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        profiled = _run("mailsync", target, expected)
+        profiler.disable()
+    print(
+        f"mailsync {count} messages: {plain.wall:.3f} s unprofiled, {profiled.wall:.3f} s profiled"
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def paired_ratio(runs: dict[str, list[Run]], over: str, under: str) -> tuple[float, float, float]:
+    """Each round's wall of `over` divided by the same round's wall of `under`: median, min, max."""
+    return _stats([a.wall / b.wall for a, b in zip(runs[over], runs[under], strict=True)])
+
+
+def report(result: dict, messages: int, seed: int, rounds: int, warmups: int, plain: bool) -> None:
+    transport = "plain POP3 (no TLS)" if plain else "POP3S (implicit TLS, verified)"
+    print(
+        f"{messages} messages, {result['bytes'] / 1e6:.1f} MB ({MIN_SIZE}-{MAX_SIZE} B "
+        f"each, seed {seed}), from Dovecot over {transport} on loopback, kept on the server"
+    )
+    print(
+        f"(mailbox filled by IMAP MULTIAPPEND in {result['delivered_s']:.1f} s, untimed; one "
+        f"untimed RETR pass, {warmups} untimed run(s) per tool, then {rounds} round(s), tools "
+        "rotated each round)"
+    )
+    load = " -> ".join("/".join(f"{a:.2f}" for a in sample) for sample in result["load"])
+    print(
+        f"(host: {os.cpu_count()} CPUs; load average 1/5/15 min before -> after the rounds: "
+        f"{load}; other work on the machine inflates every figure, same-round ratios less)"
+    )
+    print()
+    print(
+        f"{'tool':<11}{'median s':>9}{'min s':>8}{'max s':>8}{'ms/msg':>8}{'CPU s':>8}"
+        f"{'msg/s':>8}  version"
+    )
+    medians: dict[str, float] = {}
+    runs: dict[str, list[Run]] = result["runs"]
+    for tool, tool_runs in runs.items():
+        wall, low, high = _stats([r.wall for r in tool_runs])
+        cpu = statistics.median(r.cpu for r in tool_runs)
+        medians[tool] = wall
+        print(
+            f"{tool:<11}{wall:>9.3f}{low:>8.3f}{high:>8.3f}{wall / messages * 1000:>8.3f}"
+            f"{cpu:>8.2f}{messages / wall:>8.0f}  {version(tool)}"
+        )
+    print()
+    print("ratios (of medians; and the median [min-max] of each round's own ratio):")
+    if "mailsync" in medians and "floor" in medians:
+        ratio = medians["mailsync"] / medians["floor"]
+        paired = paired_ratio(runs, "mailsync", "floor")
+        verdict = "met" if paired[0] <= FLOOR_TARGET else "NOT met"
+        print(
+            f"  mailsync / floor     {ratio:5.2f}x  paired {paired[0]:.2f}x "
+            f"[{paired[1]:.2f}-{paired[2]:.2f}]  (target <= {FLOOR_TARGET}x: {verdict})"
+        )
+    for tool in ("fetchmail", "getmail6", "poplib"):
+        if tool in medians and "mailsync" in medians:
+            ratio = medians[tool] / medians["mailsync"]
+            paired = paired_ratio(runs, tool, "mailsync")
+            target = TARGETS.get(tool)
+            verdict = (
+                f"  (target >= {target}x: {'met' if paired[0] >= target else 'NOT met'})"
+                if target
+                else ""
+            )
+            print(
+                f"  {tool + ' / mailsync':<20} {ratio:5.2f}x  paired {paired[0]:.2f}x "
+                f"[{paired[1]:.2f}-{paired[2]:.2f}]{verdict}"
+            )
+    if "mailsync" in medians and "floor" in medians:
+        above = medians["mailsync"] - medians["floor"]
+        print(
+            f"  mailsync above the floor: {above:.3f} s "
+            f"({above / medians['mailsync']:.0%} of its wall: parse, compress, store)"
+        )
+    print()
+    print("order per round: " + "; ".join(",".join(order) for order in result["orders"]))
+    print("configuration:")
+    for tool, text in result["configs"].items():
+        print(f"  {tool:<10} {text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=1, help="runs per tool; median shown")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs per tool")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per tool first")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}"
+        "--tools",
+        default=",".join(DEFAULT_TOOLS),
+        help=f"comma-separated subset of {','.join(TOOLS)} (default {','.join(DEFAULT_TOOLS)})",
     )
     parser.add_argument(
         "--plain",
         action="store_true",
         help="every tool over plain POP3 (no TLS) instead of POP3S",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the comparison, one Mailsync run under cProfile",
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args.messages, args.seed, not args.plain, top=35)
+        return
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in tools if t not in TOOLS]
-    if unknown or not tools or args.messages < 1 or args.rounds < 1:
-        parser.error(f"--tools takes {','.join(TOOLS)}; --messages and --rounds must be >= 1")
+    if unknown or not tools or args.messages < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error(
+            f"--tools takes {','.join(TOOLS)}; --messages and --rounds must be >= 1, --warmup >= 0"
+        )
     found = {"fetchmail": shutil.which("fetchmail"), "getmail6": getmail_binary()}
     missing = [t for t in tools if t in found and found[t] is None]
     if missing:
@@ -275,64 +456,11 @@ def main() -> None:
         sys.exit(2)
 
     try:
-        result = measure(args.messages, args.seed, args.rounds, tools, not args.plain)
+        result = measure(args.messages, args.seed, args.rounds, tools, not args.plain, args.warmup)
     except BenchError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         sys.exit(1)
-
-    transport = "plain POP3 (no TLS)" if args.plain else "POP3S (implicit TLS, verified)"
-    print(
-        f"{args.messages} messages, {result['bytes'] / 1e6:.1f} MB ({MIN_SIZE}-{MAX_SIZE} B "
-        f"each, seed {args.seed}), from Dovecot over {transport} on loopback, kept on the "
-        f"server; {args.rounds} run(s) per tool, median shown"
-    )
-    print(f"(mailbox filled by IMAP MULTIAPPEND in {result['delivered_s']:.1f} s, untimed)")
-    load = "/".join(f"{a:.1f}" for a in result["load"])
-    print(
-        f"(host: {os.cpu_count()} CPUs, load average before/after {load}: other work on the "
-        "machine inflates every figure)"
-    )
-    print()
-    print(
-        f"{'tool':<12}{'messages':>10}{'wall s':>10}{'best s':>10}{'CPU s':>10}{'msg/s':>10}"
-        "  version"
-    )
-    medians: dict[str, float] = {}
-    for tool, runs in result["runs"].items():
-        wall = statistics.median(r.wall for r in runs)
-        cpu = statistics.median(r.cpu for r in runs)
-        medians[tool] = wall
-        print(
-            f"{tool:<12}{runs[0].got:>10}{wall:>10.2f}{min(r.wall for r in runs):>10.2f}"
-            f"{cpu:>10.2f}{args.messages / wall:>10.0f}  {version(tool)}"
-        )
-    print()
-    if "mailsync" in medians:
-        for tool in ("fetchmail", "getmail6"):
-            if tool in medians:
-                ratio = medians[tool] / medians["mailsync"]
-                verdict = "met" if ratio >= TARGETS[tool] else "NOT met"
-                print(
-                    f"wall ratio {tool} / mailsync: {ratio:.1f}x "
-                    f"(target >= {TARGETS[tool]}x: {verdict})"
-                )
-    if "floor" in medians:
-        for tool in ("fetchmail", "getmail6"):
-            if tool in medians:
-                print(
-                    f"wall ratio {tool} / floor: {medians[tool] / medians['floor']:.1f}x "
-                    "(mailsync's ceiling with its POP3 layer, were parse and store free)"
-                )
-        if "mailsync" in medians:
-            above = medians["mailsync"] - medians["floor"]
-            print(
-                f"mailsync above the floor: {above:.2f} s "
-                f"({above / medians['mailsync']:.0%} of its wall: parse, compress, store)"
-            )
-    print()
-    print("configuration:")
-    for tool, text in result["configs"].items():
-        print(f"  {tool:<10} {text}")
+    report(result, args.messages, args.seed, args.rounds, args.warmup, args.plain)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from mail import net
 from mail.types import Protocol, Security, ServerConfig
@@ -59,6 +60,13 @@ def _account(engine, user, uidls=()):
 def _stored(engine, account_id):
     rows, total = archive.search(engine, account_id, None, 10_000)
     return {r.subject: archive.raw_message(engine, r.id) for r in rows}, total
+
+
+def _count(engine, account_id):
+    with engine.connect() as conn:
+        return conn.execute(
+            text("select count(*) from pop3_message where account_id = :a"), {"a": account_id}
+        ).scalar_one()
 
 
 def _on_server(dovecot, user):
@@ -191,10 +199,11 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
     every message once, and nothing left the server that was not stored."""
     mail_user = dovecot.add_user(quota_kib=64 * 1024)
     account_id = _account(store, mail_user)
-    total = 1200
-    with dovecot.imap(mail_user) as c:
-        for i in range(total):
-            c.append("INBOX", make_message(subject=f"k{i}", size=3500))
+    total = 4000  # a download of well over a second's tenth, so the kill lands inside it
+    raws = [make_message(subject=f"k{i}", size=3500) for i in range(total)]
+    with dovecot.imap(mail_user, timeout=60) as c:
+        for start in range(0, total, 500):
+            c.multiappend("INBOX", raws[start : start + 500])
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(
         [
@@ -213,8 +222,8 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
         cwd=ROOT,
     )
     deadline = time.monotonic() + 60
-    while _stored(store, account_id)[1] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while _count(store, account_id) == 0 and time.monotonic() < deadline:
+        time.sleep(0.002)  # a cheap probe: the first commit comes a few ms into the download
     child.kill()
     child.wait()
     partial = _stored(store, account_id)[1]
@@ -226,3 +235,60 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
     assert count == total
     assert set(stored) == {f"k{i}" for i in range(total)}
     assert _on_server(dovecot, mail_user) == 0
+
+
+def test_store_skips_uidls_already_stored(store, mail_user):
+    """A UIDL stored twice (two polls racing, or a batch retried) keeps its first row and
+    bytes; the rest of the batch is stored, and nothing raises."""
+    from mail import pop3
+    from mail.parse import parse_headers
+
+    account_id = _account(store, mail_user, uidls={"base"})
+
+    def download(uidl, subject):
+        raw = make_message(subject=subject)
+        return pop3.Downloaded(uidl, len(raw), raw, parse_headers(raw))
+
+    archive.store(store, account_id, [download("u1", "first")])
+    archive.store(
+        store,
+        account_id,
+        [download("u1", "second"), download("u2", "other"), download("base", "baseline")],
+    )
+    stored, total = _stored(store, account_id)
+    assert total == 2 and set(stored) == {"first", "other"}
+    assert b"Subject: first" in stored["first"]
+    assert archive.known_uidls(store, account_id, ["u1", "u2", "base", "u3"]) == {
+        "u1",
+        "u2",
+        "base",
+    }
+    rows, count = archive.unannounced(store, account_id)
+    assert count == 2 and [r.subject for r in rows] == ["first", "other"]
+
+
+def test_sqlite_archive_commits_with_synchronous_full(tmp_path):
+    """Every SQLite connection, the store thread's too, runs WAL with synchronous=FULL: a
+    commit is on disk when store() returns, which is what lets a DELE follow it."""
+    import threading
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        seen = []
+
+        def probe():
+            with engine.connect() as conn:
+                seen.append(
+                    (
+                        conn.exec_driver_sql("PRAGMA synchronous").scalar_one(),
+                        conn.exec_driver_sql("PRAGMA journal_mode").scalar_one(),
+                    )
+                )
+
+        probe()
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        assert seen == [(2, "wal"), (2, "wal")]  # 2 = FULL
+    finally:
+        engine.dispose()

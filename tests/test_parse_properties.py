@@ -279,3 +279,77 @@ def test_many_encoded_words_and_headers():
     parsed = timed(subject + headers + b"From: =?utf-8?q?x?= <x@y>\r\n\r\nbody")
     assert parsed.subject == ("ABC" * SUBJECT_MAX)[:SUBJECT_MAX]
     assert (parsed.sender, parsed.snippet) == ("x <x@y>", "body")
+
+
+# --- the header fast path ------------------------------------------------------------------------
+# parse_headers reads a plain header block without the email package; it must give exactly what
+# the stdlib parser gives, and leave every other block to it.
+
+FIELD_NAMES = ["Subject", "SUBJECT", "from", "From", "Date", "Message-ID", "message-id", "To",
+               "X-Thing", "Received", "From ", "Bad Name", ":", "Subject\t", ""]  # fmt: skip
+FIELD_VALUES = ["", " ", "hello", "  lead", "trail  ", "a@example.com", "Ann Lee <a@b.c>",
+                "Ann  Lee <a.b+c@x-y.example>", "<id@host>", "Tue, 03 Nov 2026 10:00:00 +0100",
+                "=?utf-8?q?caf=C3=A9?=", '"Lee, Ann" <a@b>', "x" * 300, "a:b", "\t", "caf\xe9",
+                "\x00", "\r", "\n", "Ann <a@b>, Bob <b@c>"]  # fmt: skip
+FOLDS = ["\r\n ", "\r\n\t", "\r\n  ", "\n ", "\r\n"]
+
+
+PLAIN_NAMES = [n for n in FIELD_NAMES if n and " " not in n and "\t" not in n and n != ":"]
+PLAIN_VALUES = [v for v in FIELD_VALUES if (v.isascii() and v.isprintable()) or v == "\t"]
+
+
+@st.composite
+def header_block(draw):
+    plain = draw(st.booleans())  # half the blocks are plain, so the fast path is exercised
+    names = st.sampled_from(PLAIN_NAMES if plain else FIELD_NAMES)
+    values = st.sampled_from(PLAIN_VALUES if plain else FIELD_VALUES)
+    folds = st.sampled_from(FOLDS[:3] if plain else FOLDS)
+    lines = []
+    for _ in range(draw(st.integers(min_value=0, max_value=8))):
+        line = draw(names) + ":" + draw(values)
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            line += draw(folds) + draw(values)
+        lines.append(line)
+    if not plain and draw(st.booleans()):
+        lines.insert(0, draw(st.sampled_from(["From a@b Tue Nov  3 10:00:00 2026", " cont"])))
+    return ("\r\n".join(lines) + "\r\n\r\nbody\r\n").encode("latin-1")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header_block())
+def test_header_fast_path_agrees_with_the_stdlib_parser(raw):
+    head = raw[: raw.index(b"\r\n\r\n") + 4] if b"\r\n\r\n" in raw else raw
+    assert mail.parse.parse_headers(raw) == mail.parse._parse(head, headers_only=True)
+
+
+def test_header_fast_path_is_taken_for_plain_mail():
+    raw = b"From: Ann Lee <a@example.com>\r\nSubject: hi\r\n there\r\nDate: x\r\n\r\nbody"
+    assert mail.parse._simple_headers(raw[: raw.index(b"\r\n\r\n") + 4]) == {
+        "from": "Ann Lee <a@example.com>",
+        "subject": "hi there",
+        "date": "x",
+    }
+    assert mail.parse._simple_headers(b"Subject: caf\xc3\xa9\r\n\r\n") is None  # 8-bit: stdlib
+
+
+ATOM = st.text(alphabet="abcXYZ019_+-", min_size=1, max_size=6)
+WORD = st.text(alphabet="abQZ09", min_size=1, max_size=6)
+BLANKS = st.sampled_from(["", " ", "\t", "  "])
+
+
+@st.composite
+def simple_from(draw):
+    local = ".".join(draw(st.lists(ATOM, min_size=1, max_size=3)))
+    domain = ".".join(draw(st.lists(ATOM.filter(lambda a: "+" not in a and "_" not in a),
+                                    min_size=1, max_size=3)))  # fmt: skip
+    addr = f"{local}@{domain}"
+    if draw(st.booleans()):
+        return draw(BLANKS) + addr + draw(BLANKS)
+    name = " ".join(draw(st.lists(WORD, min_size=1, max_size=3)))
+    return f"{draw(BLANKS)}{name}{draw(BLANKS)}<{addr}>{draw(BLANKS)}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(simple_from())
+def test_simple_address_pair_is_the_stdlib_pair(value):
+    assert mail.parse._simple_address(value) == mail.parse._address(value)

@@ -97,8 +97,11 @@ class _Scripted(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, capa=("USER", "UIDL"), uidl=None, messages=None, refuse_retr=()):
+    def __init__(
+        self, capa=("USER", "UIDL"), uidl=None, messages=None, refuse_retr=(), bare_lf=False
+    ):
         self.capa, self.uidl, self.refuse_retr = capa, uidl, set(refuse_retr)
+        self.eol = "\n" if bare_lf else "\r\n"  # line end of multi-line responses
         self.messages = messages or {}
         self.commands: list[str] = []
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
@@ -136,8 +139,9 @@ class _ScriptedHandler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"-ERR no\r\n")
 
     def _multi(self, lines):
-        body = "".join(("." + x if x.startswith(".") else x) + "\r\n" for x in lines)
-        self.wfile.write(f"+OK\r\n{body}.\r\n".encode())
+        eol = self.server.eol
+        body = "".join(("." + x if x.startswith(".") else x) + eol for x in lines)
+        self.wfile.write(f"+OK\r\n{body}.{eol}".encode())
 
 
 @pytest.fixture
@@ -367,3 +371,62 @@ def test_pipelined_and_plain_retrieval_identical(dovecot, mail_user, tls):
     assert piped == plain
     assert [raw for _, raw in piped] == raws
     assert poplib._MAXLINE == 2048  # our limit is per connection, not poplib's global
+
+
+# ---------------------------------------------------------------- bulk reads, overlapped commits
+
+
+def test_large_and_odd_messages_read_byte_exact(dovecot, tls):
+    """read_multiline reads whole buffered chunks: a message much larger than the buffer,
+    an empty-bodied one, one of dot lines only and one whose line ends exactly where a read
+    might, pipelined between others, each come back exactly as appended."""
+    big = make_message(subject="big", body=".x\n" * 20 + "y" * 70 + "\n", size=600_000)
+    dots = b"Subject: dots\r\n\r\n" + b".\r\n..\r\n...\r\n" * 500
+    empty = b"Subject: empty\r\n\r\n"
+    raws = [big, _tricky_message(1), dots, empty, _tricky_message(2), big]
+    mail_user = dovecot.add_user(quota_kib=8 * 1024)
+    _append_all(dovecot, mail_user, raws)
+    with pop3.session(_cfg(dovecot, mail_user), allow_private=True) as conn:
+        numbers = list(pop3.uidl_map(conn).values())
+        got = [raw for _, raw in pop3.retrieve(conn, numbers, pipelined=True)]
+        assert pop3.stat(conn)[0] == len(raws)  # the stream is still in step afterwards
+    assert got == [_crlf(r) for r in raws]
+
+
+def test_bare_lf_and_refused_retr_in_a_pipeline(scripted):
+    """A server that ends lines with a bare LF gets them back as CRLF (as poplib's lines
+    joined with CRLF would be), dot-stuffing is undone, and a -ERR between two messages
+    keeps the stream in step."""
+    server = scripted(
+        capa=("USER", "UIDL", "PIPELINING"),
+        uidl=["1 a", "2 b", "3 c"],
+        messages={1: b"S: 1\r\n\r\n..x\r\n", 2: b"S: 2\r\n\r\nno\r\n", 3: b"S: 3\r\n\r\ny\r\n"},
+        refuse_retr={"2"},
+        bare_lf=True,
+    )
+    rec = _Recorder()
+    result = rec.poll(server.config())
+    assert [d.raw for d in rec.stored] == [b"S: 1\r\n\r\n..x\r\n", b"S: 3\r\n\r\ny\r\n"]
+    assert result.failed == ("b",)
+
+
+def test_overlong_line_is_a_protocol_error(scripted):
+    """A line longer than MAX_LINE is refused as before, whether it ends mid-stream or in
+    the last chunk of the response."""
+    for size in (pop3.MAX_LINE + 10, pop3.MAX_LINE * 2):
+        line = b"x" * size
+        server = scripted(uidl=["1 a"], messages={1: b"S: 1\r\n\r\n" + line + b"\r\n"})
+        with pytest.raises(ProtocolError, match="longer than"):
+            _Recorder().poll(server.config())
+
+
+def test_failed_store_stops_later_batches_and_deletes_nothing(dovecot, mail_user, tls):
+    """After a failed store() no later batch is stored, the error reaches the caller,
+    deletable is never asked and the server keeps everything."""
+    _append_all(dovecot, mail_user, [make_message(subject=f"m{i}") for i in range(10)])
+    rec = _Recorder(delete=lambda current: set(current), fail_on_batch=2)
+    with pytest.raises(RuntimeError, match="database is down"):
+        rec.poll(_cfg(dovecot, mail_user), batch_size=2)
+    assert [d.parsed.subject for d in rec.stored] == ["m0", "m1"]
+    assert rec.deletable_calls == 0
+    assert len(_server_uidls(dovecot, mail_user)) == 10

@@ -5,7 +5,7 @@ then downloads all N from it, fresh (no UIDL state from an earlier run), keeping
 the server, over POP3S (implicit TLS, certificate verified against the rig's test CA) or,
 with --plain, plain POP3:
 
-- Mailsync: storage.archive.sync, retention keep, into a new SQLite store (mail.pop3.poll:
+- Mailsync: watch.pop3_download.download, retention keep, into a new SQLite store (mail.pop3.poll:
   pipelined RETR, headers parsed, zlib-compressed and committed in batches of 1,000).
 - fetchmail (Debian package): -p POP3 --keep --fetchall --ssl --sslcertck --sslcertfile CA
   --bsmtp FILE --nosyslog, no daemon; a fresh FETCHMAILHOME, rcfile and idfile per run.
@@ -76,6 +76,7 @@ from storage import archive, repo
 from storage.db import make_engine, migrate
 from storage.models import ArchivedMessage
 from tests.plugins.dovecot import Dovecot, MailUser, make_message
+from watch.pop3_download import download
 
 TOOLS = ("mailsync", "fetchmail", "getmail6", "poplib", "floor")
 DEFAULT_TOOLS = ("mailsync", "fetchmail", "poplib", "floor")  # getmail6 takes ~1 min a run
@@ -210,7 +211,7 @@ def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
             ),
         ).id
         cpu0, wall0 = _cpu_self(), time.perf_counter()
-        result = archive.sync(engine, account_id, cfg, archive.Retention("keep"), True)
+        result = download(engine, account_id, cfg, archive.Retention("keep"), True)
         wall, cpu = time.perf_counter() - wall0, _cpu_self() - cpu0
         if result.failed or result.deleted:
             raise BenchError(f"mailsync: failed {len(result.failed)}, deleted {result.deleted}")
@@ -257,7 +258,7 @@ def configuration(tool: str, target: Target) -> str:
             f"mail.pop3.session + retrieve (pipelined RETR), {security}, bytes dropped: "
             "no parse, no store; not a product path, the server+transport+poplib floor"
         )
-    return f"archive.sync, Retention keep, {security}, SQLite WAL synchronous=FULL"
+    return f"download, Retention keep, {security}, SQLite WAL synchronous=FULL"
 
 
 # ---------------------------------------------------------------------- main

@@ -178,8 +178,10 @@ async def run_bot(
             sent = time.monotonic()
             await asyncio.to_thread(dovecot.append, user, make_message(subject=subject))
             posted = await double.wait_for(
-                lambda r, subject=subject: r.status == 200
-                and (r.json or {}).get("embeds", [{}])[0].get("title") == subject,
+                lambda r, subject=subject: (
+                    r.status == 200
+                    and (r.json or {}).get("embeds", [{}])[0].get("title") == subject
+                ),
                 method="POST",
                 path=r"/channels/\d+/messages$",
                 after=mark,

@@ -1,5 +1,5 @@
 """The POP3 archive: the user's local history. A message's bytes are committed here before
-the server is ever asked to delete it; `sync` wires mail.pop3's callbacks to that rule."""
+the server is ever asked to delete it (watch/pop3_download.py wires mail.pop3 to that)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from mail import pop3
 from mail.parse import parse_message
-from mail.types import NewMessage, ServerConfig
+from mail.types import NewMessage
 from storage.models import ArchivedMessage, utcnow
 
 _CHUNK = 500  # bound on parameters per IN (...) query
@@ -172,28 +172,6 @@ def mark_deleted(engine: Engine, account_id: int, uidls: Iterable[str], now: dat
                 row.deleted_at = now
                 session.add(row)
         session.commit()
-
-
-def sync(
-    engine: Engine,
-    account_id: int,
-    cfg: ServerConfig,
-    retention: Retention,
-    allow_private: bool,
-    now: datetime | None = None,
-) -> pop3.Pop3Poll:
-    """One POP3 poll into the archive (blocking). `now` is evaluated per poll for days:N."""
-    at = now or utcnow()
-    result = pop3.poll(
-        cfg,
-        known_uidls=lambda uidls: known_uidls(engine, account_id, uidls),
-        store=lambda batch: store(engine, account_id, batch),
-        deletable=lambda on_server: deletable(engine, account_id, on_server, retention, at),
-        allow_private=allow_private,
-    )
-    if result.deleted:
-        mark_deleted(engine, account_id, result.deleted, at)
-    return result
 
 
 def unannounced(

@@ -9,6 +9,7 @@ from mail import pop3
 from mail.types import Protocol, Security, ServerConfig
 from storage import archive
 from storage.db import make_engine
+from watch.pop3_download import download
 
 
 def die() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
             die()
 
         pop3.delete = delete_then_die
-    archive.sync(engine, int(account_id), cfg, archive.Retention.parse(retention), True)
+    download(engine, int(account_id), cfg, archive.Retention.parse(retention), True)
 
 
 if __name__ == "__main__":

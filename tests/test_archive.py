@@ -17,6 +17,7 @@ from storage import archive, repo
 from storage.db import make_engine, migrate
 from storage.models import utcnow
 from tests.plugins.dovecot import make_message
+from watch.pop3_download import download
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ def test_baseline_mail_is_neither_downloaded_nor_deleted(store, dovecot, mail_us
     base = pop3.baseline(_cfg(dovecot, mail_user), True)
     account_id = _account(store, mail_user, base.uidls)
     dovecot.append(mail_user, make_message(subject="new"))
-    result = archive.sync(
+    result = download(
         store, account_id, _cfg(dovecot, mail_user), archive.Retention("delete"), True
     )
     assert [n.parsed.subject for n in result.new] == ["new"]
@@ -100,12 +101,8 @@ def test_keep_leaves_mail_and_second_poll_downloads_nothing(store, dovecot, mail
     account_id = _account(store, mail_user)
     for i in range(3):
         dovecot.append(mail_user, make_message(subject=f"m{i}"))
-    first = archive.sync(
-        store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True
-    )
-    second = archive.sync(
-        store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True
-    )
+    first = download(store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True)
+    second = download(store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True)
     assert len(first.new) == 3
     assert second.new == ()
     assert _on_server(dovecot, mail_user) == 3
@@ -116,7 +113,7 @@ def test_bytes_are_archived_exactly(store, dovecot, mail_user):
     account_id = _account(store, mail_user)
     raw = make_message(subject="exact", body=".starts with a dot\r\n" + "x" * 5000)
     dovecot.append(mail_user, raw)
-    archive.sync(store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True)
+    download(store, account_id, _cfg(dovecot, mail_user), archive.Retention("keep"), True)
     stored, _ = _stored(store, account_id)
     assert stored["exact"].rstrip(b"\r\n") == raw.rstrip(b"\r\n")
 
@@ -127,10 +124,10 @@ def test_days_retention_deletes_only_old_downloads(store, dovecot, mail_user):
     dovecot.append(mail_user, make_message(subject="a"))
     policy = archive.Retention.parse("days:3")
     cfg = _cfg(dovecot, mail_user)
-    archive.sync(store, account_id, cfg, policy, True)
-    archive.sync(store, account_id, cfg, policy, True, now=utcnow() + timedelta(days=2))
+    download(store, account_id, cfg, policy, True)
+    download(store, account_id, cfg, policy, True, now=utcnow() + timedelta(days=2))
     assert _on_server(dovecot, mail_user) == 1
-    later = archive.sync(
+    later = download(
         store, account_id, cfg, policy, True, now=utcnow() + timedelta(days=3, minutes=1)
     )
     assert len(later.deleted) == 1
@@ -186,7 +183,7 @@ def test_crash_at_each_step_loses_and_doubles_nothing(
     assert _stored(store, account_id)[1] == stored_after_crash
     assert _on_server(dovecot, mail_user) == on_server_after_crash
 
-    archive.sync(store, account_id, _cfg(dovecot, mail_user), archive.Retention("delete"), True)
+    download(store, account_id, _cfg(dovecot, mail_user), archive.Retention("delete"), True)
     stored, total = _stored(store, account_id)
     assert total == 5
     assert set(stored) == {f"c{i}" for i in range(5)}
@@ -230,7 +227,7 @@ def test_kill_9_mid_download_loses_nothing(store, dovecot):
     assert 0 < partial < total, "the kill must land mid-download"
     assert _on_server(dovecot, mail_user) == total  # no QUIT happened: nothing deleted
 
-    archive.sync(store, account_id, _cfg(dovecot, mail_user), archive.Retention("delete"), True)
+    download(store, account_id, _cfg(dovecot, mail_user), archive.Retention("delete"), True)
     stored, count = _stored(store, account_id)
     assert count == total
     assert set(stored) == {f"k{i}" for i in range(total)}

@@ -44,6 +44,7 @@ from storage import archive, health, outbox, repo
 from storage.crypto import SecretBox, SecretKeyError
 from storage.models import Account
 from storage.outbox import Alert
+from watch.pop3_download import download
 from watch.push import Reconnects
 from watch.render import Renderer
 
@@ -450,7 +451,7 @@ class Watcher:
         """Download into the archive (committed before any DELE), then queue what is stored
         but not yet announced, marking it announced in the same transaction."""
         result = await asyncio.to_thread(
-            archive.sync,
+            download,
             self.engine,
             account.id,
             self.config_of(account),

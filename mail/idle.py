@@ -9,9 +9,11 @@ re-issued on a timer (RFC 2177: servers may drop a client idle for 30 minutes), 
 also proves the connection alive; TCP keepalive catches a silently dead peer sooner.
 
 The connection is also the account's session for polls: `take` hands it out of IDLE to a
-worker (which sends DONE), and `add` takes it back once it idles again. A renewal may run
-a short command between DONE and IDLE (`on_renew`, e.g. GETQUOTAROOT), so a quiet
-account costs the server one round trip every renewal and nothing in between."""
+worker (which sends DONE), and `add` takes it back once it idles again. A renewal is
+pipelined by the hub thread itself, without a worker: "DONE", "GETQUOTAROOT INBOX" when
+`quota_due` says so, and "IDLE" go out in one write, and the answers are read as they
+come with the other sockets; the quota goes to `on_quota`. So a quiet account costs one
+round trip every renewal and nothing in between."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from mail import imap, net
+from mail.quota import QuotaReport
 from mail.types import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,24 @@ def buffered(client: IMAPClient) -> bool:
         sock.settimeout(timeout)
 
 
+def release_reader(client: IMAPClient) -> None:
+    """Drop imaplib's read buffer (8 KiB a connection) while the hub reads the socket
+    itself; reader() brings it back before imaplib reads again. Only call it when
+    buffered() is False: a held byte would be lost."""
+    imap4 = client._imap
+    if imap4.file is not None:
+        imap4.file.close()  # the socket stays open: makefile only counted a reference
+        imap4.file = None
+
+
+def reader(client: IMAPClient) -> IMAPClient:
+    """The client with imaplib's read buffer in place again (see release_reader)."""
+    imap4 = client._imap
+    if imap4.file is None:
+        imap4.file = imap4.sock.makefile("rb")
+    return client
+
+
 def _keepalive(sock: socket.socket) -> None:
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -103,12 +124,26 @@ def _keepalive(sock: socket.socket) -> None:
 
 
 @dataclass(eq=False, slots=True)
+class _Renewal:
+    """A pipelined DONE [GETQUOTAROOT] IDLE on its way."""
+
+    done_tag: bytes
+    quota_tag: bytes | None
+    idle_tag: bytes
+    deadline: float
+    quota_lines: list[bytes] = field(default_factory=list)
+    quota_ok: bool = False
+    activity: bool = False
+
+
+@dataclass(eq=False, slots=True)
 class _Watch:
     key: Hashable
     client: IMAPClient
     sock: socket.socket
     reissue_at: float
     partial: bytes = field(default=b"")
+    renewal: _Renewal | None = None
 
 
 class IdleHub:
@@ -121,11 +156,13 @@ class IdleHub:
         on_lost: Callable[[Hashable, str], None],
         reissue_seconds: float = DEFAULT_REISSUE_SECONDS,
         workers: int = 4,
-        on_renew: Callable[[Hashable, IMAPClient], None] | None = None,
+        quota_due: Callable[[Hashable], bool] = lambda key: False,
+        on_quota: Callable[[Hashable, QuotaReport], None] = lambda key, report: None,
     ) -> None:
         self._on_activity = on_activity
         self._on_lost = on_lost
-        self._on_renew = on_renew
+        self._quota_due = quota_due
+        self._on_quota = on_quota
         self._reissue_seconds = reissue_seconds
         self._selector = selectors.DefaultSelector()
         self._watches: dict[Hashable, _Watch] = {}
@@ -185,6 +222,8 @@ class IdleHub:
         """Hand over a client already in IDLE (see enter_idle); the hub owns it from now on.
         `activity`: the caller knows of a change IDLE will not report (reported at once)."""
         pending = activity or buffered(client)
+        if not buffered(client):
+            release_reader(client)
         self._hold(key, True)
         self._commands.put(("add", key, client))
         self._wake()
@@ -203,8 +242,8 @@ class IdleHub:
     def take(self, key: Hashable, timeout: float = TAKE_TIMEOUT) -> IMAPClient | None:
         """The account's idling client, handed out of the hub (still in IDLE: the caller
         sends DONE, see leave_idle), or None if the hub holds none for `key`. Blocking."""
-        if self._stopping.is_set():
-            return None
+        if self._stopping.is_set() or not self._thread.is_alive():
+            return None  # a hub that is not running holds nothing
         waiter: Future[IMAPClient | None] = Future()
         self._commands.put(("take", key, waiter))
         self._wake()
@@ -215,6 +254,7 @@ class IdleHub:
             return None
         if client is not None:
             self._hold(key, False)
+            reader(client)
         return client
 
     def _wake(self) -> None:
@@ -243,19 +283,108 @@ class IdleHub:
     def _until_next_renewal(self, now: float) -> float:
         while self._renewals:
             at, _seq, watch = self._renewals[0]
-            if self._watches.get(watch.key) is watch and watch.reissue_at == at:
+            if self._current(watch, at):
                 return max(0.0, min(at - now, 60.0))
             heapq.heappop(self._renewals)  # taken, lost or renewed since: stale entry
         return 60.0
 
+    def _current(self, watch: _Watch, at: float) -> bool:
+        """A heap entry still stands: the watch's renewal time, or its renewal's deadline."""
+        if self._watches.get(watch.key) is not watch:
+            return False
+        if watch.renewal is not None:
+            return watch.renewal.deadline == at
+        return watch.reissue_at == at
+
     def _renew_due(self, now: float) -> None:
         while self._renewals and self._renewals[0][0] <= now:
             at, _seq, watch = heapq.heappop(self._renewals)
-            if self._watches.get(watch.key) is not watch or watch.reissue_at != at:
+            if not self._current(watch, at):
                 continue
+            if watch.renewal is not None:
+                self._lose(watch, "the server did not answer the IDLE renewal")
+            else:
+                self._start_renewal(watch, now)
+
+    def _start_renewal(self, watch: _Watch, now: float) -> None:
+        client = watch.client
+        if client._imap.file is not None:  # imaplib holds bytes: renew the imapclient way
             self._detach(watch)
             self._renewing.add(watch.key)
             self._pool.submit(self._reissue, watch)
+            return
+        imap4 = client._imap
+        quota_tag = None
+        if client.has_capability("QUOTA") and self._quota_due(watch.key):
+            quota_tag = imap4._new_tag()
+        idle_tag = imap4._new_tag()
+        renewal = _Renewal(client._idle_tag, quota_tag, idle_tag, now + READ_TIMEOUT)
+        data = b"DONE\r\n"
+        if quota_tag is not None:
+            data += quota_tag + b' GETQUOTAROOT "INBOX"\r\n'
+        data += idle_tag + b" IDLE\r\n"
+        try:
+            watch.sock.send(data)  # a few dozen bytes: the socket buffer takes them at once
+        except (*_NOT_READY, OSError) as exc:
+            self._lose(watch, f"IDLE could not be renewed: {exc}")
+            return
+        watch.renewal = renewal
+        heapq.heappush(self._renewals, (renewal.deadline, next(self._seq), watch))
+
+    def _renewal_lines(self, watch: _Watch, lines: list[bytes]) -> list[bytes]:
+        """Consume the renewal's answers; returns the lines after IDLE's "+" (updates)."""
+        renewal = watch.renewal
+        assert renewal is not None  # noqa: S101 (the caller checked)
+        tagged = watch.client._imap.tagged_commands
+        for index, line in enumerate(lines):
+            upper = line.upper()
+            if line.startswith(b"+"):
+                self._renewed(watch, renewal)
+                return lines[index + 1 :]
+            if upper.startswith(b"* QUOTA "):
+                renewal.quota_lines.append(line)
+            elif not line or upper.startswith((b"* OK", b"* QUOTAROOT")):
+                continue
+            elif line.startswith(b"*"):
+                renewal.activity = True  # EXISTS, EXPUNGE, FETCH ... during the renewal
+            else:
+                tag, _, rest = line.partition(b" ")
+                tagged.pop(tag, None)
+                ok = rest.upper().startswith(b"OK")
+                if tag == renewal.quota_tag:
+                    renewal.quota_ok = ok
+                elif tag in (renewal.done_tag, renewal.idle_tag) and not ok:
+                    self._lose(watch, "the server refused the IDLE renewal")
+                    return []
+        return []
+
+    def _renewed(self, watch: _Watch, renewal: _Renewal) -> None:
+        watch.renewal = None
+        watch.client._idle_tag = renewal.idle_tag
+        tagged = watch.client._imap.tagged_commands
+        tagged.pop(renewal.done_tag, None)
+        if renewal.quota_tag is not None:
+            tagged.pop(renewal.quota_tag, None)
+            if renewal.quota_ok:
+                self._on_quota(watch.key, imap.parse_quota_lines(renewal.quota_lines))
+        watch.reissue_at = time.monotonic() + self._reissue_seconds
+        heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
+        waiters = self._waiters.pop(watch.key, [])
+        if waiters:  # a take() waited for the renewal: hand the connection over now
+            self._detach(watch)
+            for waiter in waiters:
+                if waiter.set_running_or_notify_cancel():
+                    waiter.set_result(watch.client)
+                    waiter = None
+                    break
+            for rest in waiters:
+                if rest.set_running_or_notify_cancel():
+                    rest.set_result(None)
+            if waiter is not None:  # every taker gave up: keep idling
+                self._register(watch.key, watch.client)
+            return
+        if renewal.activity:
+            self._on_activity(watch.key)
 
     @staticmethod
     def _ssl_pending(watch: _Watch) -> bool:
@@ -286,7 +415,9 @@ class IdleHub:
         if waiter.cancelled():
             return
         watch = self._watches.get(key)
-        if watch is not None:
+        if watch is not None and watch.renewal is not None:
+            self._waiters[key].append(waiter)  # answered when the renewal lands
+        elif watch is not None:
             self._detach(watch)
             if not waiter.set_running_or_notify_cancel():
                 self._register(key, watch.client)
@@ -302,7 +433,7 @@ class IdleHub:
         if key in self._dropped:  # removed while its IDLE was being renewed
             if client is not None:
                 with contextlib.suppress(Exception):
-                    client.shutdown()  # type: ignore[attr-defined]
+                    reader(client).shutdown()  # type: ignore[arg-type]
             self._release_waiters(key)
             return
         if client is None:  # the renewal failed; on_lost was reported
@@ -345,9 +476,15 @@ class IdleHub:
             return
         *lines, watch.partial = (watch.partial + data).split(b"\r\n")
         watch.partial = watch.partial[-8192:]
-        if any(line.upper().startswith(b"* BYE") for line in lines):
-            self._lose(watch, "the server ended the session")
+        bye = next((line for line in lines if line.upper().startswith(b"* BYE")), None)
+        if bye is not None:  # its text says why (e.g. Exchange's AccessTokenExpired)
+            said = bye[5:120].decode("ascii", "replace").strip()
+            self._lose(watch, f"the server ended the session ({said})")
             return
+        if watch.renewal is not None:
+            lines = self._renewal_lines(watch, lines)
+            if self._watches.get(watch.key) is not watch:
+                return  # lost, or handed to a waiting take()
         if any(line and not line.upper().startswith(b"* OK") for line in lines):
             self._on_activity(watch.key)
         if self._ssl_pending(watch):  # more decrypted bytes than one recv took
@@ -367,7 +504,7 @@ class IdleHub:
     @staticmethod
     def _close(watch: _Watch) -> None:
         with contextlib.suppress(Exception):
-            watch.client.shutdown()
+            reader(watch.client).shutdown()
 
     def _reissue(self, watch: _Watch) -> None:
         """DONE, the renewal hook, then IDLE again, on a worker thread: round trips must
@@ -375,11 +512,13 @@ class IdleHub:
         try:
             watch.sock.setblocking(True)
             watch.sock.settimeout(READ_TIMEOUT)
-            responses = watch.client.idle_done()[1]
-            if self._on_renew is not None:
-                self._on_renew(watch.key, watch.client)
+            responses = reader(watch.client).idle_done()[1]
+            if watch.client.has_capability("QUOTA") and self._quota_due(watch.key):
+                self._on_quota(watch.key, imap.quota(watch.client))
             watch.client.idle()
             pending = buffered(watch.client)
+            if not pending:
+                release_reader(watch.client)
         except Exception as exc:
             self._close(watch)
             self._hold(watch.key, False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -247,6 +248,33 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
         state = FolderState(uidvalidity=known.uidvalidity, highest_uid=highest)
         results.append(FolderPoll(folder, tuple(new), state, messages_total=total))
     return PollResult(folders=tuple(results))
+
+
+_QUOTA_LINE = re.compile(rb'^\* QUOTA (?:"((?:[^"\\]|\\.)*)"|(\S+)) \(([^)]*)\)', re.IGNORECASE)
+
+
+def parse_quota_lines(lines: Iterable[bytes]) -> QuotaReport:
+    """`* QUOTA root (RESOURCE usage limit ...)` lines, as a pipelined GETQUOTAROOT gets
+    them (mail/idle.py reads those itself). Unreadable triplets are skipped."""
+    roots = []
+    for line in lines:
+        found = _QUOTA_LINE.match(line)
+        if not found:
+            continue
+        name = (found.group(1) or found.group(2) or b"").decode("utf-8", "replace")
+        items = found.group(3).split()
+        resources = []
+        for i in range(0, len(items) - 2, 3):
+            try:
+                usage, limit = int(items[i + 1]), int(items[i + 2])
+            except ValueError:
+                continue
+            resources.append(
+                QuotaResource(items[i].decode("ascii", "replace").upper(), usage, limit)
+            )
+        if resources:
+            roots.append(QuotaRoot(name, tuple(resources)))
+    return QuotaReport(supported=True, roots=tuple(roots))
 
 
 def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:

@@ -129,28 +129,53 @@ def test_open_idle_selects_inbox_read_only(dovecot, mail_user, cfg_for):
         assert b"\\Seen" not in c.get_flags([uid])[uid]
 
 
-def test_renewal_runs_a_command_between_done_and_idle(dovecot, mail_user, cfg_for):
-    """on_renew runs GETQUOTAROOT on the renewed connection; push still works afterwards."""
+def test_renewal_reads_quota_between_done_and_idle(dovecot, mail_user, cfg_for):
+    """A pipelined renewal (DONE, GETQUOTAROOT, IDLE in one write, read by the hub thread)
+    reports the quota when due, keeps the connection idling, and push works afterwards."""
     events, reports = Events(), []
+    dovecot.append(mail_user, make_message(subject="weight", size=100 * 1024))
     hub = IdleHub(
         events.on_activity,
         events.on_lost,
         reissue_seconds=0.3,
-        on_renew=lambda key, client: reports.append(imap.quota(client)),
+        quota_due=lambda key: True,
+        on_quota=lambda key, report: reports.append(report),
     )
     hub.start()
     try:
-        hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
+        client = open_idle(cfg_for(mail_user), allow_private=True)
+        hub.add("a", client)
         deadline = time.monotonic() + 10
-        while len(reports) < 2 and time.monotonic() < deadline:
+        while len(reports) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(reports) >= 2
-        assert reports[0].supported
+        assert len(reports) >= 3
+        storage = reports[-1].storage
+        assert storage is not None and storage.limit == 1024 and storage.usage >= 100
+        assert client._imap.file is None  # imaplib's read buffer is released while idling
         dovecot.append(mail_user, make_message(subject="after renewals"))
         events.wait(lambda: "a" in events.activity)
         assert events.lost == []
+        assert not client._imap.tagged_commands.keys() - {client._idle_tag}  # no leaked tags
+        taken = hub.take("a")
+        assert taken is client
+        leave_idle(taken)  # the renewed IDLE's tag is the one DONE completes
+        assert taken.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 2
     finally:
         hub.stop()
+
+
+def test_parse_quota_lines_reads_roots_and_resources():
+    """The hub's own GETQUOTAROOT reading: quoted and atom roots, several resources."""
+    report = imap.parse_quota_lines(
+        [
+            b'* QUOTA "User quota" (STORAGE 10 1024 MESSAGE 2 1000)',
+            b"* QUOTA root2 (STORAGE 5 0)",
+            b"* QUOTA broken (STORAGE x y)",
+        ]
+    )
+    assert [r.name for r in report.roots] == ["User quota", "root2"]
+    assert report.roots[0].resources[1].name == "MESSAGE"
+    assert report.storage is not None and (report.storage.usage, report.storage.limit) == (10, 1024)
 
 
 def test_take_hands_the_connection_out_and_add_takes_it_back(hub, dovecot, mail_user, cfg_for):

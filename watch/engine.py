@@ -81,6 +81,32 @@ class StoredSecretError(MailError):
     kind = "secret"
 
 
+@dataclass(slots=True)
+class Watched:
+    """What the schedule needs of an account: a few hundred bytes, where the ORM row
+    costs about 2 KiB, times every watched account."""
+
+    id: int
+    name: str
+    protocol: str
+    folder_list: list[str]
+    interval_minutes: float
+    quota_warn: str
+    quota_level: int
+
+    @classmethod
+    def of(cls, account: Account) -> Watched:
+        return cls(
+            account.id or 0,
+            account.name,
+            account.protocol,
+            account.folder_list,
+            account.interval_minutes,
+            account.quota_warn,
+            account.quota_level,
+        )
+
+
 @dataclass(frozen=True)
 class WatchSettings:
     allow_private_hosts: bool = False
@@ -110,14 +136,15 @@ class Watcher:
             on_activity=self._from_thread(self._activity),
             on_lost=self._from_thread(self._lost),
             reissue_seconds=settings.idle_reissue_seconds,
-            on_renew=self._renewing,
+            quota_due=self._quota_due_at_renewal,
+            on_quota=self._quota_at_renewal,
         )
         self.sessions = SessionPool(settings.allow_private_hosts, self.hub)
         self.reconnects = Reconnects(self.request_poll)
         # The schedule lives here, not as one APScheduler job per account: one sweep tick
         # looks at every due account and asks all parked IMAP sessions in one STATUS round.
         self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
-        self._watched: dict[int, Account] = {}
+        self._watched: dict[int, Watched] = {}
         self._seen: dict[int, dict[str, FolderCounts]] = {}  # last STATUS per folder
         self._quota_at: dict[int, float] = {}
         self._quota_seen: dict[int, tuple[int, int, int] | None] = {}  # usage, limit, level
@@ -183,7 +210,7 @@ class Watcher:
         )
 
     @staticmethod
-    def pushable(account: Account) -> bool:
+    def pushable(account: Account | Watched) -> bool:
         """IDLE watches INBOX; other folders are polled at the interval."""
         return account.protocol == Protocol.IMAP and "INBOX" in account.folder_list
 
@@ -194,7 +221,7 @@ class Watcher:
             raise ValueError("only a stored account can be scheduled")
         wait = account.interval_minutes * 60 if first_in is None else first_in
         self._due[account.id] = time.monotonic() + wait
-        self._watched[account.id] = account
+        self._watched[account.id] = Watched.of(account)
         self._quota_seen.pop(account.id, None)  # settings may have changed: write afresh
         self._healthy.discard(account.id)
         if self.pushable(account) and first_in is None:
@@ -220,14 +247,23 @@ class Watcher:
         if account_id in self._due:
             self.reconnects.lost(account_id, reason)  # type: ignore[arg-type]
 
-    def _renewing(self, account_id: Hashable, client: IMAPClient) -> None:
-        """Between DONE and IDLE of a renewal (hub worker thread): read quota when it would
-        otherwise be older than QUOTA_EVERY before the next renewal."""
+    def _quota_due_at_renewal(self, account_id: Hashable) -> bool:
+        """Hub thread: read quota in this IDLE renewal when it would otherwise be older than
+        QUOTA_EVERY before the next one."""
+        age = self._quota_age(account_id)  # type: ignore[arg-type]
+        return age + self.settings.idle_reissue_seconds > QUOTA_EVERY
+
+    def _quota_at_renewal(self, account_id: Hashable, report: QuotaReport) -> None:
+        """Hub thread: a quota read during a renewal. One that matches the last stored read
+        needs nothing more than a time stamp, so it never wakes the event loop."""
         key = int(account_id)  # type: ignore[call-overload]
-        if self._quota_age(key) + self.settings.idle_reissue_seconds <= QUOTA_EVERY:
-            return
-        report = imap.quota(client)
         self._quota_at[key] = time.monotonic()
+        storage = report.storage or report.fullest
+        seen = self._quota_seen.get(key, ())
+        unlimited = seen is None and report.fullest is None  # still no limit to warn about
+        if unlimited or (seen and storage and seen[:2] == (storage.usage, storage.limit)):
+            self.quota_read[key] = datetime.now(UTC)
+            return
         self._from_thread(self._quota_from_renewal)(key, report)
 
     def _quota_age(self, account_id: int) -> float:
@@ -479,7 +515,7 @@ class Watcher:
             await self._check_quota(account, QuotaReport(True, (QuotaRoot("mailbox", (limit,)),)))
         return total if rows else 0
 
-    async def _check_quota(self, account: Account, report: QuotaReport) -> None:
+    async def _check_quota(self, account: Account | Watched, report: QuotaReport) -> None:
         """Store the read and the warned level; a due warning goes in the same transaction.
         A read that matches the last one stored is only remembered here."""
         if account.id is None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from mail import net
+from mail import net, oauth
 from mail.errors import AuthError, ConnectError, FolderError, ProtocolError, TLSError
 from mail.parse import parse_message
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
@@ -78,7 +78,9 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
                     ) from exc
                 client._cached_capabilities = None  # re-read after TLS (RFC 3501 §6.2.1)
             try:
-                if cfg.username.isascii() and cfg.password.isascii():
+                if cfg.oauth_token is not None:
+                    _sasl_login(client, cfg)
+                elif cfg.username.isascii() and cfg.password.isascii():
                     # imaplib sends the user name as is: quote it (RFC 3501 astring), so a
                     # name like DOMAIN\user or one with spaces is one argument.
                     quoted = cfg.username.replace("\\", "\\\\").replace('"', '\\"')
@@ -91,6 +93,11 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
                         "or password (AUTH=PLAIN)."
                     )
             except LoginError as exc:
+                if cfg.oauth_token is not None:
+                    raise AuthError(
+                        f"The server refused the OAuth2 sign-in for `{cfg.username}`: the token "
+                        "expired or was revoked, or it belongs to another mailbox."
+                    ) from exc
                 raise AuthError(
                     f"The server refused the login for `{cfg.username}`: "
                     "check the user name and password."
@@ -99,6 +106,29 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
         close(client)
         raise
     return client
+
+
+def _sasl_login(client: IMAPClient, cfg: ServerConfig) -> None:
+    """OAuth2: SASL OAUTHBEARER (RFC 7628) where offered, else XOAUTH2."""
+    token = cfg.oauth_token or ""
+    if client.has_capability("AUTH=OAUTHBEARER"):
+        mechanism = "OAUTHBEARER"
+        initial = oauth.oauthbearer(cfg.username, cfg.host, cfg.port, token)
+    elif client.has_capability("AUTH=XOAUTH2"):
+        mechanism, initial = "XOAUTH2", oauth.xoauth2(cfg.username, token)
+    else:
+        raise AuthError(f"`{cfg.host}` offers no OAuth2 login (AUTH=OAUTHBEARER or XOAUTH2).")
+    answered = []
+
+    def respond(_challenge: bytes) -> bytes:
+        # A refused token comes back as a challenge carrying the error; an empty answer
+        # gets the final NO (RFC 7628 section 3.2.3).
+        if answered:
+            return b""
+        answered.append(True)
+        return initial
+
+    client.sasl_login(mechanism, respond)
 
 
 def close(client: IMAPClient) -> None:

@@ -8,6 +8,7 @@ the names here; import them from there.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import poplib
@@ -16,7 +17,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from mail import net
+from mail import net, oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError, TLSError
 from mail.types import Security, ServerConfig
 
@@ -160,7 +161,38 @@ def read_capabilities(conn: poplib.POP3) -> Capabilities:
         return Capabilities(frozenset(), known=False)
 
 
+def _sasl_login(conn: poplib.POP3, cfg: ServerConfig) -> None:
+    """OAuth2 over POP3: AUTH with an initial response (RFC 5034), OAUTHBEARER where the
+    CAPA SASL line offers it, else XOAUTH2. poplib has no helper for either."""
+    token = cfg.oauth_token or ""
+    try:
+        offered = {m.upper() for m in conn.capa().get("SASL", [])}
+    except poplib.error_proto:
+        offered = set()
+    if "OAUTHBEARER" in offered:
+        mechanism = "OAUTHBEARER"
+        initial = oauth.oauthbearer(cfg.username, cfg.host, cfg.port, token)
+    else:
+        mechanism, initial = "XOAUTH2", oauth.xoauth2(cfg.username, token)
+    try:
+        answer = conn._shortcmd(f"AUTH {mechanism} {base64.b64encode(initial).decode()}")
+        if not answer.startswith(b"+OK"):
+            # "+ <error>": a refused token is a challenge; an empty line gets the -ERR.
+            conn._putcmd("")
+            conn._getresp()
+            raise poplib.error_proto(b"-ERR the server did not confirm the sign-in")
+    except poplib.error_proto as exc:
+        log.info("POP3 OAuth2 login on %s refused", cfg.host)
+        raise AuthError(
+            f"The server refused the OAuth2 sign-in for `{cfg.username}`: the token expired or "
+            "was revoked, or it belongs to another mailbox."
+        ) from exc
+
+
 def _login(conn: poplib.POP3, cfg: ServerConfig, before: Capabilities) -> None:
+    if cfg.oauth_token is not None:
+        _sasl_login(conn, cfg)
+        return
     if any(c in cfg.username + cfg.password for c in "\r\n\0"):
         raise AuthError("The user name or password contains a line break; POP3 cannot send it.")
     try:

@@ -39,6 +39,9 @@ class ServerConfig:
     username: str
     password: str = field(repr=False)
     timeout: float = 20.0
+    # OAuth2 accounts log in with this access token (SASL OAUTHBEARER or XOAUTH2) instead
+    # of the password. Not compared: a refreshed token must not replace a kept session.
+    oauth_token: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,402 @@
+"""OAuth2 sign-in for mail servers (SPEC section 7): providers, the device flow (RFC 8628),
+the redirect flow (authorization code + PKCE S256), token refresh, and the SASL strings.
+
+Token requests go through Authlib's OAuth2Session (on requests): it builds the PKCE pair,
+the authorization URL and the token requests, and turns OAuth error answers into
+exceptions. Everything here blocks; async callers use asyncio.to_thread. Tokens never
+reach a log: they are kept out of every repr and every message here."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.base import OAuth2Error
+
+from mail.errors import AuthError, MailError
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+HTTP_TIMEOUT = 20.0
+REFRESH_AHEAD = 300.0  # refresh an access token this many seconds before it expires
+
+MICROSOFT_HOSTS = (
+    "outlook.office365.com",
+    "outlook.office.com",
+    "imap-mail.outlook.com",
+    "pop-mail.outlook.com",
+)
+MICROSOFT_SCOPES = (
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/POP.AccessAsUser.All",
+    "offline_access",
+)
+GOOGLE_HOSTS = ("imap.gmail.com", "pop.gmail.com")
+GOOGLE_SCOPES = ("https://mail.google.com/",)
+
+
+class OAuthConfigError(ValueError):
+    """A provider setting that cannot work; raised at start, with the fix in the text."""
+
+
+class OAuthError(MailError):
+    kind = "oauth"
+
+
+class FlowDeniedError(OAuthError):
+    kind = "oauth-denied"
+
+
+class FlowExpiredError(OAuthError):
+    kind = "oauth-expired"
+
+
+class ReauthNeededError(AuthError):
+    """The refresh token was refused (invalid_grant): only /mail reauth can fix it."""
+
+    kind = "reauth"
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    hosts: tuple[str, ...]
+    flow: str  # "device" or "redirect"
+    token_endpoint: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    scopes: tuple[str, ...] = ()
+    device_authorization_endpoint: str = ""
+    authorization_endpoint: str = ""
+    extra_authorize_params: tuple[tuple[str, str], ...] = ()
+
+    def claims(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: float  # epoch seconds
+
+    def due(self, now: float | None = None) -> bool:
+        """Expired, or close enough that a new session should not start with it."""
+        return (now or time.time()) >= self.expires_at - REFRESH_AHEAD
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"access": self.access_token, "refresh": self.refresh_token, "exp": self.expires_at}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Tokens:
+        data = json.loads(text)
+        return cls(data["access"], data.get("refresh") or "", float(data["exp"]))
+
+    @classmethod
+    def from_response(cls, token: Mapping[str, object], previous: Tokens | None = None) -> Tokens:
+        access = token.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise OAuthError("The identity provider answered without an access token.")
+        refresh = token.get("refresh_token") or (previous.refresh_token if previous else "")
+        expires_in = token.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
+        return cls(access, str(refresh), time.time() + lifetime)
+
+
+@dataclass(frozen=True)
+class DeviceGrant:
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    interval: float
+    expires_at: float  # monotonic
+
+
+# ---------------------------------------------------------------- providers
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(provider: str, name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+        return
+    raise OAuthConfigError(
+        f"OAuth provider `{provider}`: {name} must be an https URL (plain http only on a "
+        f"loopback address), not `{url[:200]}`."
+    )
+
+
+def _provider(name: str, data: Mapping[str, object]) -> Provider:
+    def text(key: str) -> str:
+        value = data.get(key, "")
+        if not isinstance(value, str):
+            raise OAuthConfigError(f"OAuth provider `{name}`: `{key}` must be a string.")
+        return value.strip()
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise OAuthConfigError(f"OAuth provider `{name}`: `{key}` must be a list of strings.")
+        return tuple(v.strip() for v in value if v.strip())
+
+    flow = text("flow") or "device"
+    if flow not in ("device", "redirect"):
+        raise OAuthConfigError(f"OAuth provider `{name}`: flow is `device` or `redirect`.")
+    provider = Provider(
+        name=name,
+        hosts=tuple(h.lower().rstrip(".") for h in strings("hosts")),
+        flow=flow,
+        token_endpoint=text("token_endpoint"),
+        client_id=text("client_id"),
+        client_secret=text("client_secret"),
+        scopes=strings("scopes"),
+        device_authorization_endpoint=text("device_authorization_endpoint"),
+        authorization_endpoint=text("authorization_endpoint"),
+    )
+    validate(provider)
+    return provider
+
+
+def validate(provider: Provider) -> None:
+    name = provider.name
+    if not provider.client_id:
+        raise OAuthConfigError(f"OAuth provider `{name}` has no `client_id`.")
+    if not provider.hosts:
+        raise OAuthConfigError(f"OAuth provider `{name}` claims no `hosts`.")
+    check_endpoint(name, "token_endpoint", provider.token_endpoint)
+    if provider.flow == "device":
+        check_endpoint(
+            name, "device_authorization_endpoint", provider.device_authorization_endpoint
+        )
+    else:
+        check_endpoint(name, "authorization_endpoint", provider.authorization_endpoint)
+
+
+def presets(env: Mapping[str, str]) -> list[Provider]:
+    out = []
+    microsoft = env.get("MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID", "").strip()
+    if microsoft:
+        tenant = env.get("MAILSYNC_OAUTH_MICROSOFT_TENANT", "").strip() or "common"
+        base = f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0"
+        out.append(
+            Provider(
+                name="microsoft",
+                hosts=MICROSOFT_HOSTS,
+                flow="device",
+                token_endpoint=f"{base}/token",
+                device_authorization_endpoint=f"{base}/devicecode",
+                client_id=microsoft,
+                scopes=MICROSOFT_SCOPES,
+            )
+        )
+    google_id = env.get("MAILSYNC_OAUTH_GOOGLE_CLIENT_ID", "").strip()
+    google_secret = env.get("MAILSYNC_OAUTH_GOOGLE_CLIENT_SECRET", "").strip()
+    if google_id and google_secret:
+        out.append(
+            Provider(
+                name="google",
+                hosts=GOOGLE_HOSTS,
+                flow="redirect",
+                token_endpoint="https://oauth2.googleapis.com/token",  # noqa: S106 (a URL)
+                authorization_endpoint="https://accounts.google.com/o/oauth2/v2/auth",
+                client_id=google_id,
+                client_secret=google_secret,
+                scopes=GOOGLE_SCOPES,
+                # A refresh token only comes with offline access, and again on consent.
+                extra_authorize_params=(("access_type", "offline"), ("prompt", "consent")),
+            )
+        )
+    elif google_id or google_secret:
+        raise OAuthConfigError(
+            "Set both MAILSYNC_OAUTH_GOOGLE_CLIENT_ID and MAILSYNC_OAUTH_GOOGLE_CLIENT_SECRET "
+            "(Google's web clients need the secret)."
+        )
+    return out
+
+
+def load_providers(env: Mapping[str, str]) -> dict[str, Provider]:
+    """Presets enabled by their settings, then the TOML file's providers (which may
+    replace a preset of the same name)."""
+    providers = {p.name: p for p in presets(env)}
+    path = env.get("MAILSYNC_OAUTH_PROVIDERS_FILE", "").strip()
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise OAuthConfigError(f"MAILSYNC_OAUTH_PROVIDERS_FILE cannot be read: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise OAuthConfigError(f"MAILSYNC_OAUTH_PROVIDERS_FILE is not TOML: {exc}") from exc
+        tables = data.get("providers", {})
+        if not isinstance(tables, dict):
+            raise OAuthConfigError("MAILSYNC_OAUTH_PROVIDERS_FILE: [providers.NAME] tables.")
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise OAuthConfigError(f"OAuth provider `{name}` must be a table.")
+            providers[name] = _provider(name, table)
+    return providers
+
+
+def provider_for(providers: Mapping[str, Provider], host: str) -> Provider:
+    for provider in providers.values():
+        if provider.claims(host):
+            return provider
+    configured = ", ".join(f"`{n}`" for n in sorted(providers)) or "none"
+    raise OAuthError(
+        f"No OAuth provider claims the host `{host}` (configured providers: {configured}). "
+        "The bot's operator adds one with MAILSYNC_OAUTH_PROVIDERS_FILE or a preset setting."
+    )
+
+
+# ---------------------------------------------------------------- flows
+
+
+def _session(provider: Provider, **kwargs: object) -> OAuth2Session:
+    session = OAuth2Session(
+        client_id=provider.client_id,
+        client_secret=provider.client_secret or None,
+        scope=" ".join(provider.scopes) or None,
+        token_endpoint_auth_method="client_secret_post" if provider.client_secret else "none",
+        **kwargs,
+    )
+    session.timeout = HTTP_TIMEOUT  # type: ignore[attr-defined]
+    return session
+
+
+def _unreachable(provider: Provider, exc: Exception) -> OAuthError:
+    return OAuthError(
+        f"The sign-in service of `{provider.name}` could not be reached ({type(exc).__name__})."
+    )
+
+
+def start_device_flow(provider: Provider) -> DeviceGrant:
+    """RFC 8628 section 3.1: ask for a device code and the code the user types."""
+    data = {"client_id": provider.client_id, "scope": " ".join(provider.scopes)}
+    try:
+        answer = requests.post(
+            provider.device_authorization_endpoint, data=data, timeout=HTTP_TIMEOUT
+        )
+        body = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise _unreachable(provider, exc) from exc
+    if answer.status_code != 200 or "device_code" not in body or "user_code" not in body:
+        error = str(body.get("error", answer.status_code))[:80]
+        raise OAuthError(f"`{provider.name}` refused to start a device sign-in ({error}).")
+    return DeviceGrant(
+        device_code=str(body["device_code"]),
+        user_code=str(body["user_code"])[:40],
+        verification_uri=str(body.get("verification_uri") or body.get("verification_url")),
+        verification_uri_complete=body.get("verification_uri_complete"),
+        interval=float(body.get("interval") or 5),
+        expires_at=time.monotonic() + float(body.get("expires_in") or 900),
+    )
+
+
+def poll_device_flow(provider: Provider, grant: DeviceGrant) -> Tokens | str:
+    """One token request (RFC 8628 section 3.4): Tokens, or "authorization_pending" /
+    "slow_down" for the caller to wait and ask again. Denied or expired: raises."""
+    session = _session(provider)
+    try:
+        token = session.fetch_token(
+            provider.token_endpoint, grant_type=DEVICE_GRANT, device_code=grant.device_code
+        )
+    except OAuth2Error as exc:
+        if exc.error in ("authorization_pending", "slow_down"):
+            return exc.error
+        if exc.error == "access_denied":
+            raise FlowDeniedError("The sign-in was declined; nothing was saved.") from None
+        if exc.error == "expired_token":
+            raise FlowExpiredError(
+                "The sign-in code expired before it was used; nothing was saved."
+            ) from None
+        raise OAuthError(f"`{provider.name}` refused the sign-in ({exc.error}).") from None
+    except requests.RequestException as exc:
+        raise _unreachable(provider, exc) from exc
+    return Tokens.from_response(token)
+
+
+def authorization_url(provider: Provider, redirect_uri: str, state: str) -> tuple[str, str]:
+    """The URL to send the user to (PKCE S256) and the code verifier to keep."""
+    verifier = generate_token(64)
+    session = _session(provider, redirect_uri=redirect_uri, code_challenge_method="S256")
+    url, _ = session.create_authorization_url(
+        provider.authorization_endpoint,
+        state=state,
+        code_verifier=verifier,
+        **dict(provider.extra_authorize_params),
+    )
+    return url, verifier
+
+
+def exchange_code(provider: Provider, code: str, verifier: str, redirect_uri: str) -> Tokens:
+    session = _session(provider, redirect_uri=redirect_uri)
+    try:
+        token = session.fetch_token(
+            provider.token_endpoint,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=verifier,
+        )
+    except OAuth2Error as exc:
+        raise OAuthError(f"`{provider.name}` refused the sign-in ({exc.error}).") from None
+    except requests.RequestException as exc:
+        raise _unreachable(provider, exc) from exc
+    return Tokens.from_response(token)
+
+
+def refresh(provider: Provider, tokens: Tokens) -> Tokens:
+    """A new access token (and the rotated refresh token, if the provider rotates)."""
+    if not tokens.refresh_token:
+        raise ReauthNeededError("There is no refresh token: sign in again with /mail reauth.")
+    session = _session(provider)
+    try:
+        token = session.refresh_token(provider.token_endpoint, refresh_token=tokens.refresh_token)
+    except OAuth2Error as exc:
+        if exc.error == "invalid_grant":
+            raise ReauthNeededError(
+                f"`{provider.name}` no longer accepts the stored sign-in (it was revoked or "
+                "expired): run `/mail reauth` to sign in again."
+            ) from None
+        raise OAuthError(f"`{provider.name}` refused to refresh the token ({exc.error}).") from None
+    except requests.RequestException as exc:
+        raise _unreachable(provider, exc) from exc
+    return Tokens.from_response(token, previous=tokens)
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# ---------------------------------------------------------------- SASL
+
+
+def xoauth2(user: str, token: str) -> bytes:
+    """Google's and Microsoft's XOAUTH2 initial response (before base64)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def oauthbearer(user: str, host: str, port: int, token: str) -> bytes:
+    """RFC 7628 OAUTHBEARER initial response (before base64)."""
+    user = user.replace("=", "=3D").replace(",", "=2C")
+    return f"n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()

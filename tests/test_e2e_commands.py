@@ -3,15 +3,17 @@ edit, autocomplete, guild isolation, outbox retries, restarts, account health.""
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
 
 import bot as bot_module
 from mail import net
+from storage import outbox
 from tests.plugins.discord_double import GuildSpec, RoleSpec
 from tests.plugins.dovecot import make_message
-from tests.plugins.mailsync import Harness
+from tests.plugins.mailsync import Harness, until
 
 CHANNEL_POSTS = r"/channels/\d+/messages$"
 
@@ -27,6 +29,22 @@ def _scalar(harness, sql):
 
 async def _ask(harness, name, options=None, **kw):
     return await harness.reply_text(await harness.command(name, options or {}, **kw))
+
+
+def _append_seen_by_idle(dovecot, user, message, timeout=10.0):
+    """Append to INBOX while a watcher of our own idles there; return once Dovecot pushed
+    the new message to it (it batches changes for about 0.5 s), so any client still idling
+    on that INBOX has been told too."""
+    with dovecot.imap(user) as client:
+        client.select_folder("INBOX", readonly=True)
+        client.idle()
+        try:
+            dovecot.append(user, message)
+            deadline = time.monotonic() + timeout
+            while not any(r[1:2] == (b"EXISTS",) for r in client.idle_check(timeout=1)):
+                assert time.monotonic() < deadline, "Dovecot pushed nothing"
+        finally:
+            client.idle_done()
 
 
 async def test_remove_deletes_account_state_and_job(harness, mail_user):
@@ -45,11 +63,15 @@ async def test_pause_holds_alerts_and_resume_announces_what_came(harness, doveco
     """Paused: nothing is posted (push and job stopped); resume announces the waiting mail."""
     async with harness.running():
         await harness.add_account(mail_user, name="p")
+        account_id = harness.account_id("p")
         assert "Paused `p`" in await _ask(harness, "mail pause", {"account": "p"})
         assert "paused" in await _ask(harness, "mail list")
-        dovecot.append(mail_user, make_message(subject="while paused"))
-        await asyncio.sleep(1.5)
-        assert harness.double.channel_messages(harness.double.channel_id) == []
+        await until(lambda: harness.idle_client(account_id) is None)
+        assert await harness.settled() == []  # a poll started before the pause is over
+        message = make_message(subject="while paused")
+        await asyncio.to_thread(_append_seen_by_idle, dovecot, mail_user, message)
+        assert await harness.settled() == []
+        assert harness.alerts.push._hub.watched == 0
         assert harness.alerts.scheduled_ids == set()
         assert "Resumed `p`" in await _ask(harness, "mail resume", {"account": "p"})
         assert await harness.titles(1) == ["while paused"]
@@ -151,7 +173,9 @@ async def test_forbidden_channel_is_marked_and_edit_moves_alerts(harness, doveco
         dovecot.append(mail_user, make_message(subject="held"), folder="Sent")
         await _ask(harness, "mail check", {"account": "b"})
         await d.wait_for(method="POST", path=CHANNEL_POSTS, status=403)
-        await asyncio.sleep(1.0)
+        # Once the channel is marked broken nothing of it is due: no retry can follow.
+        await until(lambda: _scalar(harness, "select channel_broken from account"))
+        assert outbox.next_due_at(harness.bot.engine) is None
         assert len(d.find("POST", CHANNEL_POSTS, status=403)) == 1
         assert "alerts held" in await _ask(harness, "mail list")
         await _ask(harness, "mail edit", {"account": "b", "channel": second})

@@ -3,7 +3,6 @@ edit, autocomplete, guild isolation, outbox retries, restarts, account health.""
 
 import asyncio
 import dataclasses
-import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,22 +30,6 @@ async def _ask(harness, name, options=None, **kw):
     return await harness.reply_text(await harness.command(name, options or {}, **kw))
 
 
-def _append_seen_by_idle(dovecot, user, message, timeout=10.0):
-    """Append to INBOX while a watcher of our own idles there; return once Dovecot pushed
-    the new message to it (it batches changes for about 0.5 s), so any client still idling
-    on that INBOX has been told too."""
-    with dovecot.imap(user) as client:
-        client.select_folder("INBOX", readonly=True)
-        client.idle()
-        try:
-            dovecot.append(user, message)
-            deadline = time.monotonic() + timeout
-            while not any(r[1:2] == (b"EXISTS",) for r in client.idle_check(timeout=1)):
-                assert time.monotonic() < deadline, "Dovecot pushed nothing"
-        finally:
-            client.idle_done()
-
-
 async def test_remove_deletes_account_state_and_job(harness, mail_user):
     """/mail remove deletes the account with its secret and state and stops its job."""
     async with harness.running():
@@ -69,7 +52,7 @@ async def test_pause_holds_alerts_and_resume_announces_what_came(harness, doveco
         await until(lambda: harness.idle_client(account_id) is None)
         assert await harness.settled() == []  # a poll started before the pause is over
         message = make_message(subject="while paused")
-        await asyncio.to_thread(_append_seen_by_idle, dovecot, mail_user, message)
+        await asyncio.to_thread(dovecot.append_pushed, mail_user, message)  # bot not told
         assert await harness.settled() == []
         assert harness.alerts.push._hub.watched == 0
         assert harness.alerts.scheduled_ids == set()

@@ -104,8 +104,11 @@ class OutboxSender:
             timeout = 60.0
             if upcoming is not None:
                 timeout = min(timeout, max(0.05, (upcoming - utcnow()).total_seconds()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+            # lands just after a poke, and stop() would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _outage_began(self) -> None:
         if self.probe_wait is None:

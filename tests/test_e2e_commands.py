@@ -9,9 +9,10 @@ from sqlalchemy import create_engine, text
 
 import bot as bot_module
 from mail import net
+from storage import outbox
 from tests.plugins.discord_double import GuildSpec, RoleSpec
 from tests.plugins.dovecot import make_message
-from tests.plugins.mailsync import Harness
+from tests.plugins.mailsync import Harness, until
 
 CHANNEL_POSTS = r"/channels/\d+/messages$"
 
@@ -45,11 +46,15 @@ async def test_pause_holds_alerts_and_resume_announces_what_came(harness, doveco
     """Paused: nothing is posted (push and job stopped); resume announces the waiting mail."""
     async with harness.running():
         await harness.add_account(mail_user, name="p")
+        account_id = harness.account_id("p")
         assert "Paused `p`" in await _ask(harness, "mail pause", {"account": "p"})
         assert "paused" in await _ask(harness, "mail list")
-        dovecot.append(mail_user, make_message(subject="while paused"))
-        await asyncio.sleep(1.5)
-        assert harness.double.channel_messages(harness.double.channel_id) == []
+        await until(lambda: harness.idle_client(account_id) is None)
+        assert await harness.settled() == []  # a poll started before the pause is over
+        message = make_message(subject="while paused")
+        await asyncio.to_thread(dovecot.append_pushed, mail_user, message)  # bot not told
+        assert await harness.settled() == []
+        assert harness.watcher.hub.watched == 0
         assert harness.watcher.scheduled_ids == set()
         assert "Resumed `p`" in await _ask(harness, "mail resume", {"account": "p"})
         assert await harness.titles(1) == ["while paused"]
@@ -151,7 +156,9 @@ async def test_forbidden_channel_is_marked_and_edit_moves_alerts(harness, doveco
         dovecot.append(mail_user, make_message(subject="held"), folder="Sent")
         await _ask(harness, "mail check", {"account": "b"})
         await d.wait_for(method="POST", path=CHANNEL_POSTS, status=403)
-        await asyncio.sleep(1.0)
+        # Once the channel is marked broken nothing of it is due: no retry can follow.
+        await until(lambda: _scalar(harness, "select channel_broken from account"))
+        assert outbox.next_due_at(harness.bot.engine) is None
         assert len(d.find("POST", CHANNEL_POSTS, status=403)) == 1
         assert "alerts held" in await _ask(harness, "mail list")
         await _ask(harness, "mail edit", {"account": "b", "channel": second})
@@ -246,10 +253,9 @@ async def test_leaving_a_guild_deletes_its_accounts(harness, mail_user):
     async with harness.running():
         await harness.add_account(mail_user, name="bye")
         await harness.double.remove_guild(harness.double.guild_id)
-        async with asyncio.timeout(10):
-            while _scalar(harness, "select count(*) from account"):
-                await asyncio.sleep(0.05)
-        assert harness.watcher.scheduled_ids == set()
+        # on_guild_remove deletes the rows first and unschedules after: wait for the end.
+        await until(lambda: not harness.watcher.scheduled_ids, timeout=10)
+        assert _scalar(harness, "select count(*) from account") == 0
 
 
 def test_role_spec_is_importable():

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 from cogs.alerts import SWEEP_JOB
 from tests.plugins.discord_double import EVERYONE_PERMISSIONS
 from tests.plugins.dovecot import make_message
+from tests.plugins.mailsync import until
 
 
 def _rows(harness, table: str) -> int:
@@ -90,9 +91,10 @@ async def test_scheduled_sweep_polls_quiet_sessions_and_finds_new_mail(harness, 
         sweep = bot.scheduler.get_job(SWEEP_JOB)
         harness.watcher.due_now(account_id)
         sweep.modify(next_run_time=datetime.now(UTC))  # first round: full poll, session kept
-        async with asyncio.timeout(10):
-            while account_id not in harness.watcher._seen:
-                await asyncio.sleep(0.05)
+        # Until that poll is over, not just past its STATUS: a sweep skips an account whose
+        # poll still holds its lock, and the next sweep is 15 s away.
+        alerts = harness.watcher
+        await until(lambda: account_id in alerts._seen and not alerts._again, timeout=10)
         assert harness.watcher.sessions.has(account_id)
         dovecot.append(mail_user, make_message(subject="via scheduler"), folder="Sent")
         harness.watcher.due_now(account_id)

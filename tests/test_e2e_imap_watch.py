@@ -3,6 +3,7 @@
 import asyncio
 
 from tests.plugins.dovecot import make_message
+from tests.plugins.mailsync import until
 
 
 async def _wait_posts(double, count, timeout=20.0):
@@ -20,7 +21,8 @@ async def test_delivery_during_idle_is_pushed(harness, dovecot, mail_user):
     """With a 60-minute interval, a delivery still reaches the channel within seconds (IDLE)."""
     async with harness.running():
         await harness.add_account(mail_user, name="push", interval=60)
-        await asyncio.sleep(0.3)  # the IDLE connection settles
+        account_id = harness.account_id("push")
+        await until(lambda: harness.idle_client(account_id))  # the bot is idling on INBOX
         loop = asyncio.get_running_loop()
         sent = loop.time()
         dovecot.append(mail_user, make_message(subject="pushed"))
@@ -33,17 +35,19 @@ async def test_server_restart_mid_idle_misses_and_doubles_nothing(harness, dovec
     """Dovecot restarted under an IDLE connection: mail before and after is posted once each."""
     async with harness.running():
         await harness.add_account(mail_user, name="restart", interval=60)
-        await asyncio.sleep(0.3)
+        account_id = harness.account_id("restart")
+        first = await until(lambda: harness.idle_client(account_id))
         dovecot.append(mail_user, make_message(subject="before"))
         await _wait_posts(harness.double, 1)
         await asyncio.to_thread(dovecot.restart)
         # Delivered while the bot is still reconnecting: caught up by UID after reconnect.
         dovecot.append(mail_user, make_message(subject="during reconnect"))
         await _wait_posts(harness.double, 2)
-        await asyncio.sleep(1.0)  # reconnected and idling again
+        # Reconnected and idling again: the hub watches a new connection, not the old one.
+        await until(lambda: harness.idle_client(account_id) not in (None, first), timeout=20)
         dovecot.append(mail_user, make_message(subject="after"))
         await _wait_posts(harness.double, 3)
-        await asyncio.sleep(1.0)
+        await harness.settled(3)  # no poll left that could post anything twice
         assert _titles(harness.double) == ["before", "during reconnect", "after"]
 
 

@@ -33,6 +33,26 @@ class Events:
             assert self.changed.wait_for(predicate, timeout), (self.activity, self.lost)
 
 
+def until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def counting_renewals(client):
+    """Count the IDLE commands the hub sends on `client` (one per renewal)."""
+    client.renewals = 0
+    idle = client.idle
+
+    def counted():
+        client.renewals += 1
+        return idle()
+
+    client.idle = counted
+    return client
+
+
 @pytest.fixture
 def cfg_for(dovecot, dovecot_ssl_env):
     net.reset_tls_context()
@@ -59,7 +79,7 @@ def hub():
 def test_delivery_is_reported_as_activity(hub, dovecot, mail_user, cfg_for):
     """A message appended while the connection idles is reported within seconds."""
     hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
-    time.sleep(0.2)
+    until(lambda: hub.watched == 1)
     dovecot.append(mail_user, make_message(subject="push"))
     hub.events.wait(lambda: "a" in hub.events.activity)
     assert hub.events.lost == []
@@ -67,9 +87,10 @@ def test_delivery_is_reported_as_activity(hub, dovecot, mail_user, cfg_for):
 
 def test_idle_survives_many_reissues(hub, dovecot, mail_user, cfg_for):
     """IDLE renewed every 0.3 s keeps the watch alive and still sees new mail."""
-    hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
-    time.sleep(1.5)  # about five DONE/IDLE renewals
-    assert hub.watched == 1
+    client = counting_renewals(open_idle(cfg_for(mail_user), allow_private=True))
+    hub.add("a", client)
+    until(lambda: client.renewals >= 5)  # five DONE/IDLE renewals
+    until(lambda: hub.watched == 1)  # the last one handed back
     assert hub.events.lost == []
     hub.events.activity.clear()
     dovecot.append(mail_user, make_message(subject="after renewals"))
@@ -79,7 +100,7 @@ def test_idle_survives_many_reissues(hub, dovecot, mail_user, cfg_for):
 def test_server_restart_is_reported_as_lost(hub, dovecot, mail_user, cfg_for):
     """A Dovecot restart ends the session: the hub reports it lost instead of going silent."""
     hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
-    time.sleep(0.2)
+    until(lambda: hub.watched == 1)
     dovecot.restart()
     hub.events.wait(lambda: any(k == "a" for k, _ in hub.events.lost))
     assert hub.watched == 0
@@ -87,12 +108,13 @@ def test_server_restart_is_reported_as_lost(hub, dovecot, mail_user, cfg_for):
 
 def test_removed_connection_reports_nothing(hub, dovecot, mail_user, cfg_for):
     """After remove(), new mail on that account raises no callback."""
-    hub.add("a", open_idle(cfg_for(mail_user), allow_private=True))
-    time.sleep(0.2)
+    client = open_idle(cfg_for(mail_user), allow_private=True)
+    hub.add("a", client)
+    until(lambda: hub.watched == 1)
     hub.remove("a")
-    time.sleep(0.8)  # any renewal in flight lands and is dropped
-    dovecot.append(mail_user, make_message(subject="unwatched"))
-    time.sleep(1.5)
+    # Closed by the hub: at once, or when a renewal in flight lands and is dropped.
+    until(lambda: client.socket().fileno() == -1)
+    dovecot.append_pushed(mail_user, make_message(subject="unwatched"))
     assert hub.events.activity == []
     assert hub.watched == 0
 
@@ -107,13 +129,13 @@ def test_many_accounts_share_one_hub_thread(dovecot, cfg_for):
         users = [dovecot.add_user() for _ in range(30)]
         for i, user in enumerate(users):
             hub.add(i, open_idle(cfg_for(user), allow_private=True))
-        time.sleep(0.3)
-        assert hub.watched == 30
+        until(lambda: hub.watched == 30)
         assert threading.active_count() == before
         dovecot.append(users[7], make_message(subject="only seven"))
         events.wait(lambda: 7 in events.activity)
-        time.sleep(0.8)
-        assert set(events.activity) == {7}
+        dovecot.append(users[21], make_message(subject="then twenty-one"))
+        events.wait(lambda: 21 in events.activity)
+        assert set(events.activity) == {7, 21}
     finally:
         hub.stop()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 ENV = "MAILSYNC_TEST_DATABASE_URL"
 
@@ -95,8 +97,26 @@ class Databases:
         try:
             yield self.admin.url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with self.admin.connect() as conn:  # FORCE: engines the test left open (PG 13+)
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """DROP ... WITH (FORCE) (PG 13+) also ends the connections the test left open, even
+        ones a thread of the test opens while it runs. It first checks that it may end every
+        backend in the database, and a role without superuser may not end an autovacuum
+        worker: "must be a member of the role whose process is being terminated". Such a
+        worker is done with a test's tiny database within moments, so try again until then."""
+        assert self.admin is not None
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self.admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except DBAPIError as exc:
+                refused = getattr(exc.orig, "sqlstate", None) == "42501"  # insufficient_privilege
+                if not refused or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,6 +15,8 @@ from mail import net
 from storage import outbox, repo
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, MailUser
+
+T = TypeVar("T")
 
 
 class Harness:
@@ -48,6 +50,16 @@ class Harness:
                 if pending == 0 and len(posts) >= at_least:
                     return posts
                 await asyncio.sleep(0.05)
+
+    async def settled(self, at_least: int = 0, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Channel posts once no poll runs or waits and the outbox has nothing pending."""
+        await until(lambda: not self.watcher._again, timeout)
+        return await self.posts(at_least, timeout)
+
+    def idle_client(self, account_id: int) -> Any:
+        """The connection the bot's IDLE hub is watching for the account, or None."""
+        watch = self.watcher.hub._watches.get(account_id)
+        return None if watch is None else watch.client
 
     async def titles(self, at_least: int = 0) -> list[str]:
         return [p["embeds"][0]["title"] for p in await self.posts(at_least)]
@@ -113,6 +125,14 @@ class Harness:
             values={"password": user.password if password is None else password},
         )
         return submit, await self.reply_text(submit)
+
+
+async def until(condition: Callable[[], T], timeout: float = 15.0) -> T:
+    """Wait until `condition()` is true (checked every 50 ms); returns its value."""
+    async with asyncio.timeout(timeout):
+        while not (value := condition()):
+            await asyncio.sleep(0.05)
+    return value
 
 
 def _is_placeholder(reply: dict[str, Any]) -> bool:

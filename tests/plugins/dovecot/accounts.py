@@ -137,6 +137,23 @@ class AccountsMixin:
             raise DovecotError(f"APPEND response carries no APPENDUID: {response!r}")
         return int(match.group(1))
 
+    def append_pushed(self, user: MailUser, raw: bytes, timeout: float = 10.0) -> int:
+        """APPEND to INBOX while a client of our own idles there; return (the UID) once
+        Dovecot has pushed the new message to it. Dovecot batches changes for about 0.5 s;
+        after this, any other client idling on that INBOX has been told too."""
+        with self.imap(user) as client:
+            client.select_folder("INBOX", readonly=True)
+            client.idle()
+            try:
+                uid = self.append(user, raw)
+                deadline = time.monotonic() + timeout
+                while not any(r[1:2] == (b"EXISTS",) for r in client.idle_check(timeout=1)):
+                    if time.monotonic() > deadline:
+                        raise DovecotError(f"no IDLE push within {timeout}s of the APPEND")
+            finally:
+                client.idle_done()
+        return uid
+
     def create_folder(self, user: MailUser, folder: str) -> None:
         with self.imap(user) as client:
             client.create_folder(folder)

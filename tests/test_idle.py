@@ -9,28 +9,8 @@ from mail import imap, net
 from mail.idle import IdleHub, enter_idle, leave_idle, open_idle
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
+from tests.plugins.hub_events import HubEvents
 from watch.engine import _shows_more
-
-
-class Events:
-    def __init__(self):
-        self.activity = []
-        self.lost = []
-        self.changed = threading.Condition()
-
-    def on_activity(self, key):
-        with self.changed:
-            self.activity.append(key)
-            self.changed.notify_all()
-
-    def on_lost(self, key, reason):
-        with self.changed:
-            self.lost.append((key, reason))
-            self.changed.notify_all()
-
-    def wait(self, predicate, timeout=10.0):
-        with self.changed:
-            assert self.changed.wait_for(predicate, timeout), (self.activity, self.lost)
 
 
 def until(condition, timeout=10.0):
@@ -40,17 +20,16 @@ def until(condition, timeout=10.0):
         time.sleep(0.02)
 
 
-def counting_renewals(client):
-    """Count the IDLE commands the hub sends on `client` (one per renewal)."""
-    client.renewals = 0
-    idle = client.idle
+def renewed(client, times):
+    """A condition for until(): the IDLE command's tag has changed `times` times (the hub
+    renews by a pipelined DONE + IDLE, each IDLE with a new tag)."""
+    seen = {client._idle_tag}
 
-    def counted():
-        client.renewals += 1
-        return idle()
+    def check():
+        seen.add(client._idle_tag)
+        return len(seen) > times
 
-    client.idle = counted
-    return client
+    return check
 
 
 @pytest.fixture
@@ -68,7 +47,7 @@ def cfg_for(dovecot, dovecot_ssl_env):
 
 @pytest.fixture
 def hub():
-    events = Events()
+    events = HubEvents()
     hub = IdleHub(events.on_activity, events.on_lost, reissue_seconds=0.3)
     hub.events = events
     hub.start()
@@ -87,9 +66,9 @@ def test_delivery_is_reported_as_activity(hub, dovecot, mail_user, cfg_for):
 
 def test_idle_survives_many_reissues(hub, dovecot, mail_user, cfg_for):
     """IDLE renewed every 0.3 s keeps the watch alive and still sees new mail."""
-    client = counting_renewals(open_idle(cfg_for(mail_user), allow_private=True))
+    client = open_idle(cfg_for(mail_user), allow_private=True)
     hub.add("a", client)
-    until(lambda: client.renewals >= 5)  # five DONE/IDLE renewals
+    until(renewed(client, 5))  # five DONE/IDLE renewals
     until(lambda: hub.watched == 1)  # the last one handed back
     assert hub.events.lost == []
     hub.events.activity.clear()
@@ -121,7 +100,7 @@ def test_removed_connection_reports_nothing(hub, dovecot, mail_user, cfg_for):
 
 def test_many_accounts_share_one_hub_thread(dovecot, cfg_for):
     """Thirty idle accounts add no thread per account; each one's mail is told apart."""
-    events = Events()
+    events = HubEvents()
     hub = IdleHub(events.on_activity, events.on_lost)
     hub.start()
     try:
@@ -154,7 +133,7 @@ def test_open_idle_selects_inbox_read_only(dovecot, mail_user, cfg_for):
 def test_renewal_reads_quota_between_done_and_idle(dovecot, mail_user, cfg_for):
     """A pipelined renewal (DONE, GETQUOTAROOT, IDLE in one write, read by the hub thread)
     reports the quota when due, keeps the connection idling, and push works afterwards."""
-    events, reports = Events(), []
+    events, reports = HubEvents(), []
     dovecot.append(mail_user, make_message(subject="weight", size=100 * 1024))
     hub = IdleHub(
         events.on_activity,

@@ -1,7 +1,6 @@
 """mail/sessions.py and mail/sweep.py against Dovecot: kept sessions, one-round sweeps, and
 the one connection a pushed account shares between IDLE and its polls."""
 
-import threading
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from mail.idle import IdleHub
 from mail.sessions import SessionPool
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
+from tests.plugins.hub_events import HubEvents
 
 
 @pytest.fixture
@@ -124,29 +124,9 @@ def test_kept_session_sees_mail_that_arrives_between_polls(pool, dovecot, mail_u
     assert pool.sweep({"a": ["INBOX"]})["a"]["INBOX"].messages == 2
 
 
-class _Events:
-    def __init__(self):
-        self.activity, self.lost = [], []
-        self.changed = threading.Condition()
-
-    def on_activity(self, key):
-        with self.changed:
-            self.activity.append(key)
-            self.changed.notify_all()
-
-    def on_lost(self, key, reason):
-        with self.changed:
-            self.lost.append((key, reason))
-            self.changed.notify_all()
-
-    def wait(self, predicate, timeout=10.0):
-        with self.changed:
-            assert self.changed.wait_for(predicate, timeout), (self.activity, self.lost)
-
-
 @pytest.fixture
 def pushed_pool():
-    events = _Events()
+    events = HubEvents()
     hub = IdleHub(events.on_activity, events.on_lost, reissue_seconds=600)
     hub.start()
     pool = SessionPool(allow_private=True, hub=hub)

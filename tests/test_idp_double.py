@@ -235,18 +235,18 @@ def test_device_flow_slow_down_grows_the_interval(idp: IdentityProvider) -> None
     """Polling faster than the interval answers slow_down and adds slow_down_increment to the
     interval for every later poll; polling at the new pace is fine."""
     idp.device_interval = 0.05
-    idp.slow_down_increment = 0.15
+    idp.slow_down_increment = 0.5
     body = device_code(idp)
     code = body["device_code"]
     assert poll(idp, code)[1]["error"] == "authorization_pending"
     assert poll(idp, code)[1]["error"] == "slow_down"
     grant = idp.device_grant(body["user_code"])
-    assert grant.interval == pytest.approx(0.20)
+    assert grant.interval == pytest.approx(0.55)
     assert (grant.slow_downs, grant.polls) == (1, 2)
     time.sleep(0.1)  # the old interval is no longer enough
     assert poll(idp, code)[1]["error"] == "slow_down"
-    assert idp.device_grant(body["user_code"]).interval == pytest.approx(0.35)
-    time.sleep(0.36)
+    assert idp.device_grant(body["user_code"]).interval == pytest.approx(1.05)
+    time.sleep(1.06)
     assert poll(idp, code)[1]["error"] == "authorization_pending"
     assert [r.error for r in idp.device_polls(code)] == [
         "authorization_pending",
@@ -275,10 +275,10 @@ def test_device_flow_denied(idp: IdentityProvider) -> None:
 def test_device_flow_expired(idp: IdentityProvider) -> None:
     """After expires_in the code answers expired_token, even once approved."""
     idp.device_interval = 0.05
-    idp.device_expires_in = 0.3
+    idp.device_expires_in = 0.5
     body = device_code(idp)
     assert poll(idp, body["device_code"])[1]["error"] == "authorization_pending"
-    time.sleep(0.35)
+    time.sleep(0.55)
     assert idp.pending_user_codes() == []
     idp.approve(body["user_code"], "alice")
     assert poll(idp, body["device_code"])[1]["error"] == "expired_token"
@@ -567,11 +567,11 @@ def test_expire_access_tokens_keeps_refresh(idp: IdentityProvider) -> None:
 
 def test_access_ttl(idp: IdentityProvider) -> None:
     """access_ttl is the expires_in answered, and the token turns inactive after it."""
-    idp.access_ttl = 0.2
+    idp.access_ttl = 0.5
     tokens = idp.issue_tokens("alice")
-    assert tokens["expires_in"] == 0.2
+    assert tokens["expires_in"] == 0.5
     assert introspect(idp, tokens["access_token"])["active"] is True
-    time.sleep(0.25)
+    time.sleep(0.55)
     assert introspect(idp, tokens["access_token"]) == {"active": False}
     idp.access_ttl = 60
     status, body = token(idp, grant_type="refresh_token", refresh_token=tokens["refresh_token"])

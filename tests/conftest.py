@@ -1,6 +1,7 @@
-"""Shared fixtures: a real Dovecot and a local double of Discord's API."""
+"""Shared fixtures: a real Dovecot, a local identity provider and a double of Discord's API."""
 
 pytest_plugins = [
+    "tests.plugins.idp",
     "tests.plugins.dovecot",
     "tests.plugins.discord_double",
     "tests.plugins.mailsync",

@@ -5,6 +5,11 @@ loopback ports, with a self-signed certificate (trusted through `Dovecot.ca_file
 special-use folders. Users live in one passwd-file per user, which Dovecot reads on lookup,
 so `add_user` takes effect at once without a reload.
 
+The fixture also offers XOAUTH2 and OAUTHBEARER: an oauth2 passdb checks bearer tokens at
+the `idp` fixture's introspection endpoint (tests.plugins.idp), so the users of `add_user`
+log in with a password or with a token the IdP issued for them. `kick(user)` ends a user's
+sessions, because Dovecot never re-checks an open session's token.
+
 The `Dovecot` class is plain Python and can also be used outside pytest (benchmarks, scripts).
 
 Layout: ``server`` (`Dovecot`: directories, ports, lifecycle), ``config`` (dovecot.conf),
@@ -37,3 +42,6 @@ __all__ = [
     "mail_user",
     "make_message",
 ]
+
+# The `dovecot` fixture needs the `idp` fixture; a conftest naming only this plugin gets both.
+pytest_plugins = ["tests.plugins.idp"]

@@ -6,17 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.plugins.idp import IdentityProvider
+
 from .accounts import MailUser
 from .errors import DovecotError
 from .server import Dovecot
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """A real Dovecot for the whole session (IMAP, IMAPS, POP3, POP3S on loopback)."""
+def dovecot(idp: IdentityProvider) -> Iterator[Dovecot]:
+    """A real Dovecot for the whole session (IMAP, IMAPS, POP3, POP3S on loopback).
+
+    Users log in with their password, or with XOAUTH2 / OAUTHBEARER and an access token of
+    the `idp` double, which Dovecot asks at every login (its /introspect).
+    """
     problem = None
     try:
-        server = Dovecot()
+        server = Dovecot(introspection_url=idp.introspection_endpoint)
     except DovecotError as exc:
         problem = str(exc)
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .accounts import AccountsMixin, MailUser
 from .certs import _make_certificates
-from .config import render_config
+from .config import render_config, render_oauth2_args
 from .errors import DovecotError
 from .host import _alive, _descendants, _free_ports, _make_temp_root, _set_parent_death_signal
 
@@ -30,11 +30,16 @@ STOP_TIMEOUT = 10.0
 
 
 class Dovecot(AccountsMixin):
-    """A private Dovecot instance: IMAP/IMAPS/POP3/POP3S on loopback, users in passwd-files."""
+    """A private Dovecot instance: IMAP/IMAPS/POP3/POP3S on loopback, users in passwd-files.
+
+    With ``introspection_url`` (an identity provider's token introspection endpoint, such as
+    the IdP double's) users may also log in with XOAUTH2 / OAUTHBEARER bearer tokens, which
+    Dovecot checks there at every login; without it only passwords are offered.
+    """
 
     host: str = "127.0.0.1"
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, introspection_url: str | None = None) -> None:
         # Looked up on the package, where tests patch it to fake a missing install.
         from . import _find_binary
 
@@ -75,6 +80,8 @@ class Dovecot(AccountsMixin):
         self.log_path = self.root / "dovecot.log"
         self.stderr_path = self.root / "dovecot.stderr"
         self.config_path = self.root / "dovecot.conf"
+        self.oauth2_config_path = self.root / "dovecot-oauth2.conf.ext"
+        self.introspection_url = introspection_url
         for directory in (self.run_dir, self.state_dir, self.users_dir, self.home_dir):
             directory.mkdir(exist_ok=True)
             directory.chmod(0o755)
@@ -84,6 +91,9 @@ class Dovecot(AccountsMixin):
         self.ca_file = str(ca_file)
         self.config_path.write_text(render_config(self))
         self.config_path.chmod(0o644)
+        if introspection_url is not None:
+            self.oauth2_config_path.write_text(render_oauth2_args(introspection_url))
+            self.oauth2_config_path.chmod(0o644)
 
         self._process: subprocess.Popen[bytes] | None = None
         self.start_seconds: float | None = None  # how long the last start() took
@@ -278,6 +288,37 @@ class Dovecot(AccountsMixin):
         )
         rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
         return sum(1 for row in rows if len(row) >= 2 and row[0] == user and row[1] == "imap")
+
+    def sessions(self, user: MailUser | str) -> int:
+        """How many IMAP and POP3 connections `user` holds right now (`doveadm who`)."""
+        name = user if isinstance(user, str) else user.name
+        done = subprocess.run(
+            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1", name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
+        return sum(1 for row in rows if len(row) >= 2 and row[0] == name)
+
+    def kick(self, user: MailUser | str, timeout: float = 10.0) -> None:
+        """End every IMAP and POP3 session of `user` (`doveadm kick`) and wait until they are
+        gone, so the client's next step is a new login. Dovecot never re-checks the
+        credentials (or the OAuth token) of an open or IDLE session."""
+        name = user if isinstance(user, str) else user.name
+        subprocess.run(
+            [self.doveadm_bin, "-c", str(self.config_path), "kick", name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,  # exits non-zero when the user had no session
+        )
+        deadline = time.monotonic() + timeout
+        while self.sessions(name):
+            if time.monotonic() > deadline:
+                raise DovecotError(f"{name} still has sessions {timeout} s after doveadm kick")
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ diagnostics
 

@@ -21,13 +21,22 @@ from sqlalchemy import Engine
 
 from cogs._errors import MailTree
 from cogs._group import MailGroup
+from mail import oauth
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
+from web.app import WebPortError, WebServer
 
 log = logging.getLogger("mailsync")
 
-EXTENSIONS = ("cogs.alerts", "cogs.accounts", "cogs.manage", "cogs.status", "cogs.archive")
+EXTENSIONS = (
+    "cogs.alerts",
+    "cogs.accounts",
+    "cogs.manage",
+    "cogs.status",
+    "cogs.archive",
+    "cogs.signin",
+)
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
 
@@ -51,6 +60,17 @@ class Settings:
     idle_reissue_minutes: float = 24.0
     max_accounts_per_guild: int = 25
     log_level: str = "INFO"
+    # The web endpoint; 0 = off. from_env defaults to 8080 (SPEC section 10); a Settings
+    # built in code (tests) starts none unless asked.
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    public_url: str = ""  # how browsers reach the web endpoint; default http://host:port
+    oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
+
+    @property
+    def callback_url(self) -> str:
+        base = self.public_url or f"http://{self.http_host}:{self.http_port}"
+        return base.rstrip("/") + "/oauth/callback"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -71,11 +91,21 @@ class Settings:
             concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
             idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
             max_accounts = int(env.get("MAILSYNC_MAX_ACCOUNTS_PER_GUILD") or 25)
+            http_port = int(env.get("MAILSYNC_HTTP_PORT") or 8080)
         except ValueError as exc:
             raise ConfigError(
-                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES and "
-                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be numbers."
+                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES, "
+                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD and MAILSYNC_HTTP_PORT must be numbers."
             ) from exc
+        if not 0 <= http_port <= 65535:
+            raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")
+        try:
+            providers = oauth.load_providers(env)
+        except oauth.OAuthConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        public_url = (env.get("MAILSYNC_PUBLIC_URL") or "").strip()
+        if public_url and not public_url.startswith(("https://", "http://")):
+            raise ConfigError("MAILSYNC_PUBLIC_URL must start with https:// (or http://).")
         if max_accounts < 1:
             raise ConfigError("MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be at least 1.")
         if concurrency < 1:
@@ -95,6 +125,10 @@ class Settings:
             idle_reissue_minutes=idle_minutes,
             max_accounts_per_guild=max_accounts,
             log_level=level,
+            http_host=(env.get("MAILSYNC_HTTP_HOST") or "127.0.0.1").strip(),
+            http_port=http_port,
+            public_url=public_url,
+            oauth_providers=providers,
         )
 
 
@@ -123,6 +157,7 @@ class MailsyncBot(commands.Bot):
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mail_group = MailGroup()
+        self.web = WebServer(settings.http_host, settings.http_port)
 
     async def setup_hook(self) -> None:
         await asyncio.to_thread(migrate, self.engine)
@@ -131,6 +166,7 @@ class MailsyncBot(commands.Bot):
         self.scheduler.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.web.start()  # after the cogs: they add its routes
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
@@ -148,6 +184,7 @@ class MailsyncBot(commands.Bot):
     async def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.web.stop()
         await super().close()
 
 
@@ -234,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except discord.LoginFailure:
         print("mailsync: Discord refused DISCORD_TOKEN; check the token in .env.", file=sys.stderr)
         return 1
+    except WebPortError as exc:
+        print(f"mailsync: web endpoint: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

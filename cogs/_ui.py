@@ -206,6 +206,11 @@ def trouble_embed(
             "Polling goes on, but this will not heal by itself: set the new password "
             "with `/mail password`."
         )
+    if kind == "reauth":
+        lines.append(
+            "Polling is stopped until someone signs in again with `/mail reauth`; "
+            "mail that arrives meanwhile is announced after that."
+        )
     if retry_at is not None:
         lines.append(f"Next try <t:{int(retry_at.timestamp())}:R>; retries back off up to an hour.")
     embed = discord.Embed(

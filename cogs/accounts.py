@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -15,7 +15,7 @@ from discord.ext import commands
 from cogs import _ui, _validate
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
-from mail import imap, pop3
+from mail import imap, oauth, pop3
 from mail.errors import MailError
 from mail.types import FolderBaseline, FolderState, Protocol, Security, ServerConfig
 from storage import repo
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from bot import MailsyncBot
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """An OAuth2 sign-in that finished: the provider's name and the tokens it gave."""
+
+    provider: str
+    tokens: oauth.Tokens
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class Accounts(MailCommandsCog):
         name="a short name for this account (default username@host)",
         folders="IMAP folders to watch, comma-separated (default INBOX)",
         interval="minutes between polls (default 5, at least 1)",
+        auth="password (asked next, default) or oauth (sign in at your mail provider)",
     )
     async def add(
         self,
@@ -80,6 +89,7 @@ class Accounts(MailCommandsCog):
         name: str | None = None,
         folders: str | None = None,
         interval: int | None = None,
+        auth: Literal["password", "oauth"] = "password",
     ) -> None:
         guild_id = guild_id_of(interaction)
         host = _validate.host(host)
@@ -103,6 +113,9 @@ class Accounts(MailCommandsCog):
         ):
             raise UserError(f"An account named `{draft.name}` already exists in this server.")
         await self._check_room(draft.guild_id)
+        if auth == "oauth":
+            await self.bot.get_cog("SignIn").add(interaction, draft)  # type: ignore[union-attr]
+            return
         await interaction.response.send_modal(AddPasswordModal(self, draft))
 
     async def _check_room(self, guild_id: int) -> None:
@@ -114,8 +127,13 @@ class Accounts(MailCommandsCog):
             )
 
     async def finish_add(
-        self, interaction: discord.Interaction, draft: AccountDraft, password: str
+        self,
+        interaction: discord.Interaction,
+        draft: AccountDraft,
+        password: str = "",
+        signin: SignedIn | None = None,
     ) -> None:
+        """Verify, baseline and save; with `signin` the account logs in with OAuth2."""
         cfg = ServerConfig(
             protocol=draft.protocol,
             host=draft.host,
@@ -123,6 +141,7 @@ class Accounts(MailCommandsCog):
             security=draft.security,
             username=draft.username,
             password=password,
+            oauth_token=signin.tokens.access_token if signin else None,
         )
         await self._check_room(draft.guild_id)
         allow_private = self.bot.settings.allow_private_hosts
@@ -148,10 +167,14 @@ class Accounts(MailCommandsCog):
             port=draft.port,
             security=draft.security.value,
             username=draft.username,
-            password_encrypted=self.bot.secrets.encrypt(password),
+            password_encrypted=self.bot.secrets.encrypt(
+                signin.tokens.to_json() if signin else password
+            ),
             folders=draft.folders,
             interval_minutes=draft.interval,
             created_by=draft.user_id,
+            auth="oauth" if signin else "password",
+            oauth_provider=signin.provider if signin else None,
         )
         try:
             account = await asyncio.to_thread(

@@ -33,6 +33,7 @@ class Alerts(commands.Cog):
                 allow_private_hosts=settings.allow_private_hosts,
                 poll_concurrency=settings.poll_concurrency,
                 idle_reissue_seconds=settings.idle_reissue_minutes * 60,
+                oauth_providers=settings.oauth_providers,
             ),
             on_queued=self.sender.poke,
         )

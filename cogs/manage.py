@@ -218,7 +218,7 @@ class Manage(MailCommandsCog):
         try:
             added = await asyncio.to_thread(
                 imap.verify_and_baseline,
-                self.watcher.config_of(account),
+                await self.watcher.credentials(account),
                 new,
                 self.bot.settings.allow_private_hosts,
             )

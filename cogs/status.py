@@ -31,9 +31,8 @@ class Status(MailCommandsCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._account(interaction, account)
         if found.protocol == Protocol.POP3:
-            box = await asyncio.to_thread(
-                pop3.baseline, self.watcher.config_of(found), self.bot.settings.allow_private_hosts
-            )
+            cfg = await self.watcher.credentials(found)
+            box = await asyncio.to_thread(pop3.baseline, cfg, self.bot.settings.allow_private_hosts)
             embed = discord.Embed(
                 title=f"Folders of {_ui.truncate(found.name, 150)}",
                 description=_ui.pop3_folders_text(box.count, box.size_bytes),
@@ -73,9 +72,8 @@ class Status(MailCommandsCog):
                 "`/mail edit mailbox_limit_mb:` to see usage and get warnings."
             )
             return embed
-        box = await asyncio.to_thread(
-            pop3.baseline, self.watcher.config_of(account), self.bot.settings.allow_private_hosts
-        )
+        cfg = await self.watcher.credentials(account)
+        box = await asyncio.to_thread(pop3.baseline, cfg, self.bot.settings.allow_private_hosts)
         limit = QuotaResource("STORAGE", box.size_bytes // 1024, account.mailbox_limit_mb * 1024)
         report = QuotaReport(True, (QuotaRoot("declared mailbox limit", (limit,)),))
         return _ui.quota_report_embed(account.name, report)

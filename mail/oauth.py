@@ -19,9 +19,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.base import OAuth2Error
 
 from mail.errors import AuthError, MailError
 
@@ -321,7 +321,7 @@ def poll_device_flow(provider: Provider, grant: DeviceGrant) -> Tokens | str:
         token = session.fetch_token(
             provider.token_endpoint, grant_type=DEVICE_GRANT, device_code=grant.device_code
         )
-    except OAuth2Error as exc:
+    except AuthlibBaseError as exc:  # OAuth error answers (RFC 6749 section 5.2)
         if exc.error in ("authorization_pending", "slow_down"):
             return exc.error
         if exc.error == "access_denied":
@@ -358,7 +358,7 @@ def exchange_code(provider: Provider, code: str, verifier: str, redirect_uri: st
             code=code,
             code_verifier=verifier,
         )
-    except OAuth2Error as exc:
+    except AuthlibBaseError as exc:  # OAuth error answers (RFC 6749 section 5.2)
         raise OAuthError(f"`{provider.name}` refused the sign-in ({exc.error}).") from None
     except requests.RequestException as exc:
         raise _unreachable(provider, exc) from exc
@@ -372,7 +372,7 @@ def refresh(provider: Provider, tokens: Tokens) -> Tokens:
     session = _session(provider)
     try:
         token = session.refresh_token(provider.token_endpoint, refresh_token=tokens.refresh_token)
-    except OAuth2Error as exc:
+    except AuthlibBaseError as exc:  # OAuth error answers (RFC 6749 section 5.2)
         if exc.error == "invalid_grant":
             raise ReauthNeededError(
                 f"`{provider.name}` no longer accepts the stored sign-in (it was revoked or "

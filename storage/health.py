@@ -79,6 +79,30 @@ def record_failure(
         return health
 
 
+def record_reauth_needed(
+    engine: Engine, account_id: int, error: str, trouble: Callable[[int], Alert]
+) -> bool:
+    """The provider refused the refresh token: flag the account (polls stop until
+    /mail reauth) and queue one trouble warning with its flag, in one transaction.
+    False if the account is gone or already flagged."""
+    with _session(engine) as session:
+        health = session.get(AccountHealth, account_id)
+        account = session.get(Account, account_id)
+        if health is None or account is None or account.needs_reauth:
+            return False
+        account.needs_reauth = True
+        health.last_poll_at = utcnow()
+        health.consecutive_failures += 1
+        health.last_error = error[:500]
+        health.last_error_kind = "reauth"
+        if not health.trouble_notified:
+            session.add_all(outbox.rows(account, [trouble(health.consecutive_failures)]))
+            health.trouble_notified = True
+        session.add_all([account, health])
+        _commit(session)
+        return True
+
+
 def record_quota(
     engine: Engine,
     account_id: int,

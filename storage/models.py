@@ -25,7 +25,12 @@ class Account(SQLModel, table=True):
     port: int
     security: str = Field(max_length=16)
     username: str = Field(max_length=320)
+    # The password, or for auth "oauth" the token set (JSON: access, refresh, expiry):
+    # either way Fernet-encrypted with MAILSYNC_SECRET_KEY and covered by --rotate-keys.
     password_encrypted: str
+    auth: str = Field(default="password", max_length=16)  # password | oauth
+    oauth_provider: str | None = Field(default=None, max_length=64)
+    needs_reauth: bool = Field(default=False)  # the provider refused the refresh token
     folders: str = Field(default="INBOX")  # newline-separated; IMAP names may hold commas
     interval_minutes: int = Field(default=5)
     paused: bool = Field(default=False)

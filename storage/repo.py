@@ -39,6 +39,8 @@ class NewAccount:
     folders: tuple[str, ...]
     interval_minutes: int
     created_by: int
+    auth: str = "password"
+    oauth_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def create_account(
         folders="\n".join(new.folders),
         interval_minutes=new.interval_minutes,
         created_by=new.created_by,
+        auth=new.auth,
+        oauth_provider=new.oauth_provider,
     )
     with _session(engine) as session:
         try:
@@ -139,8 +143,36 @@ def account_names(engine: Engine, guild_id: int, typed: str, limit: int = 25) ->
 
 
 def active_accounts(engine: Engine) -> list[Account]:
+    """Accounts to watch: not paused, and not waiting for /mail reauth."""
     with _session(engine) as session:
-        return list(session.exec(select(Account).where(col(Account.paused).is_(False))).all())
+        return list(
+            session.exec(
+                select(Account).where(
+                    col(Account.paused).is_(False), col(Account.needs_reauth).is_(False)
+                )
+            ).all()
+        )
+
+
+def secret_of(engine: Engine, account_id: int) -> str | None:
+    """The stored (encrypted) password or token set, as it is now."""
+    with _session(engine) as session:
+        return session.exec(
+            select(Account.password_encrypted).where(Account.id == account_id)
+        ).first()
+
+
+def replace_secret(engine: Engine, account_id: int, old: str, new: str) -> bool:
+    """Store refreshed tokens (access and rotated refresh token together, one row, one
+    transaction), unless the secret changed meanwhile (a /mail reauth, a key rotation)."""
+    with _session(engine) as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Account)
+            .where(col(Account.id) == account_id, col(Account.password_encrypted) == old)
+            .values(password_encrypted=new)
+        )
+        session.commit()
+        return bool(result.rowcount)
 
 
 def folder_states(engine: Engine, account_id: int) -> dict[str, FolderState]:

@@ -21,6 +21,9 @@ def test_defaults_apply_when_only_required_values_are_set():
     assert s.allow_private_hosts is False
     assert s.poll_concurrency == 20
     assert s.log_level == "INFO"
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)  # SPEC section 10
+    assert s.callback_url == "http://127.0.0.1:8080/oauth/callback"
+    assert s.oauth_providers == {}
 
 
 def test_values_are_read_and_typed():
@@ -51,12 +54,45 @@ def test_values_are_read_and_typed():
         ({"DISCORD_TOKEN": "t"}, "--generate-key"),
         ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_GUILD_ID": "x"}, "numbers"),
         ({"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        (
+            {"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_HTTP_PORT": "70000"},
+            "MAILSYNC_HTTP_PORT",
+        ),
+        (
+            {"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY, "MAILSYNC_PUBLIC_URL": "ftp://x"},
+            "MAILSYNC_PUBLIC_URL",
+        ),
+        (
+            {
+                "DISCORD_TOKEN": "t",
+                "MAILSYNC_SECRET_KEY": KEY,
+                "MAILSYNC_OAUTH_GOOGLE_CLIENT_ID": "g",
+            },
+            "GOOGLE_CLIENT_SECRET",
+        ),
     ],
 )
 def test_bad_settings_name_what_to_fix(env, needle):
     """A missing or malformed variable raises an error that names it."""
     with pytest.raises(ConfigError, match=needle):
         Settings.from_env(env)
+
+
+def test_oauth_settings_are_read():
+    """Providers, the public URL and the web endpoint's address come from the environment."""
+    s = Settings.from_env(
+        {
+            "DISCORD_TOKEN": "t",
+            "MAILSYNC_SECRET_KEY": KEY,
+            "MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID": "ms",
+            "MAILSYNC_HTTP_HOST": "0.0.0.0",  # noqa: S104 (a setting, not a bind here)
+            "MAILSYNC_HTTP_PORT": "0",
+            "MAILSYNC_PUBLIC_URL": "https://bot.example.com/",
+        }
+    )
+    assert list(s.oauth_providers) == ["microsoft"]
+    assert (s.http_host, s.http_port) == ("0.0.0.0", 0)  # noqa: S104
+    assert s.callback_url == "https://bot.example.com/oauth/callback"
 
 
 def test_secrets_are_not_in_the_repr():

@@ -18,16 +18,16 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from imapclient import IMAPClient
 from sqlalchemy import Engine
 
-from mail import imap
-from mail.errors import ConnectError, MailError, ProtocolError
+from mail import imap, oauth
+from mail.errors import AuthError, ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
 from mail.quota import (
     QuotaReport,
@@ -93,6 +93,7 @@ class Watched:
     interval_minutes: float
     quota_warn: str
     quota_level: int
+    auth: str
 
     @classmethod
     def of(cls, account: Account) -> Watched:
@@ -104,6 +105,7 @@ class Watched:
             account.interval_minutes,
             account.quota_warn,
             account.quota_level,
+            account.auth,
         )
 
 
@@ -112,6 +114,7 @@ class WatchSettings:
     allow_private_hosts: bool = False
     poll_concurrency: int = 20
     idle_reissue_seconds: float = 24 * 60.0
+    oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
 
 
 class Watcher:
@@ -149,6 +152,8 @@ class Watcher:
         self._quota_at: dict[int, float] = {}
         self._quota_seen: dict[int, tuple[int, int, int] | None] = {}  # usage, limit, level
         self._healthy: set[int] = set()  # last poll's success is in the store already
+        self._refreshing: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._stale_token: set[int] = set()  # the server said the access token expired
         self._closed = False
         # Quiet polls and quota reads are kept in memory, not written to the store.
         self.last_poll: dict[int, datetime] = {}
@@ -197,6 +202,42 @@ class Watcher:
             ) from exc
         return replace(self.config_of_unchecked(account), password=password)
 
+    async def credentials(self, account: Account) -> ServerConfig:
+        """The server settings with a usable secret: the password, or an OAuth2 access
+        token, refreshed first when it is due (or the server said it expired). A rotated
+        refresh token is stored with its access token in one write."""
+        if account.auth != "oauth":
+            return self.config_of(account)
+        if account.id is None:
+            raise ValueError("only a stored account has credentials")
+        provider = self.settings.oauth_providers.get(account.oauth_provider or "")
+        if provider is None:
+            raise oauth.OAuthError(
+                f"The OAuth provider `{account.oauth_provider}` is no longer configured."
+            )
+        async with self._refreshing[account.id]:
+            stored = await asyncio.to_thread(repo.secret_of, self.engine, account.id)
+            stored = stored or account.password_encrypted
+            tokens = self._tokens(stored)
+            if tokens.due() or account.id in self._stale_token:
+                fresh = await asyncio.to_thread(oauth.refresh, provider, tokens)
+                sealed = self.secrets.encrypt(fresh.to_json())
+                await asyncio.to_thread(
+                    repo.replace_secret, self.engine, account.id, stored, sealed
+                )
+                self._stale_token.discard(account.id)
+                tokens = fresh
+        return replace(self.config_of_unchecked(account), oauth_token=tokens.access_token)
+
+    def _tokens(self, sealed: str) -> oauth.Tokens:
+        try:
+            return oauth.Tokens.from_json(self.secrets.decrypt(sealed))
+        except SecretKeyError as exc:
+            raise StoredSecretError(
+                "The stored sign-in cannot be decrypted with the current MAILSYNC_SECRET_KEY; "
+                "sign in again with /mail reauth."
+            ) from exc
+
     @staticmethod
     def config_of_unchecked(account: Account) -> ServerConfig:
         """The server settings without the stored password (for replacing it)."""
@@ -244,8 +285,17 @@ class Watcher:
             self.request_poll(account_id)  # type: ignore[arg-type]
 
     def _lost(self, account_id: Hashable, reason: str) -> None:
-        if account_id in self._due:
-            self.reconnects.lost(account_id, reason)  # type: ignore[arg-type]
+        if account_id not in self._due:
+            return
+        key = int(account_id)  # type: ignore[call-overload]
+        watched = self._watched.get(key)
+        if watched is not None and watched.auth == "oauth" and "expired" in reason.lower():
+            # Exchange ends a session when its access token expires ("* BYE Session
+            # invalidated - AccessTokenExpired"): refresh and reconnect now, no backoff.
+            self._stale_token.add(key)
+            self.request_poll(key)
+            return
+        self.reconnects.lost(key, reason)
 
     def _quota_due_at_renewal(self, account_id: Hashable) -> bool:
         """Hub thread: read quota in this IDLE renewal when it would otherwise be older than
@@ -341,16 +391,30 @@ class Watcher:
             account = await asyncio.to_thread(repo.get_account, self.engine, account_id)
             if account is None:  # removed meanwhile; /mail remove already unscheduled it
                 return 0
+            if account.needs_reauth:
+                raise oauth.ReauthNeededError(
+                    f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
+                )
             try:
-                if account.protocol == Protocol.POP3:
-                    announced = await self._poll_pop3(account)
-                else:
-                    announced = await self._poll_imap(account, with_quota)
+                try:
+                    announced = await self._poll_once(account, with_quota)
+                except AuthError as exc:
+                    if account.auth != "oauth" or isinstance(exc, oauth.ReauthNeededError):
+                        raise
+                    # A token that expired on the server's clock before ours: refresh and
+                    # log in again at once; that is no failure.
+                    self._stale_token.add(account_id)
+                    announced = await self._poll_once(account, with_quota)
             except MailError as exc:
                 await self._failed(account, exc)
                 raise
             await self._succeeded(account)
             return announced
+
+    async def _poll_once(self, account: Account, with_quota: bool) -> int:
+        if account.protocol == Protocol.POP3:
+            return await self._poll_pop3(account)
+        return await self._poll_imap(account, with_quota)
 
     async def _succeeded(self, account: Account) -> None:
         """A good poll: written only when it changes what the store says (a recovery, or
@@ -380,6 +444,9 @@ class Watcher:
         if account.id is None:
             return
         self._healthy.discard(account.id)
+        if isinstance(exc, oauth.ReauthNeededError):
+            await self._reauth_needed(account, exc)
+            return
         pushed = self.pushable(account) and account.id in self._due
         if pushed and isinstance(exc, ConnectError | ProtocolError):
             # The connection is gone: bring push back with the reconnect backoff. A wrong
@@ -401,12 +468,30 @@ class Watcher:
             self._due[account.id] = time.monotonic() + delay.total_seconds()
         self._on_queued()  # the warning, when this failure was the one that queued it
 
+    async def _reauth_needed(self, account: Account, exc: MailError) -> None:
+        """Only a new sign-in helps: one warning that says /mail reauth, and no retries."""
+        assert account.id is not None  # noqa: S101 (checked by the caller)
+        account_id = account.id
+        flagged = await asyncio.to_thread(
+            health.record_reauth_needed,
+            self.engine,
+            account_id,
+            str(exc),
+            lambda failures: Alert(
+                self.render.trouble(account.name, failures, str(exc), exc.kind, None)
+            ),
+        )
+        self.unschedule(account_id)
+        if flagged:
+            log.info("account %s needs /mail reauth; polls stopped", account_id)
+            self._on_queued()
+
     def _trouble_alert(self, account: Account, exc: MailError, failures: int) -> Alert:
         retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
         return Alert(self.render.trouble(account.name, failures, str(exc), exc.kind, retry_at))
 
     async def _poll_imap(self, account: Account, with_quota: bool) -> int:
-        cfg = self.config_of(account)
+        cfg = await self.credentials(account)
         states = await asyncio.to_thread(repo.folder_states, self.engine, account.id)
         quota_due = with_quota or self._quota_age(account.id) > QUOTA_EVERY
 
@@ -448,7 +533,7 @@ class Watcher:
         folders and /mail quota, instead of opening a second one."""
         if account.id is None:
             raise ValueError("only a stored account has a session")
-        cfg = self.config_of(account)
+        cfg = await self.credentials(account)
         if account.id not in self._due:  # paused: no connection is kept for it
             allow = self.settings.allow_private_hosts
             return await asyncio.to_thread(imap.once, cfg, allow, work)
@@ -490,7 +575,7 @@ class Watcher:
             download,
             self.engine,
             account.id,
-            self.config_of(account),
+            await self.credentials(account),
             archive.Retention.parse(account.retention),
             self.settings.allow_private_hosts,
         )

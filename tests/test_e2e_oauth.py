@@ -3,6 +3,7 @@ identity-provider double and the real Dovecot, which checks every token by intro
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import socket
 from pathlib import Path
@@ -305,3 +306,61 @@ async def test_web_port_in_use_is_a_clear_error_at_start(harness):
         with pytest.raises(WebPortError, match="MAILSYNC_HTTP_PORT"):
             async with harness.running():
                 pass
+
+
+async def test_device_flow_slows_down_when_asked(device_harness, idp, mail_user, monkeypatch):
+    """A slow_down answer makes every later poll wait longer (RFC 8628 section 3.5: the
+    interval grows by 5 s; scaled to 0.3 s here), and the add still completes."""
+    from cogs.signin import SignIn
+
+    monkeypatch.setattr(SignIn, "slow_down_step", 0.3)
+    harness = device_harness
+    async with harness.running():
+        mark = idp.mark()
+        handle = await harness.command("mail add", harness.add_options(mail_user, auth="oauth"))
+        code = await idp.wait_for_user_code(after=mark)
+        idp.fail_next("^/token$", 400, body={"error": "slow_down"})
+        slowed = await idp.wait_for(method="POST", path="^/token$", status=400, after=mark)
+        await idp.wait_for(method="POST", path="^/token$", after=slowed.index + 1)
+        idp.approve(code, mail_user)
+        await _reply_with(handle, "Watching")
+        polls = [r.monotonic for r in idp.find("POST", "^/token$", after=slowed.index)]
+        gaps = [b - a for a, b in itertools.pairwise(polls)]
+        assert gaps and min(gaps) >= idp.device_interval + 0.3 - 0.02
+
+
+async def test_device_code_that_expires_saves_nothing(device_harness, idp, mail_user):
+    """Nobody enters the code before it expires: a follow-up says so; nothing saved."""
+    idp.device_expires_in = 0.5
+    harness = device_harness
+    async with harness.running():
+        handle = await harness.command("mail add", harness.add_options(mail_user, auth="oauth"))
+        await idp.wait_for_user_code()
+        assert "expired" in (await _reply_with(handle, "expired"))["content"]
+        assert _scalar(harness, "select count(*) from account") == 0
+
+
+async def test_session_ended_for_an_expired_token_reconnects_at_once(
+    device_harness, idp, dovecot, mail_user
+):
+    """Exchange's "* BYE Session invalidated - AccessTokenExpired", as the IDLE hub reports
+    it: the bot refreshes and reconnects at once (no backoff, no warning)."""
+    harness = device_harness
+    async with harness.running():
+        handle = await _device_add(harness, idp, mail_user, name="bye")
+        await _reply_with(handle, "Watching")
+        account_id = harness.account_id("bye")
+        async with asyncio.timeout(15):
+            while not harness.watcher.pushed(account_id):
+                await asyncio.sleep(0.05)
+        mark = idp.mark()
+        await asyncio.to_thread(dovecot.kick, mail_user)  # the session really ends
+        harness.watcher._lost(
+            account_id, "the server ended the session (Session invalidated - AccessTokenExpired)"
+        )
+        await idp.wait_for(path="^/token$", grant_type="refresh_token", status=200, after=mark)
+        async with asyncio.timeout(5):
+            while not harness.watcher.pushed(account_id):
+                await asyncio.sleep(0.05)
+        dovecot.append(mail_user, make_message(subject="after bye"))
+        assert await harness.titles(1) == ["after bye"]

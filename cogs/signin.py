@@ -76,8 +76,20 @@ class SignIn(MailCommandsCog):
     def accounts(self) -> Accounts:
         return self.bot.get_cog("Accounts")  # type: ignore[return-value]
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    async def _begin(
+        self,
+        interaction: discord.Interaction,
+        provider: oauth.Provider,
+        work: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Answer the command now; the sign-in (minutes, maybe) runs as a task of its own."""
+        if provider.flow == "redirect" and not self.bot.web.enabled:
+            raise UserError(
+                f"`{provider.name}` signs in through the bot's web endpoint, which is off "
+                "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        task = asyncio.create_task(work())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -92,10 +104,9 @@ class SignIn(MailCommandsCog):
     async def add(self, interaction: discord.Interaction, draft: AccountDraft) -> None:
         """/mail add auth:oauth: sign in, then the same checks and save as a password add."""
         provider = self._provider_for(draft.host)
-        if provider.flow == "redirect" and not self.bot.web.enabled:
-            raise UserError(self._no_web(provider))
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        self._spawn(self._run_add(interaction, draft, provider))
+        await self._begin(
+            interaction, provider, lambda: self._run_add(interaction, draft, provider)
+        )
 
     async def _run_add(
         self, interaction: discord.Interaction, draft: AccountDraft, provider: oauth.Provider
@@ -137,10 +148,9 @@ class SignIn(MailCommandsCog):
                 f"The OAuth provider `{found.oauth_provider}` of `{found.name}` is no longer "
                 "configured on this bot."
             )
-        if provider.flow == "redirect" and not self.bot.web.enabled:
-            raise UserError(self._no_web(provider))
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        self._spawn(self._run_reauth(interaction, found, provider))
+        await self._begin(
+            interaction, provider, lambda: self._run_reauth(interaction, found, provider)
+        )
 
     async def _run_reauth(
         self, interaction: discord.Interaction, account: Account, provider: oauth.Provider
@@ -305,13 +315,6 @@ class SignIn(MailCommandsCog):
             text = "Signed in; the bot is still checking the mailbox. Discord shows the result."
         ok = text.startswith("Signed")
         return page("Signed in" if ok else "Not added", text, 200 if ok else 400)
-
-    @staticmethod
-    def _no_web(provider: oauth.Provider) -> str:
-        return (
-            f"`{provider.name}` signs in through the bot's web endpoint, which is off "
-            "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
-        )
 
 
 def _ignore(_text: str) -> None:

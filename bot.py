@@ -230,12 +230,15 @@ def rotate_keys(env: Mapping[str, str] = os.environ) -> int:
         rotated, failed = rotate_passwords(engine, secrets)
     finally:
         engine.dispose()
-    print(f"mailsync: re-encrypted {rotated} stored password(s) with the first key.")
+    print(
+        f"mailsync: re-encrypted {rotated} stored secret(s) (passwords, OAuth2 tokens) "
+        "with the first key."
+    )
     if failed:
         ids = ", ".join(map(str, failed))
         print(
-            f"mailsync: no configured key decrypts the password of account(s) {ids}; "
-            "set them again with /mail password before removing an old key.",
+            f"mailsync: no configured key decrypts the secret of account(s) {ids}; "
+            "set them again with /mail password (or /mail reauth) before removing an old key.",
             file=sys.stderr,
         )
         return 1

@@ -137,7 +137,8 @@ def test_invalid_secret_key_exits_with_a_clear_line():
 
 
 def test_rotate_keys_reencrypts_with_the_first_key(tmp_path):
-    """`python bot.py --rotate-keys` re-encrypts stored passwords so the old key can go."""
+    """`python bot.py --rotate-keys` re-encrypts stored passwords and OAuth2 tokens so the
+    old key can go."""
     from storage import repo
     from storage.crypto import SecretBox
     from storage.db import make_engine, migrate
@@ -152,12 +153,22 @@ def test_rotate_keys_reencrypts_with_the_first_key(tmp_path):
             1, 2, "a", "imap", "h", 993, "tls", "u", SecretBox(old).encrypt("pw"), ("INBOX",), 5, 3
         ),
     )
+    tokens = '{"access": "A", "refresh": "R", "exp": 1}'  # an OAuth2 account's secret
+    signed_in = repo.create_account(
+        engine,
+        repo.NewAccount(
+            *(1, 2, "b", "imap", "h", 993, "tls", "u", SecretBox(old).encrypt(tokens)),
+            *(("INBOX",), 5, 3, "oauth", "lab"),
+        ),
+    )
     engine.dispose()
     env = {"PATH": "/usr/bin:/bin", "MAILSYNC_SECRET_KEY": f"{new},{old}", "DATABASE_URL": url}
     out = _run_bot("--rotate-keys", env=env)
     assert out.returncode == 0, out.stderr
-    assert "re-encrypted 1" in out.stdout
+    assert "re-encrypted 2" in out.stdout
     engine = make_engine(url)
     stored = repo.get_account(engine, account.id).password_encrypted
+    stored_tokens = repo.get_account(engine, signed_in.id).password_encrypted
     engine.dispose()
     assert SecretBox(new).decrypt(stored) == "pw"
+    assert SecretBox(new).decrypt(stored_tokens) == tokens  # tokens are covered too

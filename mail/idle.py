@@ -499,6 +499,7 @@ class IdleHub:
         self._hold(watch.key, False)
         self._detach(watch)
         self._close(watch)
+        self._release_waiters(watch.key)  # a take() waiting on a renewal gets None at once
         self._on_lost(watch.key, reason)
 
     @staticmethod

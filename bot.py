@@ -11,7 +11,8 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,10 +23,13 @@ from sqlalchemy import Engine
 from cogs._errors import MailTree
 from cogs._group import MailGroup
 from mail import oauth
+from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
+from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
+from web.health import add_health_routes
 
 log = logging.getLogger("mailsync")
 
@@ -158,6 +162,8 @@ class MailsyncBot(commands.Bot):
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mail_group = MailGroup()
         self.web = WebServer(settings.http_host, settings.http_port)
+        self.metrics = Metrics()
+        add_health_routes(self.web, self.health, self.metrics, self._refresh_metrics)
 
     async def setup_hook(self) -> None:
         await asyncio.to_thread(migrate, self.engine)
@@ -177,6 +183,46 @@ class MailsyncBot(commands.Bot):
         else:
             synced = await self.tree.sync()
         log.info("synced %d application command(s)", len(synced))
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz: every shard connected and the store answering."""
+        shards = {
+            str(shard_id if shard_id is not None else 0): {
+                "connected": self.is_ready() and not self.is_closed(),
+                "latency_s": None if latency != latency else round(latency, 3),  # NaN: none yet
+            }
+            for shard_id, latency in self._shard_latencies()
+        }
+        try:
+            count, oldest = await asyncio.to_thread(outbox.backlog, self.engine)
+            store_ok = True
+        except Exception:  # any store failure is what this endpoint reports
+            count, oldest, store_ok = 0, None, False
+        alerts = self.get_cog("Alerts")
+        watched = len(alerts.watcher.scheduled_ids) if alerts is not None else 0
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
+        body = {
+            "shards": shards,
+            "store": "ok" if store_ok else "unreachable",
+            "accounts_watched": watched,
+            "outbox_backlog": count,
+            "oldest_waiting_alert_s": None if age is None else round(max(0.0, age), 1),
+        }
+        healthy = store_ok and bool(shards) and all(s["connected"] for s in shards.values())
+        return healthy, body
+
+    def _shard_latencies(self) -> list[tuple[int | None, float]]:
+        return [(self.shard_id, self.latency)]
+
+    async def _refresh_metrics(self) -> None:
+        count, _oldest = await asyncio.to_thread(outbox.backlog, self.engine)
+        self.metrics.outbox_backlog.set(count)
+        alerts = self.get_cog("Alerts")
+        if alerts is not None:
+            self.metrics.idle_connections.set(alerts.watcher.hub.watched)
+        for shard_id, latency in self._shard_latencies():
+            if latency == latency:  # NaN until the first heartbeat
+                self.metrics.shard_latency.labels(str(shard_id or 0)).set(latency)
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))

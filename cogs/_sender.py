@@ -195,6 +195,7 @@ class OutboxSender:
             except BaseException:
                 self._unpace(row.channel_id)  # only posts Discord took count towards pacing
                 raise
+            self.bot.metrics.alerts_sent.inc()
         except (discord.Forbidden, discord.NotFound) as exc:
             reason = f"Discord refused posting in <#{row.channel_id}> ({exc.status})"
             log.warning("account %s: %s; pausing its alerts", row.account_id, reason)

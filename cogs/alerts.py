@@ -36,6 +36,7 @@ class Alerts(commands.Cog):
                 oauth_providers=settings.oauth_providers,
             ),
             on_queued=self.sender.poke,
+            metrics=bot.metrics,
         )
 
     async def cog_load(self) -> None:

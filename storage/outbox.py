@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from mail.types import FolderState
@@ -137,3 +137,14 @@ def pending_count(engine: Engine, account_id: int | None = None) -> int:
         if account_id is not None:
             query = query.where(OutboxAlert.account_id == account_id)
         return len(session.exec(query).all())
+
+
+def backlog(engine: Engine) -> tuple[int, datetime | None]:
+    """How many alerts wait to be sent, and when the oldest of them was written."""
+    with _session(engine) as session:
+        count, oldest = session.exec(
+            select(func.count(), func.min(OutboxAlert.created_at)).where(
+                col(OutboxAlert.sent_at).is_(None)
+            )
+        ).one()
+        return int(count), oldest

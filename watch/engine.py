@@ -44,6 +44,7 @@ from storage import archive, health, outbox, repo
 from storage.crypto import SecretBox, SecretKeyError
 from storage.models import Account
 from storage.outbox import Alert
+from watch.metrics import Metrics
 from watch.pop3_download import download
 from watch.push import Reconnects
 from watch.render import Renderer
@@ -125,7 +126,9 @@ class Watcher:
         renderer: Renderer,
         settings: WatchSettings,
         on_queued: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.engine = engine
         self.secrets = secrets
         self.render = renderer
@@ -395,6 +398,7 @@ class Watcher:
                 raise oauth.ReauthNeededError(
                     f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
                 )
+            started = time.monotonic()
             try:
                 try:
                     announced = await self._poll_once(account, with_quota)
@@ -406,8 +410,14 @@ class Watcher:
                     self._stale_token.add(account_id)
                     announced = await self._poll_once(account, with_quota)
             except MailError as exc:
+                self.metrics.poll_errors.labels(exc.kind).inc()
                 await self._failed(account, exc)
                 raise
+            finally:
+                self.metrics.polls.labels(account.protocol).inc()
+                self.metrics.poll_seconds.labels(account.protocol).observe(
+                    time.monotonic() - started
+                )
             await self._succeeded(account)
             return announced
 
@@ -431,7 +441,7 @@ class Watcher:
             health.record_success,
             self.engine,
             account_id,
-            lambda failures: Alert(self.render.recovered(account.name, failures)),
+            lambda failures: self._notice(self.render.recovered(account.name, failures)),
         )
         if account_id in self._due:
             self._healthy.add(account_id)
@@ -477,7 +487,7 @@ class Watcher:
             self.engine,
             account_id,
             str(exc),
-            lambda failures: Alert(
+            lambda failures: self._notice(
                 self.render.trouble(account.name, failures, str(exc), exc.kind, None)
             ),
         )
@@ -486,9 +496,16 @@ class Watcher:
             log.info("account %s needs /mail reauth; polls stopped", account_id)
             self._on_queued()
 
+    def _notice(self, payload: dict) -> Alert:
+        """A notice written with its state (health.py calls this inside the transaction)."""
+        self.metrics.alerts_queued.inc()
+        return Alert(payload)
+
     def _trouble_alert(self, account: Account, exc: MailError, failures: int) -> Alert:
         retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
-        return Alert(self.render.trouble(account.name, failures, str(exc), exc.kind, retry_at))
+        return self._notice(
+            self.render.trouble(account.name, failures, str(exc), exc.kind, retry_at)
+        )
 
     async def _poll_imap(self, account: Account, with_quota: bool) -> int:
         cfg = await self.credentials(account)
@@ -565,6 +582,7 @@ class Watcher:
                 outbox.enqueue_with_folder_states, self.engine, account, alerts, changed
             )
         if alerts:
+            self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()
         return len(new)
 
@@ -592,6 +610,7 @@ class Watcher:
             await asyncio.to_thread(
                 outbox.enqueue_archived, self.engine, account, alerts, max(r.id for r in rows)
             )
+            self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()
         if account.mailbox_limit_mb:
             limit = QuotaResource(
@@ -627,7 +646,7 @@ class Watcher:
 
         def warning(history: health.QuotaHistory) -> Alert:
             days = days_until_full(history, storage.limit)
-            return Alert(self.render.quota_warning(account.name, fullest, threshold, days))
+            return self._notice(self.render.quota_warning(account.name, fullest, threshold, days))
 
         stored = await asyncio.to_thread(
             health.record_quota,

@@ -57,17 +57,44 @@ def fit(embed: discord.Embed) -> discord.Embed:
     return embed
 
 
-def new_mail_embed(account_name: str, message: NewMessage) -> discord.Embed:
+PRIVACY_LEVELS = ("minimal", "headers", "snippet", "full")
+
+
+def new_mail_embed(
+    account_name: str, message: NewMessage, privacy: str = "snippet"
+) -> discord.Embed:
+    """One alert, showing as much of the message as the account's privacy level allows:
+    minimal (folder and date), headers (sender, subject, date, folder, attachment count),
+    snippet (and ~300 characters of text, attachment names) or full (the whole text)."""
+    folder = mail_text(message.folder, FIELD_MAX)
+    if privacy == "minimal":
+        embed = discord.Embed(
+            title=truncate(f"New mail in {folder}", TITLE_MAX),
+            colour=NEW_MAIL_COLOUR,
+            timestamp=message.date,
+        )
+        embed.add_field(name="Date", value=_timestamp(message.date), inline=True)
+        embed.set_footer(text=truncate(account_name, 200))
+        return fit(embed)
+    if privacy == "headers":
+        description = None
+    elif privacy == "full":
+        description = mail_text(message.text or message.snippet, DESCRIPTION_MAX - 96) or None
+    else:
+        description = mail_text(message.snippet, SNIPPET_CHARS * 2) or None
     embed = discord.Embed(
         title=mail_text(message.subject, TITLE_MAX),
-        description=mail_text(message.snippet, SNIPPET_CHARS * 2) or None,
+        description=description,
         colour=NEW_MAIL_COLOUR,
         timestamp=message.date,
     )
     embed.add_field(name="From", value=mail_text(message.sender, FIELD_MAX), inline=True)
-    embed.add_field(name="Folder", value=mail_text(message.folder, FIELD_MAX), inline=True)
+    embed.add_field(name="Folder", value=folder, inline=True)
     embed.add_field(name="Date", value=_timestamp(message.date), inline=True)
-    if message.attachments:
+    if message.attachments and privacy == "headers":
+        count = len(message.attachments)
+        embed.add_field(name="Attachments", value=str(count), inline=False)
+    elif message.attachments:
         names = ", ".join(message.attachments)
         embed.add_field(name="Attachments", value=mail_text(names, FIELD_MAX), inline=False)
     embed.set_footer(text=truncate(account_name, 200))
@@ -75,18 +102,30 @@ def new_mail_embed(account_name: str, message: NewMessage) -> discord.Embed:
 
 
 def digest_embed(
-    account_name: str, messages: Sequence[NewMessage], total: int | None = None
+    account_name: str,
+    messages: Sequence[NewMessage],
+    total: int | None = None,
+    privacy: str = "snippet",
 ) -> discord.Embed:
-    """The count and the newest lines; `total` when `messages` holds only the newest."""
+    """The count and the newest lines; `total` when `messages` holds only the newest. At
+    privacy "minimal" only the count per folder, no sender or subject."""
     count = len(messages) if total is None else total
-    newest = sorted(messages, key=lambda m: (m.date is not None, m.date or 0, m.uid))
-    newest = list(reversed(newest))[:DIGEST_LINES]
-    lines = [
-        f"**{mail_text(m.sender, 80)}** \N{EM DASH} {mail_text(m.subject, 120)}" for m in newest
-    ]
-    more = count - len(newest)
-    if more > 0:
-        lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
+    if privacy == "minimal":
+        folders: dict[str, int] = {}
+        for m in messages:
+            folders[m.folder] = folders.get(m.folder, 0) + 1
+        lines = [f"{mail_text(f, 100)}: {n}" for f, n in sorted(folders.items())]
+        if total is not None and total > len(messages):
+            lines.append(f"\N{HORIZONTAL ELLIPSIS} and {total - len(messages)} older")
+    else:
+        newest = sorted(messages, key=lambda m: (m.date is not None, m.date or 0, m.uid))
+        newest = list(reversed(newest))[:DIGEST_LINES]
+        lines = [
+            f"**{mail_text(m.sender, 80)}** \N{EM DASH} {mail_text(m.subject, 120)}" for m in newest
+        ]
+        more = count - len(newest)
+        if more > 0:
+            lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
     embed = discord.Embed(
         title=truncate(f"{count} new messages", TITLE_MAX),
         description=truncate("\n".join(lines), DESCRIPTION_MAX),
@@ -258,13 +297,17 @@ class EmbedRenderer:
     digest_threshold = DIGEST_THRESHOLD
     digest_lines = DIGEST_LINES
 
-    def new_mail(self, account_name: str, message: NewMessage) -> dict:
-        return new_mail_embed(account_name, message).to_dict()
+    def new_mail(self, account_name: str, message: NewMessage, privacy: str = "snippet") -> dict:
+        return new_mail_embed(account_name, message, privacy).to_dict()
 
     def digest(
-        self, account_name: str, messages: Sequence[NewMessage], total: int | None = None
+        self,
+        account_name: str,
+        messages: Sequence[NewMessage],
+        total: int | None = None,
+        privacy: str = "snippet",
     ) -> dict:
-        return digest_embed(account_name, messages, total).to_dict()
+        return digest_embed(account_name, messages, total, privacy).to_dict()
 
     def folder_reset(self, account_name: str, folder: str) -> dict:
         return folder_reset_embed(account_name, folder).to_dict()

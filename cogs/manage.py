@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -107,6 +107,7 @@ class Manage(MailCommandsCog):
         retention="POP3: keep, delete, or days:N (delete N days after download)",
         mailbox_limit_mb="POP3: the mailbox size limit in MB, for warnings (0 removes it)",
         mention="a role to mention on alerts (pick @everyone to stop mentioning)",
+        privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
@@ -120,12 +121,16 @@ class Manage(MailCommandsCog):
         retention: str | None = None,
         mailbox_limit_mb: int | None = None,
         mention: discord.Role | None = None,
+        privacy: Literal["minimal", "headers", "snippet", "full"] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         changes, said = self._plain_changes(
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
+        if privacy is not None:
+            changes["privacy"] = privacy
+            said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
         added: list[FolderBaseline] = []
         dropped: list[str] = []
         if folders is not None:
@@ -225,6 +230,14 @@ class Manage(MailCommandsCog):
         except MailError as exc:
             raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
         return added, dropped
+
+
+_PRIVACY_SAID = {
+    "minimal": "only the folder and the date (privacy `minimal`)",
+    "headers": "sender, subject, date, folder and the attachment count (privacy `headers`)",
+    "snippet": "the headers and a snippet of the text (privacy `snippet`)",
+    "full": "the whole text and the attachment names (privacy `full`)",
+}
 
 
 def verify_login(cfg: ServerConfig, allow_private: bool) -> None:

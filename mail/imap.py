@@ -253,6 +253,7 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
                     attachments=parsed.attachments,
                     message_id=parsed.message_id,
                     size=data.get(b"RFC822.SIZE"),
+                    text=parsed.text,
                 )
             )
     return messages

@@ -15,12 +15,13 @@ import email.utils
 import quopri
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import html2text
 
 SNIPPET_CHARS = 300
+FULL_TEXT_CHARS = 3900  # privacy "full": the body text, within an embed's 4,096
 SUBJECT_CHARS = 998
 SENDER_CHARS = 320
 NAME_CHARS = 200
@@ -68,10 +69,22 @@ class ParsedMessage:
     snippet: str
     attachments: tuple[str, ...]
     message_id: str | None
+    text: str = ""  # the body text for privacy "full" (line breaks kept, FULL_TEXT_CHARS)
 
 
 def _clean(text: str, limit: int) -> str:
     return _WS.sub(" ", _INVISIBLE.sub("", text)).strip()[: max(0, limit)].rstrip()
+
+
+_BLANKS = re.compile(r"[^\S\n]+")
+_PARAGRAPHS = re.compile(r"\n\s*\n\s*")
+
+
+def _clean_lines(text: str, limit: int) -> str:
+    """Like _clean, but line breaks stay (at most one blank line between paragraphs)."""
+    lines = _BLANKS.sub(" ", _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+    lines = "\n".join(line.strip() for line in lines.split("\n"))
+    return _PARAGRAPHS.sub("\n\n", lines).strip()[: max(0, limit)].rstrip()
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
@@ -320,8 +333,11 @@ def _parse(raw: bytes, headers_only: bool = False) -> ParsedMessage:
     bodies = (
         html_to_text(t) if k == "html" else t for i, k in order for t in texts.get((i, k), [])
     )
-    snippet = next(filter(None, (_clean(body, SNIPPET_CHARS) for body in bodies)), "")
-    return _summary(lambda name: _header(msg, name), snippet, tuple(attachments))
+    body = next((b for b in bodies if _clean(b, 1)), "")
+    summary = _summary(
+        lambda name: _header(msg, name), _clean(body, SNIPPET_CHARS), tuple(attachments)
+    )
+    return replace(summary, text=_clean_lines(body, FULL_TEXT_CHARS))
 
 
 def _summary(

@@ -72,6 +72,7 @@ class NewMessage:
     attachments: tuple[str, ...] = ()
     message_id: str | None = None
     size: int | None = None
+    text: str = ""  # the body text, for alerts at privacy "full"
 
 
 @dataclass(frozen=True)

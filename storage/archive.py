@@ -215,6 +215,7 @@ def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -
                 attachments=parsed.attachments if parsed else (),
                 message_id=row.message_id,
                 size=row.size,
+                text=parsed.text if parsed else "",
             )
         )
     return out

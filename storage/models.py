@@ -31,6 +31,7 @@ class Account(SQLModel, table=True):
     auth: str = Field(default="password", max_length=16)  # password | oauth
     oauth_provider: str | None = Field(default=None, max_length=64)
     needs_reauth: bool = Field(default=False)  # the provider refused the refresh token
+    privacy: str = Field(default="snippet", max_length=16)  # minimal|headers|snippet|full
     folders: str = Field(default="INBOX")  # newline-separated; IMAP names may hold commas
     interval_minutes: int = Field(default=5)
     paused: bool = Field(default=False)

@@ -573,9 +573,11 @@ class Watcher:
         ]
         new = [m for f in result.folders if not f.reset for m in f.messages]
         if len(new) > self.render.digest_threshold:
-            alerts.append(Alert(self.render.digest(account.name, new)))
+            alerts.append(Alert(self.render.digest(account.name, new, privacy=account.privacy)))
         else:
-            alerts.extend(Alert(self.render.new_mail(account.name, m)) for m in new)
+            alerts.extend(
+                Alert(self.render.new_mail(account.name, m, account.privacy)) for m in new
+            )
         changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
         if alerts or changed:
             await asyncio.to_thread(
@@ -604,9 +606,11 @@ class Watcher:
             single = total <= self.render.digest_threshold
             messages = await asyncio.to_thread(archive.new_messages, self.engine, rows, single)
             if single:
-                alerts = [Alert(self.render.new_mail(account.name, m)) for m in messages]
+                alerts = [
+                    Alert(self.render.new_mail(account.name, m, account.privacy)) for m in messages
+                ]
             else:
-                alerts = [Alert(self.render.digest(account.name, messages, total))]
+                alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]
             await asyncio.to_thread(
                 outbox.enqueue_archived, self.engine, account, alerts, max(r.id for r in rows)
             )

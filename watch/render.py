@@ -17,10 +17,16 @@ class Renderer(Protocol):
     digest_threshold: int  # more new messages than this in one poll: one digest instead
     digest_lines: int
 
-    def new_mail(self, account_name: str, message: NewMessage) -> Payload: ...
+    def new_mail(
+        self, account_name: str, message: NewMessage, privacy: str = "snippet"
+    ) -> Payload: ...
 
     def digest(
-        self, account_name: str, messages: Sequence[NewMessage], total: int | None = None
+        self,
+        account_name: str,
+        messages: Sequence[NewMessage],
+        total: int | None = None,
+        privacy: str = "snippet",
     ) -> Payload: ...
 
     def folder_reset(self, account_name: str, folder: str) -> Payload: ...

@@ -52,10 +52,17 @@ class SessionPool:
         """The account's connection idles in the hub (pushed), not parked here."""
         return self._hub is not None and self._hub.has(key)
 
-    def _checkout(self, key: Hashable, cfg: ServerConfig) -> tuple[IMAPClient, bool, int]:
+    def generation(self, key: Hashable) -> int:
+        """Bumped by close(): pass it to run() to drop a session closed since it was read."""
+        with self._lock:
+            return self._generation.get(key, 0)
+
+    def _checkout(
+        self, key: Hashable, cfg: ServerConfig, expected: int | None = None
+    ) -> tuple[IMAPClient, bool, int]:
         with self._lock:
             held = self._parked.pop(key, None)
-            generation = self._generation.get(key, 0)
+            generation = self._generation.get(key, 0) if expected is None else expected
             idle_cfg = self._idle_cfg.pop(key, None)
         if held is None and self._hub is not None:
             client = self._hub.take(key)
@@ -136,20 +143,24 @@ class SessionPool:
         work: Callable[[IMAPClient], T],
         idle: str | None = None,
         stale: Callable[[dict], bool] | None = None,
+        generation: int | None = None,
     ) -> T:
         """Run blocking `work` on the account's session (opened if needed); afterwards the
         session idles on folder `idle` when given and the server offers IDLE. `stale` gets
         that folder's EXAMINE response and says whether it shows mail `work` did not see;
-        then activity is reported at once, as a push would."""
+        then activity is reported at once, as a push would. `generation` (from
+        generation(), read when the caller decided to poll): a close() since then drops the
+        session afterwards instead of keeping it."""
+        expected = generation
         for attempt in (1, 2):
-            client, reused, generation = self._checkout(key, cfg)
+            client, reused, generation = self._checkout(key, cfg, expected)
             try:
                 with net.translate_errors(cfg.host, cfg.port):
                     result = work(client)
             except Exception as exc:
                 imap.close(client)
-                stale = reused and (isinstance(exc, _STALE) or not isinstance(exc, MailError))
-                if attempt == 1 and stale:
+                retry = reused and (isinstance(exc, _STALE) or not isinstance(exc, MailError))
+                if attempt == 1 and retry:
                     continue
                 if isinstance(exc, MailError):
                     raise

@@ -179,3 +179,17 @@ def _uidvalidity(dovecot, user):
         return client.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
     finally:
         client.logout()
+
+
+def test_session_closed_before_its_checkout_is_not_kept(pushed_pool, dovecot, mail_user, cfg_for):
+    """A poll decided before /mail pause closed the account, but checked out after it: its
+    session is dropped afterwards, not left idling (the generation read at the decision)."""
+    generation = pushed_pool.generation("a")
+    pushed_pool.close("a")  # pause or remove, on the event loop, before the worker starts
+    pushed_pool.run("a", cfg_for(mail_user), lambda c: None, idle="INBOX", generation=generation)
+    assert not pushed_pool.idling("a")
+    assert not pushed_pool.has("a")
+    deadline = time.monotonic() + 10
+    while dovecot.imap_sessions(mail_user.name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dovecot.imap_sessions(mail_user.name) == 0

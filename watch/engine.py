@@ -528,14 +528,22 @@ class Watcher:
             return inbox is not None and _shows_more(selected, inbox)
 
         seen: list[PollResult] = []  # the work's result, for `stale` after it
-        result, report = await asyncio.to_thread(
-            self.sessions.run,
-            account.id,
-            cfg,
-            lambda client: _keep(seen, work(client)),
-            "INBOX" if self.pushable(account) else None,
-            stale,
-        )
+        # Read now, on the loop where /mail pause and remove unschedule: a close() from
+        # them before this poll's checkout still drops its session afterwards.
+        if account.id in self._due:
+            generation = self.sessions.generation(account.id)
+            result, report = await asyncio.to_thread(
+                self.sessions.run,
+                account.id,
+                cfg,
+                lambda client: _keep(seen, work(client)),
+                "INBOX" if self.pushable(account) else None,
+                stale,
+                generation,
+            )
+        else:  # a paused account (/mail check): no connection is kept for it
+            allow = self.settings.allow_private_hosts
+            result, report = await asyncio.to_thread(imap.once, cfg, allow, work)
         announced = await self._queue_imap(account, result, states)
         if report is not None:
             self._quota_at[account.id] = time.monotonic()

@@ -78,6 +78,13 @@ class RestMixin:
         )
         return until
 
+    def end_timed_failures_at(self, until: float) -> None:
+        """Move the end of every fail_for outage to the monotonic time ``until`` (a test
+        can start an outage at the first failure it sees, whatever the machine's load)."""
+        for failure in self._persistent:
+            if failure.until is not None:
+                failure.until = until
+
     def clear_status(self, method: str | None = None, path_regex: str | None = None) -> None:
         """Drop persistent statuses (all, or those set with this method and regex)."""
         self._persistent = [

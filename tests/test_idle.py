@@ -109,7 +109,8 @@ def test_many_accounts_share_one_hub_thread(dovecot, cfg_for):
         for i, user in enumerate(users):
             hub.add(i, open_idle(cfg_for(user), allow_private=True))
         until(lambda: hub.watched == 30)
-        assert threading.active_count() == before
+        # No thread per account (a thread left by an earlier test may end meanwhile).
+        assert threading.active_count() <= before
         dovecot.append(users[7], make_message(subject="only seven"))
         events.wait(lambda: 7 in events.activity)
         dovecot.append(users[21], make_message(subject="then twenty-one"))

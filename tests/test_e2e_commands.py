@@ -3,6 +3,7 @@ edit, autocomplete, guild isolation, outbox retries, restarts, account health.""
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -314,3 +315,26 @@ async def test_stale_password_form_cannot_reach_a_reused_account_id(harness, dov
         )
         assert "No account named `old`" in await harness.reply_text(submit)
         assert _scalar(harness, "select password_encrypted from account") == before
+
+
+async def test_pause_during_a_poll_leaves_no_connection(harness, dovecot, mail_user, monkeypatch):
+    """/mail pause while the poll started by /mail add still reads the store: once that
+    poll ends, the paused account holds no connection (none idling in the hub, none on
+    the server)."""
+    from storage import repo
+
+    slow = repo.folder_states
+
+    def delayed(*args, **kwargs):
+        time.sleep(1.0)  # the store is slow (it was PostgreSQL under load in the flake)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "folder_states", delayed)
+    async with harness.running():
+        await harness.add_account(mail_user, name="race")
+        account_id = harness.account_id("race")
+        assert "Paused `race`" in await _ask(harness, "mail pause", {"account": "race"})
+        await until(lambda: account_id not in harness.watcher._again)  # that poll is over
+        assert harness.watcher.hub.watched == 0
+        assert not harness.watcher.sessions.has(account_id)
+        await until(lambda: dovecot.imap_sessions(mail_user.name) == 0)

@@ -563,13 +563,16 @@ class Watcher:
             allow = self.settings.allow_private_hosts
             return await asyncio.to_thread(imap.once, cfg, allow, work)
         idle = "INBOX" if self.pushable(account) else None
+        generation = self.sessions.generation(account.id)  # a pause while waiting drops it
         known = self._seen.get(account.id, {}).get("INBOX")
 
         def stale(selected: dict) -> bool:
             return known is None or _shows_more(selected, known.state)
 
         async with self._locks[account.id]:
-            return await asyncio.to_thread(self.sessions.run, account.id, cfg, work, idle, stale)
+            return await asyncio.to_thread(
+                self.sessions.run, account.id, cfg, work, idle, stale, generation
+            )
 
     async def _queue_imap(
         self, account: Account, result: PollResult, states: dict[str, FolderState]

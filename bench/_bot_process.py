@@ -96,9 +96,9 @@ def _child(api_base: str, ws_url: str) -> int:
     discord.http.Route.BASE = api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ws_url)
     if os.environ.get("BENCH_QUOTA_SECONDS"):  # bench only: read quota at every renewal
-        import watch.engine
+        import watch.quota_watch
 
-        watch.engine.QUOTA_EVERY = float(os.environ["BENCH_QUOTA_SECONDS"])
+        watch.quota_watch.QUOTA_EVERY = float(os.environ["BENCH_QUOTA_SECONDS"])
     return bot.main([])
 
 

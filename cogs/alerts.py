@@ -10,7 +10,8 @@ from discord.ext import commands
 
 from cogs._sender import OutboxSender
 from cogs._ui import EmbedRenderer
-from watch.engine import SWEEP_SECONDS, Watcher, WatchSettings
+from watch.engine import SWEEP_SECONDS, Watcher
+from watch.state import WatchSettings
 
 if TYPE_CHECKING:
     from bot import MailsyncBot

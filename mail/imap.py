@@ -259,6 +259,14 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
     return messages
 
 
+def shows_more(selected: Mapping[bytes, object], known: FolderState) -> bool:
+    """An EXAMINE response with mail above the UIDs a poll saw (or renumbered): IDLE,
+    started after it, would not report that mail."""
+    uidnext = int(selected.get(b"UIDNEXT", 0))  # type: ignore[call-overload]
+    uidvalidity = int(selected.get(b"UIDVALIDITY", known.uidvalidity))  # type: ignore[call-overload]
+    return uidvalidity != known.uidvalidity or uidnext - 1 > known.highest_uid
+
+
 def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
     """New messages above each folder's stored UID. A UIDVALIDITY change re-baselines the
     folder (old UIDs mean nothing any more) instead of announcing its whole content."""

@@ -14,7 +14,8 @@ from mail.errors import MailError
 from storage import health
 from storage.crypto import SecretBox
 from storage.db import make_engine
-from watch.engine import Watcher, WatchSettings
+from watch.engine import Watcher
+from watch.state import WatchSettings
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from mail.idle import IdleHub, enter_idle, leave_idle, open_idle
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
 from tests.plugins.hub_events import HubEvents
-from watch.engine import _shows_more
 
 
 def until(condition, timeout=10.0):
@@ -201,6 +200,6 @@ def test_take_hands_the_connection_out_and_add_takes_it_back(hub, dovecot, mail_
 def test_shows_more_compares_examine_with_what_the_poll_saw():
     """The EXAMINE after a poll shows newer mail, or a renumbered folder: a push is due."""
     known = FolderState(uidvalidity=7, highest_uid=10)
-    assert not _shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 11}, known)
-    assert _shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 12}, known)
-    assert _shows_more({b"UIDVALIDITY": 8, b"UIDNEXT": 11}, known)
+    assert not imap.shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 11}, known)
+    assert imap.shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 12}, known)
+    assert imap.shows_more({b"UIDVALIDITY": 8, b"UIDNEXT": 11}, known)

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from imapclient import IMAPClient
@@ -33,89 +31,29 @@ from mail.quota import (
     QuotaReport,
     QuotaResource,
     QuotaRoot,
-    days_until_full,
-    next_warning,
-    parse_thresholds,
 )
 from mail.sessions import SessionPool
 from mail.sweep import FolderCounts
-from mail.types import FolderState, PollResult, Protocol, Security, ServerConfig
-from storage import archive, health, outbox, repo
-from storage.crypto import SecretBox, SecretKeyError
+from mail.types import FolderState, PollResult, Protocol, ServerConfig
+from storage import archive, outbox, repo
+from storage.crypto import SecretBox
 from storage.models import Account
 from storage.outbox import Alert
+from watch.credentials import Credentials
 from watch.metrics import Metrics
+from watch.poll_health import PollHealth
 from watch.pop3_download import download
 from watch.push import Reconnects
+from watch.quota_watch import QuotaWatch
 from watch.render import Renderer
+from watch.state import TROUBLE_AFTER, Watched, WatchSettings, failure_backoff
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TROUBLE_AFTER = 3
-BACKOFF_CAP = timedelta(hours=1)
 SWEEP_SECONDS = 15.0  # tick; each account is still polled at its own interval
-QUOTA_EVERY = 30 * 60.0  # seconds between quota reads when no mail arrives
 FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are spread
-
-
-def failure_backoff(interval_minutes: int, failures: int) -> timedelta:
-    """From the third failure on, double the wait each time, up to an hour."""
-    extra = max(0, failures - TROUBLE_AFTER)
-    return min(BACKOFF_CAP, timedelta(minutes=interval_minutes) * 2 ** min(extra, 12))
-
-
-def _shows_more(selected: dict, known: FolderState) -> bool:
-    """An EXAMINE response with mail above the UIDs a poll saw (or renumbered)."""
-    uidnext = int(selected.get(b"UIDNEXT", 0))
-    uidvalidity = int(selected.get(b"UIDVALIDITY", known.uidvalidity))
-    return uidvalidity != known.uidvalidity or uidnext - 1 > known.highest_uid
-
-
-def _keep(into: list, result: tuple[PollResult, QuotaReport | None]):
-    into.append(result[0])
-    return result
-
-
-class StoredSecretError(MailError):
-    kind = "secret"
-
-
-@dataclass(slots=True)
-class Watched:
-    """What the schedule needs of an account: a few hundred bytes, where the ORM row
-    costs about 2 KiB, times every watched account."""
-
-    id: int
-    name: str
-    protocol: str
-    folder_list: list[str]
-    interval_minutes: float
-    quota_warn: str
-    quota_level: int
-    auth: str
-
-    @classmethod
-    def of(cls, account: Account) -> Watched:
-        return cls(
-            account.id or 0,
-            account.name,
-            account.protocol,
-            account.folder_list,
-            account.interval_minutes,
-            account.quota_warn,
-            account.quota_level,
-            account.auth,
-        )
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    allow_private_hosts: bool = False
-    poll_concurrency: int = 20
-    idle_reissue_seconds: float = 24 * 60.0
-    oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
 
 
 class Watcher:
@@ -142,7 +80,7 @@ class Watcher:
             on_activity=self._from_thread(self._activity),
             on_lost=self._from_thread(self._lost),
             reissue_seconds=settings.idle_reissue_seconds,
-            quota_due=self._quota_due_at_renewal,
+            quota_due=lambda key: self.quota.due_at_renewal(key),  # type: ignore[arg-type]
             on_quota=self._quota_at_renewal,
         )
         self.sessions = SessionPool(settings.allow_private_hosts, self.hub)
@@ -152,15 +90,12 @@ class Watcher:
         self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
         self._watched: dict[int, Watched] = {}
         self._seen: dict[int, dict[str, FolderCounts]] = {}  # last STATUS per folder
-        self._quota_at: dict[int, float] = {}
-        self._quota_seen: dict[int, tuple[int, int, int] | None] = {}  # usage, limit, level
-        self._healthy: set[int] = set()  # last poll's success is in the store already
-        self._refreshing: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._stale_token: set[int] = set()  # the server said the access token expired
+        self.creds = Credentials(engine, secrets, settings.oauth_providers)
+        self.poll_health = PollHealth(engine, renderer, self._notice, on_queued)
+        self.quota = QuotaWatch(
+            engine, renderer, self._notice, on_queued, settings.idle_reissue_seconds
+        )
         self._closed = False
-        # Quiet polls and quota reads are kept in memory, not written to the store.
-        self.last_poll: dict[int, datetime] = {}
-        self.quota_read: dict[int, datetime] = {}
 
     async def start(self) -> int:
         """Start the IDLE hub and schedule every active account; returns how many. First
@@ -195,63 +130,26 @@ class Watcher:
         if account_id in self._due:
             self._due[account_id] = 0.0
 
+    @property
+    def quota_read(self) -> dict[int, datetime]:
+        return self.quota.read
+
+    @property
+    def last_poll(self) -> dict[int, datetime]:
+        """Quiet polls and sweeps, remembered here instead of written."""
+        return self.poll_health.last_poll
+
     def config_of(self, account: Account) -> ServerConfig:
-        try:
-            password = self.secrets.decrypt(account.password_encrypted)
-        except SecretKeyError as exc:
-            raise StoredSecretError(
-                "The stored password cannot be decrypted with the current "
-                "MAILSYNC_SECRET_KEY; set it again with /mail password."
-            ) from exc
-        return replace(self.config_of_unchecked(account), password=password)
+        return self.creds.with_password(account)
 
     async def credentials(self, account: Account) -> ServerConfig:
-        """The server settings with a usable secret: the password, or an OAuth2 access
-        token, refreshed first when it is due (or the server said it expired). A rotated
-        refresh token is stored with its access token in one write."""
-        if account.auth != "oauth":
-            return self.config_of(account)
-        if account.id is None:
-            raise ValueError("only a stored account has credentials")
-        provider = self.settings.oauth_providers.get(account.oauth_provider or "")
-        if provider is None:
-            raise oauth.OAuthError(
-                f"The OAuth provider `{account.oauth_provider}` is no longer configured."
-            )
-        async with self._refreshing[account.id]:
-            stored = await asyncio.to_thread(repo.secret_of, self.engine, account.id)
-            stored = stored or account.password_encrypted
-            tokens = self._tokens(stored)
-            if tokens.due() or account.id in self._stale_token:
-                fresh = await asyncio.to_thread(oauth.refresh, provider, tokens)
-                sealed = self.secrets.encrypt(fresh.to_json())
-                await asyncio.to_thread(
-                    repo.replace_secret, self.engine, account.id, stored, sealed
-                )
-                self._stale_token.discard(account.id)
-                tokens = fresh
-        return replace(self.config_of_unchecked(account), oauth_token=tokens.access_token)
-
-    def _tokens(self, sealed: str) -> oauth.Tokens:
-        try:
-            return oauth.Tokens.from_json(self.secrets.decrypt(sealed))
-        except SecretKeyError as exc:
-            raise StoredSecretError(
-                "The stored sign-in cannot be decrypted with the current MAILSYNC_SECRET_KEY; "
-                "sign in again with /mail reauth."
-            ) from exc
+        """The server settings with a usable secret (password or fresh OAuth2 token)."""
+        return await self.creds.of(account)
 
     @staticmethod
     def config_of_unchecked(account: Account) -> ServerConfig:
-        """The server settings without the stored password (for replacing it)."""
-        return ServerConfig(
-            protocol=Protocol(account.protocol),
-            host=account.host,
-            port=account.port,
-            security=Security(account.security),
-            username=account.username,
-            password="",
-        )
+        """The server settings without the stored secret (for replacing it)."""
+        return Credentials.unchecked(account)
 
     @staticmethod
     def pushable(account: Account | Watched) -> bool:
@@ -266,8 +164,8 @@ class Watcher:
         wait = account.interval_minutes * 60 if first_in is None else first_in
         self._due[account.id] = time.monotonic() + wait
         self._watched[account.id] = Watched.of(account)
-        self._quota_seen.pop(account.id, None)  # settings may have changed: write afresh
-        self._healthy.discard(account.id)
+        self.quota.forget(account.id)  # settings may have changed: write afresh
+        self.poll_health.forget(account.id)
         if self.pushable(account) and first_in is None:
             self.request_poll(account.id)  # opens the connection and starts IDLE
 
@@ -275,7 +173,7 @@ class Watcher:
         self._due.pop(account_id, None)
         self._watched.pop(account_id, None)
         self._seen.pop(account_id, None)
-        self._healthy.discard(account_id)
+        self.poll_health.forget(account_id)
         self.reconnects.forget(account_id)
         self.sessions.close(account_id)  # shuts the socket locally: no round trip
 
@@ -295,40 +193,22 @@ class Watcher:
         if watched is not None and watched.auth == "oauth" and "expired" in reason.lower():
             # Exchange ends a session when its access token expires ("* BYE Session
             # invalidated - AccessTokenExpired"): refresh and reconnect now, no backoff.
-            self._stale_token.add(key)
+            self.creds.token_expired(key)
             self.request_poll(key)
             return
         self.reconnects.lost(key, reason)
 
-    def _quota_due_at_renewal(self, account_id: Hashable) -> bool:
-        """Hub thread: read quota in this IDLE renewal when it would otherwise be older than
-        QUOTA_EVERY before the next one."""
-        age = self._quota_age(account_id)  # type: ignore[arg-type]
-        return age + self.settings.idle_reissue_seconds > QUOTA_EVERY
-
     def _quota_at_renewal(self, account_id: Hashable, report: QuotaReport) -> None:
-        """Hub thread: a quota read during a renewal. One that matches the last stored read
-        needs nothing more than a time stamp, so it never wakes the event loop."""
+        """Hub thread: a quota read during a renewal; an unchanged one stays there."""
         key = int(account_id)  # type: ignore[call-overload]
-        self._quota_at[key] = time.monotonic()
-        storage = report.storage or report.fullest
-        seen = self._quota_seen.get(key, ())
-        unlimited = seen is None and report.fullest is None  # still no limit to warn about
-        if unlimited or (seen and storage and seen[:2] == (storage.usage, storage.limit)):
-            self.quota_read[key] = datetime.now(UTC)
-            return
-        self._from_thread(self._quota_from_renewal)(key, report)
-
-    def _quota_age(self, account_id: int) -> float:
-        """Seconds since quota was last read; infinite when never (monotonic time starts
-        at boot, so 0 is no safe default)."""
-        at = self._quota_at.get(account_id)
-        return math.inf if at is None else time.monotonic() - at
+        if not self.quota.unchanged(key, report):
+            self._from_thread(self._quota_from_renewal)(key, report)
 
     def _quota_from_renewal(self, account_id: int, report: QuotaReport) -> None:
         account = self._watched.get(account_id)
         if account is not None:
-            asyncio.create_task(self._check_quota(account, report))  # noqa: RUF006
+            keep = account_id in self._due
+            asyncio.create_task(self.quota.check(account, report, keep))  # noqa: RUF006
 
     async def sweep(self) -> None:
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
@@ -345,7 +225,7 @@ class Watcher:
                 if account.folder_list != ["INBOX"]:
                     self.request_poll(account_id)  # the other folders, on the same connection
                 continue  # INBOX is pushed; quota is read with the IDLE renewals
-            quota_due = self._quota_age(account_id) > QUOTA_EVERY
+            quota_due = self.quota.due(account_id)
             if account.protocol == Protocol.IMAP and account_id in self._seen and not quota_due:
                 targets[account_id] = account.folder_list
             else:
@@ -356,7 +236,7 @@ class Watcher:
         stamp = datetime.now(UTC)
         for account_id, counts in answers.items():
             if counts is not None and counts == self._seen.get(account_id):
-                self.last_poll[account_id] = stamp
+                self.poll_health.last_poll[account_id] = stamp
             else:
                 self.request_poll(account_id)
 
@@ -407,7 +287,7 @@ class Watcher:
                         raise
                     # A token that expired on the server's clock before ours: refresh and
                     # log in again at once; that is no failure.
-                    self._stale_token.add(account_id)
+                    self.creds.token_expired(account_id)
                     announced = await self._poll_once(account, with_quota)
             except MailError as exc:
                 self.metrics.poll_errors.labels(exc.kind).inc()
@@ -427,93 +307,44 @@ class Watcher:
         return await self._poll_imap(account, with_quota)
 
     async def _succeeded(self, account: Account) -> None:
-        """A good poll: written only when it changes what the store says (a recovery, or
-        the first in this process); otherwise remembered here."""
-        account_id = account.id
-        if account_id is None:
-            return
-        if self.sessions.idling(account_id):
-            self.reconnects.connected(account_id)
-        if account_id in self._healthy:
-            self.last_poll[account_id] = datetime.now(UTC)
-            return
-        recovered = await asyncio.to_thread(
-            health.record_success,
-            self.engine,
-            account_id,
-            lambda failures: self._notice(self.render.recovered(account.name, failures)),
-        )
-        if account_id in self._due:
-            self._healthy.add(account_id)
-        if recovered is not None:
-            log.info("account %s recovered after %d failed polls", account_id, recovered)
-            self._on_queued()
+        if account.id is not None and self.sessions.idling(account.id):
+            self.reconnects.connected(account.id)
+        await self.poll_health.succeeded(account, account.id in self._due)
 
     async def _failed(self, account: Account, exc: MailError) -> None:
-        """Count the failure; at the third in a row say so once, and back off."""
+        """Count the failure, back off from the third in a row; a refused sign-in stops
+        the account until /mail reauth."""
         if account.id is None:
             return
-        self._healthy.discard(account.id)
         if isinstance(exc, oauth.ReauthNeededError):
-            await self._reauth_needed(account, exc)
+            await self.poll_health.reauth_needed(account, exc)
+            self.unschedule(account.id)
             return
         pushed = self.pushable(account) and account.id in self._due
         if pushed and isinstance(exc, ConnectError | ProtocolError):
             # The connection is gone: bring push back with the reconnect backoff. A wrong
             # password, a missing folder or a certificate will not heal by retrying soon.
             self.reconnects.lost(account.id, f"poll failed: {exc.kind}")
-        state = await asyncio.to_thread(
-            health.record_failure,
-            self.engine,
-            account.id,
-            exc.kind,
-            str(exc),
-            TROUBLE_AFTER,
-            lambda failures: self._trouble_alert(account, exc, failures),
-        )
-        if state.consecutive_failures < TROUBLE_AFTER:
-            return
-        delay = failure_backoff(account.interval_minutes, state.consecutive_failures)
-        if account.id in self._due:
+        failures = await self.poll_health.failed(account, exc)
+        if failures >= TROUBLE_AFTER and account.id in self._due:
+            delay = failure_backoff(account.interval_minutes, failures)
             self._due[account.id] = time.monotonic() + delay.total_seconds()
-        self._on_queued()  # the warning, when this failure was the one that queued it
-
-    async def _reauth_needed(self, account: Account, exc: MailError) -> None:
-        """Only a new sign-in helps: one warning that says /mail reauth, and no retries."""
-        assert account.id is not None  # noqa: S101 (checked by the caller)
-        account_id = account.id
-        flagged = await asyncio.to_thread(
-            health.record_reauth_needed,
-            self.engine,
-            account_id,
-            str(exc),
-            lambda failures: self._notice(
-                self.render.trouble(account.name, failures, str(exc), exc.kind, None)
-            ),
-        )
-        self.unschedule(account_id)
-        if flagged:
-            log.info("account %s needs /mail reauth; polls stopped", account_id)
-            self._on_queued()
 
     def _notice(self, payload: dict) -> Alert:
         """A notice written with its state (health.py calls this inside the transaction)."""
         self.metrics.alerts_queued.inc()
         return Alert(payload)
 
-    def _trouble_alert(self, account: Account, exc: MailError, failures: int) -> Alert:
-        retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
-        return self._notice(
-            self.render.trouble(account.name, failures, str(exc), exc.kind, retry_at)
-        )
-
     async def _poll_imap(self, account: Account, with_quota: bool) -> int:
         cfg = await self.credentials(account)
         states = await asyncio.to_thread(repo.folder_states, self.engine, account.id)
-        quota_due = with_quota or self._quota_age(account.id) > QUOTA_EVERY
+        quota_due = with_quota or self.quota.due(account.id)
+
+        polled: list[PollResult] = []  # the work's result, for `stale` right after it
 
         def work(client: IMAPClient) -> tuple[PollResult, QuotaReport | None]:
             result = imap.poll(client, states)
+            polled.append(result)
             moved = result.messages or any(f.reset for f in result.folders)
             if not (quota_due or moved):
                 return result, None
@@ -524,10 +355,9 @@ class Watcher:
                 return result, None
 
         def stale(selected: dict) -> bool:
-            inbox = next((f.state for f in seen[0].folders if f.folder == "INBOX"), None)
-            return inbox is not None and _shows_more(selected, inbox)
+            inbox = next((f.state for f in polled[-1].folders if f.folder == "INBOX"), None)
+            return inbox is not None and imap.shows_more(selected, inbox)
 
-        seen: list[PollResult] = []  # the work's result, for `stale` after it
         # Read now, on the loop where /mail pause and remove unschedule: a close() from
         # them before this poll's checkout still drops its session afterwards.
         if account.id in self._due:
@@ -536,7 +366,7 @@ class Watcher:
                 self.sessions.run,
                 account.id,
                 cfg,
-                lambda client: _keep(seen, work(client)),
+                work,
                 "INBOX" if self.pushable(account) else None,
                 stale,
                 generation,
@@ -546,8 +376,8 @@ class Watcher:
             result, report = await asyncio.to_thread(imap.once, cfg, allow, work)
         announced = await self._queue_imap(account, result, states)
         if report is not None:
-            self._quota_at[account.id] = time.monotonic()
-            await self._check_quota(account, report)
+            self.quota.was_read(account.id)
+            await self.quota.check(account, report, account.id in self._due)
         self._seen[account.id] = {
             f.folder: FolderCounts(f.state, f.messages_total) for f in result.folders
         }
@@ -567,7 +397,7 @@ class Watcher:
         known = self._seen.get(account.id, {}).get("INBOX")
 
         def stale(selected: dict) -> bool:
-            return known is None or _shows_more(selected, known.state)
+            return known is None or imap.shows_more(selected, known.state)
 
         async with self._locks[account.id]:
             return await asyncio.to_thread(
@@ -631,49 +461,6 @@ class Watcher:
             limit = QuotaResource(
                 "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
             )
-            await self._check_quota(account, QuotaReport(True, (QuotaRoot("mailbox", (limit,)),)))
+            report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
+            await self.quota.check(account, report, account.id in self._due)
         return total if rows else 0
-
-    async def _check_quota(self, account: Account | Watched, report: QuotaReport) -> None:
-        """Store the read and the warned level; a due warning goes in the same transaction.
-        A read that matches the last one stored is only remembered here."""
-        if account.id is None:
-            return
-        account_id = account.id
-        self.quota_read[account_id] = datetime.now(UTC)
-        fullest = report.fullest
-        if fullest is None or fullest.percent is None:
-            if self._quota_seen.get(account_id, ()) is None:
-                return
-            self._quota_seen[account_id] = None
-            await asyncio.to_thread(
-                health.record_quota, self.engine, account_id, None, None, account.quota_level
-            )
-            return
-        known = self._quota_seen.get(account_id, ())
-        current_level = known[2] if known else account.quota_level
-        threshold, level = next_warning(
-            fullest.percent, parse_thresholds(account.quota_warn), current_level
-        )
-        storage = report.storage or fullest
-        if threshold is None and known == (storage.usage, storage.limit, level):
-            return
-
-        def warning(history: health.QuotaHistory) -> Alert:
-            days = days_until_full(history, storage.limit)
-            return self._notice(self.render.quota_warning(account.name, fullest, threshold, days))
-
-        stored = await asyncio.to_thread(
-            health.record_quota,
-            self.engine,
-            account_id,
-            storage.usage,
-            storage.limit,
-            level,
-            warning if threshold is not None else None,
-        )
-        if stored and account_id in self._due:
-            self._quota_seen[account_id] = (storage.usage, storage.limit, level)
-        if threshold is not None:
-            log.info("account %s: quota over %d %%", account_id, threshold)
-            self._on_queued()

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from cogs._errors import MailTree
 from cogs._group import MailGroup
-from mail import oauth
+from mail import oauth, oauth_providers
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
@@ -104,8 +104,8 @@ class Settings:
         if not 0 <= http_port <= 65535:
             raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")
         try:
-            providers = oauth.load_providers(env)
-        except oauth.OAuthConfigError as exc:
+            providers = oauth_providers.load_providers(env)
+        except oauth_providers.OAuthConfigError as exc:
             raise ConfigError(str(exc)) from exc
         public_url = (env.get("MAILSYNC_PUBLIC_URL") or "").strip()
         if public_url and not public_url.startswith(("https://", "http://")):

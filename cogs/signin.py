@@ -24,7 +24,7 @@ from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
 from cogs.manage import verify_login
-from mail import oauth
+from mail import oauth, oauth_providers
 from mail.errors import MailError
 from storage import repo
 from web.app import page
@@ -95,7 +95,7 @@ class SignIn(MailCommandsCog):
 
     def _provider_for(self, host: str) -> oauth.Provider:
         try:
-            return oauth.provider_for(self.bot.settings.oauth_providers, host)
+            return oauth_providers.provider_for(self.bot.settings.oauth_providers, host)
         except oauth.OAuthError as exc:
             raise UserError(f"{exc} Nothing was saved.") from exc
 

@@ -5,13 +5,13 @@ import base64
 
 import pytest
 
-from mail import oauth
+from mail import oauth, oauth_providers
 
 
 def test_presets_follow_their_settings():
     """Microsoft needs its client id (tenant defaults to common); Google needs id and secret."""
-    assert oauth.load_providers({}) == {}
-    providers = oauth.load_providers(
+    assert oauth_providers.load_providers({}) == {}
+    providers = oauth_providers.load_providers(
         {
             "MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID": "ms-id",
             "MAILSYNC_OAUTH_GOOGLE_CLIENT_ID": "g-id",
@@ -22,15 +22,15 @@ def test_presets_follow_their_settings():
     assert microsoft.flow == "device"
     assert "/common/oauth2/v2.0/devicecode" in microsoft.device_authorization_endpoint
     assert "offline_access" in microsoft.scopes
-    assert oauth.provider_for(providers, "Outlook.Office365.com") is microsoft
+    assert oauth_providers.provider_for(providers, "Outlook.Office365.com") is microsoft
     assert google.flow == "redirect" and google.scopes == ("https://mail.google.com/",)
-    assert oauth.provider_for(providers, "pop.gmail.com") is google
-    tenant = oauth.load_providers(
+    assert oauth_providers.provider_for(providers, "pop.gmail.com") is google
+    tenant = oauth_providers.load_providers(
         {"MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID": "x", "MAILSYNC_OAUTH_MICROSOFT_TENANT": "contoso"}
     )
     assert "/contoso/" in tenant["microsoft"].token_endpoint
-    with pytest.raises(oauth.OAuthConfigError, match="SECRET"):
-        oauth.load_providers({"MAILSYNC_OAUTH_GOOGLE_CLIENT_ID": "g-id"})
+    with pytest.raises(oauth_providers.OAuthConfigError, match="SECRET"):
+        oauth_providers.load_providers({"MAILSYNC_OAUTH_GOOGLE_CLIENT_ID": "g-id"})
 
 
 def _file(tmp_path, text):
@@ -60,9 +60,9 @@ token_endpoint = "http://[::1]:9/token"
 client_id = "lab"
 """,
     )
-    providers = oauth.load_providers(env)
+    providers = oauth_providers.load_providers(env)
     assert providers["corp"].scopes == ("imap", "offline_access")
-    assert oauth.provider_for(providers, "mail.lab").flow == "redirect"
+    assert oauth_providers.provider_for(providers, "mail.lab").flow == "redirect"
 
 
 @pytest.mark.parametrize(
@@ -90,15 +90,15 @@ def test_bad_provider_files_are_refused_with_the_reason(tmp_path, table, problem
     """A provider missing its client id, a plain-http endpoint off loopback, no hosts, an
     unknown flow: each refused at start, naming the problem."""
     env = _file(tmp_path, f"[providers.bad]\n{table}\n")
-    with pytest.raises(oauth.OAuthConfigError, match=problem):
-        oauth.load_providers(env)
+    with pytest.raises(oauth_providers.OAuthConfigError, match=problem):
+        oauth_providers.load_providers(env)
 
 
 def test_host_no_provider_claims_names_the_configured_ones():
     """The error lists the providers there are, so the admin knows what the bot can do."""
-    providers = oauth.load_providers({"MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID": "x"})
+    providers = oauth_providers.load_providers({"MAILSYNC_OAUTH_MICROSOFT_CLIENT_ID": "x"})
     with pytest.raises(oauth.OAuthError, match="`microsoft`"):
-        oauth.provider_for(providers, "imap.example.com")
+        oauth_providers.provider_for(providers, "imap.example.com")
 
 
 def test_tokens_round_trip_and_fall_due_before_expiry():

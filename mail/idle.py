@@ -34,106 +34,16 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
-from mail import imap, net
+from mail import imap
+from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reader
+from mail.idle_renewal import Progress, Renewal
 from mail.quota import QuotaReport
-from mail.types import ServerConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REISSUE_SECONDS = 24 * 60
 READ_TIMEOUT = 30.0
 TAKE_TIMEOUT = 2 * READ_TIMEOUT + 5  # a renewal under way may hold the connection that long
-_NOT_READY = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
-
-
-def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
-    """Select `folder` read-only and start IDLE; returns the EXAMINE response (UIDNEXT,
-    UIDVALIDITY ...). None when the server has no IDLE."""
-    if not client.has_capability("IDLE"):
-        return None
-    selected = client.select_folder(folder, readonly=True)
-    client.idle()
-    return selected
-
-
-def open_idle(cfg: ServerConfig, allow_private: bool, folder: str = "INBOX") -> IMAPClient | None:
-    """Log in, select `folder` read-only and enter IDLE. None when the server has no IDLE."""
-    client = imap.connect(cfg, allow_private)
-    try:
-        with net.translate_errors(cfg.host, cfg.port):
-            if enter_idle(client, folder) is None:
-                imap.close(client)
-                return None
-    except BaseException:
-        imap.close(client)
-        raise
-    return client
-
-
-def leave_idle(client: IMAPClient) -> list:
-    """DONE, and deselect: a session that keeps a folder selected answers STATUS for it
-    from a stale view. Returns the responses that arrived during IDLE."""
-    sock = client.socket()
-    sock.setblocking(True)
-    client._set_read_timeout()
-    responses = client.idle_done()[1]
-    imap.leave(client)
-    return responses
-
-
-def buffered(client: IMAPClient) -> bool:
-    """True when imaplib already holds bytes the hub's selector cannot see: a response that
-    arrived in the same read as IDLE's "+ idling" (e.g. mail delivered during the poll)."""
-    sock = client.socket()
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        return bool(client._imap.file.peek(1))
-    except (*_NOT_READY, OSError):
-        return False
-    finally:
-        sock.settimeout(timeout)
-
-
-def release_reader(client: IMAPClient) -> None:
-    """Drop imaplib's read buffer (8 KiB a connection) while the hub reads the socket
-    itself; reader() brings it back before imaplib reads again. Only call it when
-    buffered() is False: a held byte would be lost."""
-    imap4 = client._imap
-    if imap4.file is not None:
-        imap4.file.close()  # the socket stays open: makefile only counted a reference
-        imap4.file = None
-
-
-def reader(client: IMAPClient) -> IMAPClient:
-    """The client with imaplib's read buffer in place again (see release_reader)."""
-    imap4 = client._imap
-    if imap4.file is None:
-        imap4.file = imap4.sock.makefile("rb")
-    return client
-
-
-def _keepalive(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
-
-
-@dataclass(eq=False, slots=True)
-class _Renewal:
-    """A pipelined DONE [GETQUOTAROOT] IDLE on its way."""
-
-    done_tag: bytes
-    quota_tag: bytes | None
-    idle_tag: bytes
-    deadline: float
-    quota_lines: list[bytes] = field(default_factory=list)
-    quota_ok: bool = False
-    activity: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -143,7 +53,7 @@ class _Watch:
     sock: socket.socket
     reissue_at: float
     partial: bytes = field(default=b"")
-    renewal: _Renewal | None = None
+    renewal: Renewal | None = None
 
 
 class IdleHub:
@@ -313,78 +223,48 @@ class IdleHub:
             self._renewing.add(watch.key)
             self._pool.submit(self._reissue, watch)
             return
-        imap4 = client._imap
-        quota_tag = None
-        if client.has_capability("QUOTA") and self._quota_due(watch.key):
-            quota_tag = imap4._new_tag()
-        idle_tag = imap4._new_tag()
-        renewal = _Renewal(client._idle_tag, quota_tag, idle_tag, now + READ_TIMEOUT)
-        data = b"DONE\r\n"
-        if quota_tag is not None:
-            data += quota_tag + b' GETQUOTAROOT "INBOX"\r\n'
-        data += idle_tag + b" IDLE\r\n"
+        with_quota = client.has_capability("QUOTA") and self._quota_due(watch.key)
+        renewal, data = Renewal.begin(client, with_quota, now + READ_TIMEOUT)
         try:
             watch.sock.send(data)  # a few dozen bytes: the socket buffer takes them at once
-        except (*_NOT_READY, OSError) as exc:
+        except (*NOT_READY, OSError) as exc:
             self._lose(watch, f"IDLE could not be renewed: {exc}")
             return
         watch.renewal = renewal
         heapq.heappush(self._renewals, (renewal.deadline, next(self._seq), watch))
 
     def _renewal_lines(self, watch: _Watch, lines: list[bytes]) -> list[bytes]:
-        """Consume the renewal's answers; returns the lines after IDLE's "+" (updates)."""
+        """Feed the renewal its answers; returns the lines after IDLE's "+" (updates)."""
         renewal = watch.renewal
         assert renewal is not None  # noqa: S101 (the caller checked)
-        tagged = watch.client._imap.tagged_commands
-        for index, line in enumerate(lines):
-            upper = line.upper()
-            if line.startswith(b"+"):
-                self._renewed(watch, renewal)
-                return lines[index + 1 :]
-            if upper.startswith(b"* QUOTA "):
-                renewal.quota_lines.append(line)
-            elif not line or upper.startswith((b"* OK", b"* QUOTAROOT")):
-                continue
-            elif line.startswith(b"*"):
-                renewal.activity = True  # EXISTS, EXPUNGE, FETCH ... during the renewal
-            else:
-                tag, _, rest = line.partition(b" ")
-                tagged.pop(tag, None)
-                ok = rest.upper().startswith(b"OK")
-                if tag == renewal.quota_tag:
-                    renewal.quota_ok = ok
-                elif tag in (renewal.done_tag, renewal.idle_tag) and not ok:
-                    self._lose(watch, "the server refused the IDLE renewal")
-                    return []
-        return []
+        progress, rest = renewal.read(watch.client, lines)
+        if progress is Progress.REFUSED:
+            self._lose(watch, "the server refused the IDLE renewal")
+        elif progress is Progress.RENEWED:
+            self._renewed(watch, renewal)
+        return rest
 
-    def _renewed(self, watch: _Watch, renewal: _Renewal) -> None:
+    def _renewed(self, watch: _Watch, renewal: Renewal) -> None:
         watch.renewal = None
-        watch.client._idle_tag = renewal.idle_tag
-        tagged = watch.client._imap.tagged_commands
-        tagged.pop(renewal.done_tag, None)
-        if renewal.quota_tag is not None:
-            tagged.pop(renewal.quota_tag, None)
-            if renewal.quota_ok:
-                self._on_quota(watch.key, imap.parse_quota_lines(renewal.quota_lines))
+        report = renewal.finish(watch.client)
+        if report is not None:
+            self._on_quota(watch.key, report)
+        if self._hand_over(watch.key, watch.client):  # a take() waited for the renewal
+            self._detach(watch)
+            return
         watch.reissue_at = time.monotonic() + self._reissue_seconds
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
-        waiters = self._waiters.pop(watch.key, [])
-        if waiters:  # a take() waited for the renewal: hand the connection over now
-            self._detach(watch)
-            for waiter in waiters:
-                if waiter.set_running_or_notify_cancel():
-                    waiter.set_result(watch.client)
-                    waiter = None
-                    break
-            for rest in waiters:
-                if rest.set_running_or_notify_cancel():
-                    rest.set_result(None)
-            if waiter is not None:  # every taker gave up: keep idling
-                self._register(watch.key, watch.client)
-            return
         if renewal.activity:
             self._on_activity(watch.key)
+
+    def _hand_over(self, key: Hashable, client: IMAPClient) -> bool:
+        """Give `client` to the first take() still waiting for it (the others get None)."""
+        given = False
+        for waiter in self._waiters.pop(key, []):
+            if waiter.set_running_or_notify_cancel():
+                waiter.set_result(None if given else client)
+                given = True
+        return given
 
     @staticmethod
     def _ssl_pending(watch: _Watch) -> bool:
@@ -439,11 +319,8 @@ class IdleHub:
         if client is None:  # the renewal failed; on_lost was reported
             self._release_waiters(key)
             return
-        for waiter in self._waiters.pop(key, []):
-            if waiter.set_running_or_notify_cancel():
-                waiter.set_result(client)
-                return
-        self._register(key, client)  # type: ignore[arg-type]
+        if not self._hand_over(key, client):  # type: ignore[arg-type]
+            self._register(key, client)  # type: ignore[arg-type]
 
     def _release_waiters(self, key: Hashable) -> None:
         for waiter in self._waiters.pop(key, []):
@@ -456,7 +333,7 @@ class IdleHub:
             self._detach(old)
             self._close(old)
         sock = client.socket()
-        _keepalive(sock)
+        keepalive(sock)
         sock.setblocking(False)
         watch = _Watch(key, client, sock, time.monotonic() + self._reissue_seconds)
         self._watches[key] = watch
@@ -466,7 +343,7 @@ class IdleHub:
     def _read(self, watch: _Watch) -> None:
         try:
             data = watch.sock.recv(65536)
-        except _NOT_READY:
+        except NOT_READY:
             return
         except OSError as exc:
             self._lose(watch, f"connection error: {exc}")

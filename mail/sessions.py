@@ -22,7 +22,8 @@ from imapclient import IMAPClient
 
 from mail import imap, net
 from mail.errors import ConnectError, MailError, ProtocolError
-from mail.idle import IdleHub, enter_idle, leave_idle
+from mail.idle import IdleHub
+from mail.idle_conn import enter_idle, leave_idle
 from mail.sweep import FolderCounts, SweepError, status_many
 from mail.types import ServerConfig
 

@@ -2,11 +2,13 @@
 
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 
 from mail import imap, net
-from mail.idle import IdleHub, enter_idle, leave_idle, open_idle
+from mail.idle import IdleHub
+from mail.idle_conn import enter_idle, leave_idle, open_idle
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
 from tests.plugins.hub_events import HubEvents
@@ -203,3 +205,19 @@ def test_shows_more_compares_examine_with_what_the_poll_saw():
     assert not imap.shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 11}, known)
     assert imap.shows_more({b"UIDVALIDITY": 7, b"UIDNEXT": 12}, known)
     assert imap.shows_more({b"UIDVALIDITY": 8, b"UIDNEXT": 11}, known)
+
+
+def test_a_renewal_hands_the_connection_to_one_waiting_take():
+    """take() calls that arrived during a pipelined renewal: the first still waiting gets
+    the connection, later ones None, one that gave up is skipped (and nothing raises on
+    the hub thread, which an earlier version did for every such hand-over)."""
+    hub = IdleHub(lambda key: None, lambda key, reason: None)
+    gave_up, first, second = Future(), Future(), Future()
+    gave_up.cancel()
+    hub._waiters["a"] = [gave_up, first, second]
+    client = object()
+    assert hub._hand_over("a", client) is True
+    assert first.result(0) is client
+    assert second.result(0) is None
+    assert hub._hand_over("a", client) is False  # nobody waits any more
+    hub.stop()

@@ -1,0 +1,93 @@
+"""One IMAP connection going into and out of IDLE: select and IDLE, DONE and deselect,
+bytes imaplib holds that a selector cannot see, and imaplib's read buffer let go while
+the IdleHub reads the socket itself."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+
+from imapclient import IMAPClient
+
+from mail import imap, net
+from mail.types import ServerConfig
+
+NOT_READY = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
+
+
+def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
+    """Select `folder` read-only and start IDLE; returns the EXAMINE response (UIDNEXT,
+    UIDVALIDITY ...). None when the server has no IDLE."""
+    if not client.has_capability("IDLE"):
+        return None
+    selected = client.select_folder(folder, readonly=True)
+    client.idle()
+    return selected
+
+
+def open_idle(cfg: ServerConfig, allow_private: bool, folder: str = "INBOX") -> IMAPClient | None:
+    """Log in, select `folder` read-only and enter IDLE. None when the server has no IDLE."""
+    client = imap.connect(cfg, allow_private)
+    try:
+        with net.translate_errors(cfg.host, cfg.port):
+            if enter_idle(client, folder) is None:
+                imap.close(client)
+                return None
+    except BaseException:
+        imap.close(client)
+        raise
+    return client
+
+
+def leave_idle(client: IMAPClient) -> list:
+    """DONE, and deselect: a session that keeps a folder selected answers STATUS for it
+    from a stale view. Returns the responses that arrived during IDLE."""
+    sock = client.socket()
+    sock.setblocking(True)
+    client._set_read_timeout()
+    responses = client.idle_done()[1]
+    imap.leave(client)
+    return responses
+
+
+def buffered(client: IMAPClient) -> bool:
+    """True when imaplib already holds bytes the hub's selector cannot see: a response that
+    arrived in the same read as IDLE's "+ idling" (e.g. mail delivered during the poll)."""
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except (*NOT_READY, OSError):
+        return False
+    finally:
+        sock.settimeout(timeout)
+
+
+def release_reader(client: IMAPClient) -> None:
+    """Drop imaplib's read buffer (8 KiB a connection) while the hub reads the socket
+    itself; reader() brings it back before imaplib reads again. Only call it when
+    buffered() is False: a held byte would be lost."""
+    imap4 = client._imap
+    if imap4.file is not None:
+        imap4.file.close()  # the socket stays open: makefile only counted a reference
+        imap4.file = None
+
+
+def reader(client: IMAPClient) -> IMAPClient:
+    """The client with imaplib's read buffer in place again (see release_reader)."""
+    imap4 = client._imap
+    if imap4.file is None:
+        imap4.file = imap4.sock.makefile("rb")
+    return client
+
+
+def keepalive(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)

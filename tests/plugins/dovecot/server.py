@@ -265,42 +265,30 @@ class Dovecot(AccountsMixin):
     def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
-    def imap_sessions_total(self) -> int:
-        """How many IMAP connections every user holds right now."""
+    def _who(self, *mask: str) -> list[tuple[str, str]]:
+        """(user, protocol) of every connection `doveadm who` lists (of `mask`'s user)."""
         done = subprocess.run(
-            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1"],
+            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1", *mask],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
-        return sum(1 for row in rows if len(row) >= 2 and row[1] == "imap")
+        return [(row[0], row[1]) for row in rows if len(row) >= 2]
+
+    def imap_sessions_total(self) -> int:
+        """How many IMAP connections every user holds right now."""
+        return sum(1 for _user, proto in self._who() if proto == "imap")
 
     def imap_sessions(self, user: str) -> int:
-        """How many IMAP connections `user` holds right now (`doveadm who`)."""
-        done = subprocess.run(
-            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1", user],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
-        return sum(1 for row in rows if len(row) >= 2 and row[0] == user and row[1] == "imap")
+        """How many IMAP connections `user` holds right now."""
+        return sum(1 for name, proto in self._who(user) if name == user and proto == "imap")
 
     def sessions(self, user: MailUser | str) -> int:
-        """How many IMAP and POP3 connections `user` holds right now (`doveadm who`)."""
+        """How many IMAP and POP3 connections `user` holds right now."""
         name = user if isinstance(user, str) else user.name
-        done = subprocess.run(
-            [self.doveadm_bin, "-c", str(self.config_path), "who", "-1", name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
-        return sum(1 for row in rows if len(row) >= 2 and row[0] == name)
+        return sum(1 for who, _proto in self._who(name) if who == name)
 
     def kick(self, user: MailUser | str, timeout: float = 10.0) -> None:
         """End every IMAP and POP3 session of `user` (`doveadm kick`) and wait until they are

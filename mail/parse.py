@@ -211,26 +211,23 @@ _PLAIN_ADDRESS = re.compile(r'[^\s<>()\[\],;:"]+@[^\s<>()\[\],;:"]+')
 
 
 def _addresses(header: str | None) -> tuple[str, ...]:
-    """The addresses of an address-list header (To, Cc), lower-cased, without names; a
-    list of simple forms skips the stdlib parser (as _sender does), any other goes to it."""
+    """The addresses of an address-list header (To, Cc), lower-cased, without names, each
+    once; a list of simple forms skips the stdlib parser (as _sender does)."""
     if not header:
         return ()
-    raw = re.sub("[\ue000\ue001]", "", header)
-    simple = [_simple_address(part) for part in raw.split(",")]
-    if all(simple):
-        found = [pair[1] for pair in simple if pair]
+    simple = [_SIMPLE_ADDRESS.fullmatch(part) for part in header.split(",")]
+    if all(simple):  # plain ASCII addresses already: nothing to clean
+        found = [m[2] or m[3] for m in simple if m]
     else:
+        raw = re.sub("[\ue000\ue001]", "", header)
         masked = _ENCODED_WORD.sub(" ", raw)  # a name's encoded word is no address syntax
         try:
-            found = [addr for _name, addr in email.utils.getaddresses([masked])]
+            pairs = email.utils.getaddresses([masked])
         except Exception:  # e.g. RecursionError on deeply nested comments
-            found = []
-    out: list[str] = []
-    for addr in found:
-        addr = _clean(addr, 254).lower()
-        if _PLAIN_ADDRESS.fullmatch(addr) and addr not in out:
-            out.append(addr)
-    return tuple(out[:MAX_RECIPIENTS])
+            pairs = []
+        found = [_clean(addr, 254) for _name, addr in pairs]
+    kept = dict.fromkeys(a.lower() for a in found if _PLAIN_ADDRESS.fullmatch(a))
+    return tuple(kept)[:MAX_RECIPIENTS]
 
 
 def _date(date_header: str) -> datetime | None:

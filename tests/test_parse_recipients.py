@@ -1,7 +1,11 @@
 """mail/parse.py: the To and Cc addresses routing rules match, from both header paths
 (plain blocks read directly, others by the stdlib parser)."""
 
+import email.utils
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mail.parse import MAX_RECIPIENTS, parse_headers, parse_message
 
@@ -48,3 +52,30 @@ def test_no_headers_and_bounds():
     parsed = parse_headers(b"To: " + many + b"\r\nCc: a@x.example, A@x.example\r\n\r\n")
     assert len(parsed.to) == MAX_RECIPIENTS
     assert parsed.cc == ("a@x.example",)
+
+
+_ATOM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(_ATOM, max_size=8),  # a display name, or none
+            st.text(_ATOM + "._+-", min_size=1, max_size=10).filter(
+                lambda s: not s.startswith(".") and not s.endswith(".") and ".." not in s
+            ),
+            st.text(_ATOM, min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_simple_lists_read_directly_equal_the_stdlib_parser(entries):
+    """The fast path for plain address lists gives what email.utils.getaddresses gives."""
+    parts = [
+        f"{name} <{local}@{domain}.example>" if name else f"{local}@{domain}.example"
+        for name, local, domain in entries
+    ]
+    header = ", ".join(parts)
+    expected = dict.fromkeys(a.lower() for _n, a in email.utils.getaddresses([header]))
+    assert parse_headers(f"To: {header}\r\n\r\n".encode()).to == tuple(expected)

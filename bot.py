@@ -27,6 +27,7 @@ from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
+from watch import digest_clock
 from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
 from web.health import add_health_routes
@@ -40,6 +41,7 @@ EXTENSIONS = (
     "cogs.status",
     "cogs.archive",
     "cogs.signin",
+    "cogs.rules",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
@@ -70,6 +72,7 @@ class Settings:
     http_port: int = 0
     public_url: str = ""  # how browsers reach the web endpoint; default http://host:port
     oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
+    timezone: str = "UTC"  # IANA name; hourly/daily digests and digest_time follow it
 
     @property
     def callback_url(self) -> str:
@@ -116,6 +119,11 @@ class Settings:
             raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
         if not 1 <= idle_minutes <= 29:
             raise ConfigError("MAILSYNC_IDLE_MINUTES must be 1 to 29 (servers drop IDLE at 30).")
+        timezone = (env.get("MAILSYNC_TIMEZONE") or "UTC").strip()
+        try:
+            digest_clock.zone(timezone)
+        except digest_clock.TimezoneError as exc:
+            raise ConfigError(str(exc)) from exc
         level = (env.get("LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
@@ -133,6 +141,7 @@ class Settings:
             http_port=http_port,
             public_url=public_url,
             oauth_providers=providers,
+            timezone=timezone,
         )
 
 

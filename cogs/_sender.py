@@ -198,6 +198,12 @@ class OutboxSender:
             self.bot.metrics.alerts_sent.inc()
         except (discord.Forbidden, discord.NotFound) as exc:
             reason = f"Discord refused posting in <#{row.channel_id}> ({exc.status})"
+            if row.rule_id is not None:  # a routing rule's own channel: only its alerts wait
+                log.warning("rule %s: %s; holding its alerts", row.rule_id, reason)
+                await asyncio.to_thread(
+                    outbox.mark_rule_channel_broken, engine, row.rule_id, reason
+                )
+                return Outcome.SETTLED
             log.warning("account %s: %s; pausing its alerts", row.account_id, reason)
             await asyncio.to_thread(outbox.mark_channel_broken, engine, row.account_id, reason)
             return Outcome.SETTLED

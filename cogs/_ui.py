@@ -106,9 +106,11 @@ def digest_embed(
     messages: Sequence[NewMessage],
     total: int | None = None,
     privacy: str = "snippet",
+    heading: str | None = None,
 ) -> discord.Embed:
     """The count and the newest lines; `total` when `messages` holds only the newest. At
-    privacy "minimal" only the count per folder, no sender or subject."""
+    privacy "minimal" only the count per folder, no sender or subject. `heading` names a
+    scheduled digest ("Daily digest: 12 new messages")."""
     count = len(messages) if total is None else total
     if privacy == "minimal":
         folders: dict[str, int] = {}
@@ -126,8 +128,9 @@ def digest_embed(
         more = count - len(newest)
         if more > 0:
             lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
+    counted = f"{count} new message" + ("" if count == 1 else "s")
     embed = discord.Embed(
-        title=truncate(f"{count} new messages", TITLE_MAX),
+        title=truncate(f"{heading}: {counted}" if heading else counted, TITLE_MAX),
         description=truncate("\n".join(lines), DESCRIPTION_MAX),
         colour=NEW_MAIL_COLOUR,
     )
@@ -306,8 +309,9 @@ class EmbedRenderer:
         messages: Sequence[NewMessage],
         total: int | None = None,
         privacy: str = "snippet",
+        heading: str | None = None,
     ) -> dict:
-        return digest_embed(account_name, messages, total, privacy).to_dict()
+        return digest_embed(account_name, messages, total, privacy, heading).to_dict()
 
     def folder_reset(self, account_name: str, folder: str) -> dict:
         return folder_reset_embed(account_name, folder).to_dict()

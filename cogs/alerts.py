@@ -10,6 +10,8 @@ from discord.ext import commands
 
 from cogs._sender import OutboxSender
 from cogs._ui import EmbedRenderer
+from watch import digest_clock
+from watch.digest import Digests
 from watch.engine import SWEEP_SECONDS, Watcher
 from watch.state import WatchSettings
 
@@ -39,6 +41,14 @@ class Alerts(commands.Cog):
             on_queued=self.sender.poke,
             metrics=bot.metrics,
         )
+        self.digests = Digests(
+            bot.engine,
+            bot.scheduler,
+            EmbedRenderer(),
+            digest_clock.zone(settings.timezone),
+            on_queued=self.sender.poke,
+            metrics=bot.metrics,
+        )
 
     async def cog_load(self) -> None:
         self.sender.start()
@@ -53,11 +63,17 @@ class Alerts(commands.Cog):
             coalesce=True,
         )
         log.info("scheduled %d account(s)", count)
+        digests = await self.digests.start()
+        if digests:
+            log.info("scheduled digests of %d account(s)", digests)
 
     async def cog_unload(self) -> None:
         job = self.bot.scheduler.get_job(SWEEP_JOB)
         if job is not None:
             job.remove()
+        for job in self.bot.scheduler.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
         await self.watcher.stop()
         await self.sender.stop()
 

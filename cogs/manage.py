@@ -21,6 +21,7 @@ from mail.types import FolderBaseline, Protocol, ServerConfig
 from storage import repo
 from storage.archive import Retention
 from storage.models import Account
+from watch.digest_clock import parse_hhmm
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
@@ -36,6 +37,7 @@ class Manage(MailCommandsCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         self.watcher.unschedule(found.id)
+        self.alerts.digests.unschedule(found.id)
         await asyncio.to_thread(repo.delete_account, self.bot.engine, found.id)
         await interaction.followup.send(
             f"Removed `{found.name}` with its stored password, state and archive.", ephemeral=True
@@ -108,6 +110,8 @@ class Manage(MailCommandsCog):
         mailbox_limit_mb="POP3: the mailbox size limit in MB, for warnings (0 removes it)",
         mention="a role to mention on alerts (pick @everyone to stop mentioning)",
         privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
+        delivery="instant (default), or collect new mail into an hourly or daily digest",
+        digest_time="daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
@@ -122,6 +126,8 @@ class Manage(MailCommandsCog):
         mailbox_limit_mb: int | None = None,
         mention: discord.Role | None = None,
         privacy: Literal["minimal", "headers", "snippet", "full"] | None = None,
+        delivery: Literal["instant", "hourly", "daily"] | None = None,
+        digest_time: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
@@ -131,6 +137,7 @@ class Manage(MailCommandsCog):
         if privacy is not None:
             changes["privacy"] = privacy
             said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
+        changes.update(_delivery_changes(found, delivery, digest_time))
         added: list[FolderBaseline] = []
         dropped: list[str] = []
         if folders is not None:
@@ -147,10 +154,22 @@ class Manage(MailCommandsCog):
             raise UserError("That account was removed meanwhile; nothing was changed.")
         if not updated.paused:
             self.watcher.schedule(updated)
+        if "delivery" in changes or "digest_time" in changes:
+            await self.alerts.digests.schedule(updated)  # instant: what waited goes out now
+            said.append(self._delivery_said(updated))
         self.alerts.sender.poke()  # alerts held for a broken channel may go out now
         await interaction.followup.send(
             f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
         )
+
+    def _delivery_said(self, account: Account) -> str:
+        if account.delivery == "instant":
+            return "new mail is posted as it arrives (delivery `instant`)"
+        when = "every hour" if account.delivery == "hourly" else f"daily at {account.digest_time}"
+        zone = self.bot.settings.timezone
+        next_at = self.alerts.digests.next_run(account.id)
+        due = f", next <t:{int(next_at.timestamp())}:R>" if next_at else ""
+        return f"new mail waits for a digest {when} ({zone}){due}"
 
     def _plain_changes(
         self,
@@ -230,6 +249,22 @@ class Manage(MailCommandsCog):
         except MailError as exc:
             raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
         return added, dropped
+
+
+def _delivery_changes(
+    account: Account, delivery: str | None, digest_time: str | None
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if delivery is not None:
+        changes["delivery"] = delivery
+    if digest_time is not None:
+        if (delivery or account.delivery) != "daily":
+            raise UserError("`digest_time` is for daily digests: add `delivery: daily`.")
+        try:
+            changes["digest_time"] = f"{parse_hhmm(digest_time):%H:%M}"
+        except ValueError as exc:
+            raise UserError(f"{exc}.") from exc
+    return changes
 
 
 _PRIVACY_SAID = {

@@ -26,6 +26,7 @@ SUBJECT_CHARS = 998
 SENDER_CHARS = 320
 NAME_CHARS = 200
 MAX_ATTACHMENTS = 20
+MAX_RECIPIENTS = 50  # addresses kept per To or Cc header (for routing rules)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_BYTES = 256 * 1024
 MAX_HEADER = 16 * 1024  # raw characters of one header value looked at
@@ -70,6 +71,8 @@ class ParsedMessage:
     attachments: tuple[str, ...]
     message_id: str | None
     text: str = ""  # the body text for privacy "full" (line breaks kept, FULL_TEXT_CHARS)
+    to: tuple[str, ...] = ()  # addresses of the To header (routing rules match them)
+    cc: tuple[str, ...] = ()  # addresses of the Cc header
 
 
 def _clean(text: str, limit: int) -> str:
@@ -202,6 +205,29 @@ def _sender(from_header: str) -> str:
     return (
         f"{name} <{addr}>" if name and addr and name != addr else addr or name or "(unknown sender)"
     )
+
+
+_PLAIN_ADDRESS = re.compile(r'[^\s<>()\[\],;:"]+@[^\s<>()\[\],;:"]+')
+
+
+def _addresses(header: str | None) -> tuple[str, ...]:
+    """The addresses of an address-list header (To, Cc), lower-cased, without names, each
+    once; a list of simple forms skips the stdlib parser (as _sender does)."""
+    if not header:
+        return ()
+    simple = [_SIMPLE_ADDRESS.fullmatch(part) for part in header.split(",")]
+    if all(simple):  # plain ASCII addresses already: nothing to clean
+        found = [m[2] or m[3] for m in simple if m]
+    else:
+        raw = re.sub("[\ue000\ue001]", "", header)
+        masked = _ENCODED_WORD.sub(" ", raw)  # a name's encoded word is no address syntax
+        try:
+            pairs = email.utils.getaddresses([masked])
+        except Exception:  # e.g. RecursionError on deeply nested comments
+            pairs = []
+        found = [_clean(addr, 254) for _name, addr in pairs]
+    kept = dict.fromkeys(a.lower() for a in found if _PLAIN_ADDRESS.fullmatch(a))
+    return tuple(kept)[:MAX_RECIPIENTS]
 
 
 def _date(date_header: str) -> datetime | None:
@@ -354,6 +380,8 @@ def _summary(
         snippet=snippet,
         attachments=attachments,
         message_id=found[0] if found else message_id[:300] or None,
+        to=_addresses(header("to")),
+        cc=_addresses(header("cc")),
     )
 
 
@@ -362,7 +390,7 @@ def _summary(
 # (so no Unix "From " line, no 8-bit byte, no bare CR or LF), then the blank line.
 _PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[\t -~]*\r\n(?:[\t ][\t -~]*\r\n)*)+\r\n")
 _WANTED_FIELD = re.compile(
-    rb"^(subject|from|date|message-id):[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)",
+    rb"^(subject|from|date|message-id|to|cc):[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -397,7 +425,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def parse_headers(raw: bytes) -> ParsedMessage:
-    """Sender, subject, date and Message-ID without walking the body: cheap enough for bulk
+    """Sender, subject, date, Message-ID, To and Cc without walking the body: cheap enough for bulk
     downloads. Snippet and attachments stay empty; parse_message gives them when needed.
     A plain header block skips the email package (the same fields, read directly: the
     stdlib parser cost more than the rest of a POP3 download); any other goes through it."""

@@ -73,6 +73,9 @@ class NewMessage:
     message_id: str | None = None
     size: int | None = None
     text: str = ""  # the body text, for alerts at privacy "full"
+    # Addresses of the To and Cc headers, for routing rules' `to:` (not shown in alerts).
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

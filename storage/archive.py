@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, Insert, func, insert, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mail import pop3
@@ -101,6 +102,8 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
             "message_id": d.parsed.message_id[:300] if d.parsed.message_id else None,
             "sender": d.parsed.sender[:1000],
             "subject": d.parsed.subject[:1000],
+            "to_addrs": "\n".join(d.parsed.to) or None,
+            "cc_addrs": "\n".join(d.parsed.cc) or None,
             "sent_at": d.parsed.date,
             "size": d.size,
             "raw_compressed": zlib.compress(d.raw, 1),
@@ -195,6 +198,26 @@ def unannounced(
         return list(reversed(rows)), int(total)
 
 
+def unannounced_all(engine: Engine, account_id: int) -> list[ArchivedMessage]:
+    """Every not-yet-announced row, oldest first, without the bytes (routing rules look at
+    each message; a first download of thousands reads only their headers' fields)."""
+    with _session(engine) as session:
+        rows = session.exec(
+            select(ArchivedMessage)
+            .options(defer(ArchivedMessage.raw_compressed))  # type: ignore[arg-type]
+            .where(
+                ArchivedMessage.account_id == account_id,
+                col(ArchivedMessage.announced).is_(False),
+            )
+            .order_by(col(ArchivedMessage.id))
+        ).all()
+        return list(rows)
+
+
+def _lines(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split("\n")) if text else ()
+
+
 def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -> list[NewMessage]:
     """Alert data for archived rows. The stored metadata is enough for a digest; single
     alerts also get a snippet and attachment names, parsed from the archived bytes."""
@@ -216,6 +239,8 @@ def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -
                 message_id=row.message_id,
                 size=row.size,
                 text=parsed.text if parsed else "",
+                to=_lines(row.to_addrs),
+                cc=_lines(row.cc_addrs),
             )
         )
     return out

@@ -41,6 +41,8 @@ class Account(SQLModel, table=True):
     mailbox_limit_mb: int | None = None  # POP3: declared size limit for warnings
     mention_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     channel_broken: str | None = None  # why posting failed for good (403/404); cleared by edit
+    delivery: str = Field(default="instant", max_length=16)  # instant | hourly | daily
+    digest_time: str = Field(default="09:00", max_length=5)  # HH:MM, MAILSYNC_TIMEZONE (daily)
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -123,6 +125,9 @@ class ArchivedMessage(SQLModel, table=True):
     downloaded_at: datetime | None = None
     announced: bool = Field(default=False)
     deleted_at: datetime | None = None  # when a confirmed QUIT removed it from the server
+    # To and Cc addresses, newline-separated, so routing rules' `to:` works without the bytes.
+    to_addrs: str | None = None
+    cc_addrs: str | None = None
 
 
 class OutboxAlert(SQLModel, table=True):
@@ -142,3 +147,46 @@ class OutboxAlert(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # The routing rule that sent it to another channel (None: the account's channel). No
+    # foreign key: removing a rule moves its waiting alerts to the account's channel first.
+    rule_id: int | None = None
+
+
+class RoutingRule(SQLModel, table=True):
+    """`/mail rule add`: mail matching `match` goes to another channel, mentions a role, or
+    is not posted (mute). Numbered 1..n by id within the account: a removal renumbers."""
+
+    __tablename__ = "routing_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    match: str = Field(max_length=400)  # normalized terms, e.g. to:billing@ subject:"big order"
+    channel_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    mention_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    mute: bool = Field(default=False)
+    channel_broken: str | None = None  # Discord refused its channel (403/404); alerts wait
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DigestItem(SQLModel, table=True):
+    """A message waiting for the account's next hourly or daily digest (the fields a digest
+    line shows), written in the transaction that passes the message."""
+
+    __tablename__ = "digest_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    folder: str = Field(max_length=1000)
+    uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sender: str = Field(default="", max_length=1000)
+    subject: str = Field(default="", max_length=1000)
+    sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, and_, func, or_, update
+from sqlmodel import Session, SQLModel, col, select
 
 from mail.types import FolderState
 from storage import repo
-from storage.models import Account, ArchivedMessage, OutboxAlert, utcnow
+from storage.models import Account, ArchivedMessage, OutboxAlert, RoutingRule, utcnow
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,17 @@ class Alert:
 
     embed: dict[str, Any]
     mention: bool = True
+    # A routing rule's destination: with channel_id set, this channel and exactly role_id
+    # (None: no mention) instead of the account's; rule_id when the rule's own channel.
+    channel_id: int | None = None
+    role_id: int | None = None
+    rule_id: int | None = None
+
+
+def _target(account: Account, alert: Alert) -> tuple[int, int | None]:
+    if alert.channel_id is not None:
+        return alert.channel_id, alert.role_id
+    return account.channel_id, account.mention_role_id if alert.mention else None
 
 
 def _session(engine: Engine) -> Session:
@@ -29,16 +40,18 @@ def _session(engine: Engine) -> Session:
 
 
 def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
-    return [
-        OutboxAlert(
-            account_id=account.id,
-            channel_id=account.channel_id,
-            payload=json.dumps(
-                {"embed": a.embed, "role": account.mention_role_id if a.mention else None}
-            ),
+    out = []
+    for a in alerts:
+        channel_id, role = _target(account, a)
+        out.append(
+            OutboxAlert(
+                account_id=account.id,
+                channel_id=channel_id,
+                payload=json.dumps({"embed": a.embed, "role": role}),
+                rule_id=a.rule_id,
+            )
         )
-        for a in alerts
-    ]
+    return out
 
 
 def enqueue(engine: Engine, account: Account, alerts: Iterable[Alert]) -> None:
@@ -48,21 +61,34 @@ def enqueue(engine: Engine, account: Account, alerts: Iterable[Alert]) -> None:
 
 
 def enqueue_with_folder_states(
-    engine: Engine, account: Account, alerts: Iterable[Alert], states: Mapping[str, FolderState]
+    engine: Engine,
+    account: Account,
+    alerts: Iterable[Alert],
+    states: Mapping[str, FolderState],
+    extra: Iterable[SQLModel] = (),
 ) -> None:
     """IMAP: the alerts and the advanced UIDs in one transaction, so a message is either
-    queued and passed, or neither (then the next poll finds it again)."""
+    queued and passed, or neither (then the next poll finds it again). `extra`: rows that
+    belong to the same step (messages waiting for a digest)."""
     with _session(engine) as session:
         session.add_all(rows(account, alerts))
+        session.add_all(extra)
         repo.apply_folder_states(session, account.id, states)
         session.commit()
 
 
-def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], up_to: int) -> None:
-    """POP3: queue the alerts and mark the account's archive rows up to id `up_to`
-    announced, atomically."""
+def enqueue_archived(
+    engine: Engine,
+    account: Account,
+    alerts: Iterable[Alert],
+    up_to: int,
+    extra: Iterable[SQLModel] = (),
+) -> None:
+    """POP3: queue the alerts (and `extra` rows: digest lines) and mark the account's
+    archive rows up to id `up_to` announced, atomically."""
     with _session(engine) as session:
         session.add_all(rows(account, alerts))
+        session.add_all(extra)
         session.exec(  # type: ignore[call-overload]
             update(ArchivedMessage)
             .where(
@@ -75,17 +101,30 @@ def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], 
         session.commit()
 
 
+def _not_held() -> Any:
+    """An alert's channel is not marked broken: the account's, or its routing rule's."""
+    return or_(
+        and_(col(OutboxAlert.rule_id).is_(None), col(Account.channel_broken).is_(None)),
+        and_(col(OutboxAlert.rule_id).is_not(None), col(RoutingRule.channel_broken).is_(None)),
+    )
+
+
+def _with_owners(query: Any) -> Any:
+    return query.join(Account, col(Account.id) == col(OutboxAlert.account_id)).join(
+        RoutingRule, col(RoutingRule.id) == col(OutboxAlert.rule_id), isouter=True
+    )
+
+
 def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
     """Pending alerts whose time has come, oldest first, skipping broken channels."""
     with _session(engine) as session:
         return list(
             session.exec(
-                select(OutboxAlert)
-                .join(Account, col(Account.id) == col(OutboxAlert.account_id))
+                _with_owners(select(OutboxAlert))
                 .where(
                     col(OutboxAlert.sent_at).is_(None),
                     col(OutboxAlert.next_attempt_at) <= now,
-                    col(Account.channel_broken).is_(None),
+                    _not_held(),
                 )
                 .order_by(col(OutboxAlert.id))
                 .limit(limit)
@@ -96,9 +135,8 @@ def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
 def next_due_at(engine: Engine) -> datetime | None:
     with _session(engine) as session:
         return session.exec(
-            select(OutboxAlert.next_attempt_at)
-            .join(Account, col(Account.id) == col(OutboxAlert.account_id))
-            .where(col(OutboxAlert.sent_at).is_(None), col(Account.channel_broken).is_(None))
+            _with_owners(select(OutboxAlert.next_attempt_at))
+            .where(col(OutboxAlert.sent_at).is_(None), _not_held())
             .order_by(col(OutboxAlert.next_attempt_at))
             .limit(1)
         ).first()
@@ -128,6 +166,15 @@ def mark_channel_broken(engine: Engine, account_id: int, reason: str) -> None:
         if account is not None:
             account.channel_broken = reason[:300]
             session.add(account)
+            session.commit()
+
+
+def mark_rule_channel_broken(engine: Engine, rule_id: int, reason: str) -> None:
+    with _session(engine) as session:
+        rule = session.get(RoutingRule, rule_id)
+        if rule is not None:
+            rule.channel_broken = reason[:300]
+            session.add(rule)
             session.commit()
 
 

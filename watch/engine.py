@@ -34,11 +34,12 @@ from mail.quota import (
 )
 from mail.sessions import SessionPool
 from mail.sweep import FolderCounts
-from mail.types import FolderState, PollResult, Protocol, ServerConfig
-from storage import archive, outbox, repo
+from mail.types import FolderState, NewMessage, PollResult, Protocol, ServerConfig
+from storage import archive, digest, outbox, repo
 from storage.crypto import SecretBox
 from storage.models import Account
 from storage.outbox import Alert
+from watch import routed, routing
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
@@ -413,16 +414,13 @@ class Watcher:
             if f.reset
         ]
         new = [m for f in result.folders if not f.reset for m in f.messages]
-        if len(new) > self.render.digest_threshold:
-            alerts.append(Alert(self.render.digest(account.name, new, privacy=account.privacy)))
-        else:
-            alerts.extend(
-                Alert(self.render.new_mail(account.name, m, account.privacy)) for m in new
-            )
+        planned = await self._route(account, new)
+        alerts.extend(routing.alerts(planned, self.render, account))
+        waiting = digest.rows(account.id, planned.waiting)
         changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
-        if alerts or changed:
+        if alerts or changed or waiting:
             await asyncio.to_thread(
-                outbox.enqueue_with_folder_states, self.engine, account, alerts, changed
+                outbox.enqueue_with_folder_states, self.engine, account, alerts, changed, waiting
             )
         if alerts:
             self.metrics.alerts_queued.inc(len(alerts))
@@ -440,6 +438,25 @@ class Watcher:
             archive.Retention.parse(account.retention),
             self.settings.allow_private_hosts,
         )
+        rules = await asyncio.to_thread(routed.load_rules, self.engine, account.id)
+        if rules or account.delivery != "instant":
+            queued, announced = await asyncio.to_thread(
+                routed.queue_pop3, self.engine, self.render, account, rules
+            )
+            self._queued(queued)
+        else:
+            announced = await self._queue_pop3(account)
+        if account.mailbox_limit_mb:
+            limit = QuotaResource(
+                "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
+            )
+            report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
+            await self.quota.check(account, report, account.id in self._due)
+        return announced
+
+    async def _queue_pop3(self, account: Account) -> int:
+        """No rules, instant delivery: only the newest rows are read (a first download of
+        thousands becomes one digest)."""
         rows, total = await asyncio.to_thread(
             archive.unannounced, self.engine, account.id, self.render.digest_lines
         )
@@ -457,10 +474,15 @@ class Watcher:
             )
             self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()
-        if account.mailbox_limit_mb:
-            limit = QuotaResource(
-                "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
-            )
-            report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
-            await self.quota.check(account, report, account.id in self._due)
         return total if rows else 0
+
+    async def _route(self, account: Account, new: list[NewMessage]) -> routing.Plan:
+        if not new:
+            return routing.Plan()
+        rules = await asyncio.to_thread(routed.load_rules, self.engine, account.id)
+        return routing.plan(new, rules, account)
+
+    def _queued(self, count: int) -> None:
+        if count:
+            self.metrics.alerts_queued.inc(count)
+            self._on_queued()

@@ -27,6 +27,7 @@ class Renderer(Protocol):
         messages: Sequence[NewMessage],
         total: int | None = None,
         privacy: str = "snippet",
+        heading: str | None = None,  # a scheduled digest: "Daily digest" before the count
     ) -> Payload: ...
 
     def folder_reset(self, account_name: str, folder: str) -> Payload: ...

@@ -1,0 +1,182 @@
+"""/mail rule add, list and remove: routing rules that send matching mail to another
+channel, mention a role on it, or keep it from being posted (watch/match.py parses `match`,
+watch/routing.py applies the rules, storage/rules.py keeps them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from cogs._autocomplete import account_autocomplete, find_account
+from cogs._errors import UserError
+from cogs._group import MailCommandsCog, MailGroup, guild_id_of
+from storage import rules as rule_store
+from storage.models import Account, RoutingRule
+from watch.match import MatchError, parse_match
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+
+MESSAGE_CHARS = 1900  # a reply's content, under Discord's 2,000
+
+
+class RuleGroup(app_commands.Group):
+    # discord.py runs only the direct parent's check for a nested command, so this group
+    # repeats /mail's Manage Server check.
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await MailGroup.interaction_check(self, interaction)  # type: ignore[arg-type]
+
+
+def shown(text: str) -> str:
+    """A rule's match as reply text: inert markdown and mentions."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def action_of(rule: RoutingRule, account: Account) -> str:
+    if rule.mute:
+        return "not posted (muted)"
+    parts = [f"to <#{rule.channel_id}>" if rule.channel_id else "to the account's channel"]
+    parts.append(f"mentioning <@&{rule.mention_role_id}>" if rule.mention_role_id else "no mention")
+    if account.delivery != "instant":
+        parts.append("at once (not digested)")
+    return ", ".join(parts)
+
+
+class Rules(MailCommandsCog):
+    rule = RuleGroup(name="rule", description="Route, mention or mute mail by what it matches")
+
+    @rule.command(name="add", description="Add a routing rule at the end of the account's list")
+    @app_commands.describe(
+        account="the account whose mail the rule looks at",
+        match='terms that must all hold: from:, to: (To and Cc), subject:, folder:, e.g. to:billing@ subject:"big order"',  # noqa: E501
+        channel="post matching mail here instead of the account's channel",
+        mention="a role to mention on matching mail (only this role is pinged)",
+        mute="true: post nothing for matching mail",
+    )
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        account: str,
+        match: str,
+        channel: discord.TextChannel | None = None,
+        mention: discord.Role | None = None,
+        mute: bool = False,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        try:
+            parsed = parse_match(match)
+        except MatchError as exc:
+            raise UserError(f"{exc} Nothing was saved.") from exc
+        if mute and (channel is not None or mention is not None):
+            raise UserError(
+                "A muted rule posts nothing: leave out `channel` and `mention`, or drop `mute`. "
+                "Nothing was saved."
+            )
+        if not mute and channel is None and mention is None:
+            raise UserError(
+                "Say what the rule does: `channel`, `mention`, or `mute: true`. Nothing was saved."
+            )
+        if mention is not None and mention.is_default():
+            raise UserError("`mention` must be a role, not @everyone. Nothing was saved.")
+        if channel is not None and channel.guild.id != guild_id_of(interaction):
+            raise UserError("The channel must be in this server. Nothing was saved.")
+        try:
+            added = await asyncio.to_thread(
+                rule_store.add_rule,
+                self.bot.engine,
+                found.id,
+                str(parsed),
+                channel.id if channel else None,
+                mention.id if mention else None,
+                mute,
+            )
+        except rule_store.TooManyRulesError as exc:
+            raise UserError(
+                f"`{found.name}` has {rule_store.MAX_RULES} rules, the most an account may "
+                "have: remove one with `/mail rule remove` first. Nothing was saved."
+            ) from exc
+        if added is None:
+            raise UserError("That account was removed meanwhile; nothing was saved.")
+        number, rule = added
+        await interaction.followup.send(
+            f"Rule {number} of `{found.name}`: mail matching {shown(rule.match)} goes "
+            f"{action_of(rule, found)}. The first matching rule by number decides.",
+            ephemeral=True,
+        )
+
+    @rule.command(name="list", description="Show an account's routing rules, numbered")
+    @app_commands.describe(account="the account whose rules to show")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def list_rules(self, interaction: discord.Interaction, account: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        rules = await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id)
+        if not rules:
+            await interaction.followup.send(
+                f"`{found.name}` has no routing rules: all its mail goes to <#{found.channel_id}>."
+                " Add one with `/mail rule add`.",
+                ephemeral=True,
+            )
+            return
+        lines = [
+            f"Rules of `{found.name}` (the first that matches decides; other mail goes to "
+            f"<#{found.channel_id}>):"
+        ]
+        for number, rule in enumerate(rules, start=1):
+            lines.append(
+                f"**{number}.** {shown(rule.match)} \N{RIGHTWARDS ARROW} {action_of(rule, found)}"
+            )
+            if rule.channel_broken:
+                held = await asyncio.to_thread(rule_store.held_count, self.bot.engine, rule.id)
+                lines.append(
+                    f"\N{WARNING SIGN} held: {rule.channel_broken}; {held} alert(s) wait. "
+                    f"Removing rule {number} sends them to <#{found.channel_id}>."
+                )
+        for chunk in _chunks(lines):
+            await interaction.followup.send(chunk, ephemeral=True)
+
+    @rule.command(name="remove", description="Remove a routing rule; later rules move up one")
+    @app_commands.describe(account="the account", number="the rule's number in /mail rule list")
+    @app_commands.autocomplete(account=account_autocomplete)
+    async def remove(
+        self,
+        interaction: discord.Interaction,
+        account: str,
+        number: app_commands.Range[int, 1, rule_store.MAX_RULES],
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await find_account(self.bot, interaction, account)
+        removed = await asyncio.to_thread(rule_store.remove_rule, self.bot.engine, found.id, number)
+        if removed is None:
+            count = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
+            have = f"rules 1 to {count}" if count else "no rules"
+            raise UserError(f"`{found.name}` has no rule {number}; it has {have}.")
+        rule, moved = removed
+        left = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
+        text = f"Removed rule {number} of `{found.name}` ({shown(rule.match)})."
+        if number <= left:
+            text += f" The rules after it moved up one: now numbered 1 to {left}."
+        if moved:
+            text += f" {moved} alert(s) held for its channel go to <#{found.channel_id}> instead."
+            self.alerts.sender.poke()
+        await interaction.followup.send(text, ephemeral=True)
+
+
+def _chunks(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > MESSAGE_CHARS:
+            out.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line[:MESSAGE_CHARS]
+    return [*out, current] if current else out
+
+
+async def setup(bot: MailsyncBot) -> None:
+    await bot.add_cog(Rules(bot))

@@ -1,0 +1,94 @@
+"""Where each new message goes: the account's routing rules (first match by number decides)
+and its delivery (instant, or waiting for an hourly/daily digest). Pure: the engine loads
+the rules and writes what this returns.
+
+How rules and digests combine (README "Routing rules and digests"):
+- a muted message is never posted, not even in a digest;
+- a message a rule routes (another channel, or a mention) is posted at once, whatever the
+  account's delivery: a rule names mail someone wants to see now;
+- every other message follows the account's delivery: posted at once (bursts of more than
+  the renderer's threshold as one digest, as ever), or kept for the next digest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mail.types import NewMessage
+from storage.models import Account
+from storage.outbox import Alert
+from watch.match import Match, parse_match
+from watch.render import Renderer
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    match: Match
+    channel_id: int | None = None
+    role_id: int | None = None
+    mute: bool = False
+
+    @classmethod
+    def of(cls, row_id: int, match: str, channel_id: int | None, role_id: int | None, mute: bool):
+        return cls(row_id, parse_match(match), channel_id, role_id, mute)
+
+
+@dataclass(frozen=True)
+class Route:
+    """An instant alert's destination. `rule_id` is set only when a rule names its own
+    channel, whose refusal by Discord then holds that rule's alerts, not the account's."""
+
+    channel_id: int
+    role_id: int | None
+    rule_id: int | None = None
+
+
+@dataclass
+class Plan:
+    instant: dict[Route, list[NewMessage]] = field(default_factory=dict)
+    waiting: list[NewMessage] = field(default_factory=list)  # for the next digest
+    muted: int = 0
+
+
+def first_match(message: NewMessage, rules: Sequence[Rule]) -> Rule | None:
+    return next((r for r in rules if r.match.matches(message)), None)
+
+
+def plan(messages: Iterable[NewMessage], rules: Sequence[Rule], account: Account) -> Plan:
+    """Sort new messages (oldest first) into instant alerts per destination, waiting digest
+    lines and muted ones."""
+    out = Plan()
+    digested = account.delivery in ("hourly", "daily")
+    own = Route(account.channel_id, account.mention_role_id)
+    for message in messages:
+        rule = first_match(message, rules)
+        if rule is not None and rule.mute:
+            out.muted += 1
+            continue
+        if rule is not None:
+            channel = rule.channel_id or account.channel_id
+            route = Route(channel, rule.role_id, rule.id if rule.channel_id else None)
+        elif digested:
+            out.waiting.append(message)
+            continue
+        else:
+            route = own
+        out.instant.setdefault(route, []).append(message)
+    return out
+
+
+def alerts(plan: Plan, render: Renderer, account: Account) -> list[Alert]:
+    """One alert per instant message, or one burst digest for a destination that gets more
+    than the renderer's threshold at once."""
+    out: list[Alert] = []
+    for route, messages in plan.instant.items():
+        if len(messages) > render.digest_threshold:
+            payloads = [render.digest(account.name, messages, privacy=account.privacy)]
+        else:
+            payloads = [render.new_mail(account.name, m, account.privacy) for m in messages]
+        out.extend(
+            Alert(p, channel_id=route.channel_id, role_id=route.role_id, rule_id=route.rule_id)
+            for p in payloads
+        )
+    return out

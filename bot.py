@@ -40,6 +40,7 @@ EXTENSIONS = (
     "cogs.status",
     "cogs.archive",
     "cogs.signin",
+    "cogs.board",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")

@@ -142,3 +142,24 @@ class OutboxAlert(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # What the sender does with the row (cogs/_deliveries.py): "post" a new message (alerts,
+    # notices), "board" post-or-edit an account's status board.
+    kind: str = Field(default="post", max_length=16)
+    # The Discord message the send created or edited, written with sent_at.
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Board(SQLModel, table=True):
+    """An account's status board (SPEC section 9): one message kept current by edits."""
+
+    __tablename__ = "board"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    content_hash: str | None = Field(default=None, max_length=64)  # of the last queued embed
+    edited_at: datetime | None = None  # when the last post or edit was queued
+    broken: str | None = None  # why Discord refused the board's channel; /mail board clears it
+    created_at: datetime = Field(default_factory=utcnow)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, func, or_, update
 from sqlmodel import Session, col, select
 
 from mail.types import FolderState
@@ -75,6 +75,15 @@ def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], 
         session.commit()
 
 
+def _not_held():
+    """Rows in an account's alert channel wait while Discord refuses that channel; rows in
+    another channel (a status board elsewhere) do not."""
+    return or_(
+        col(Account.channel_broken).is_(None),
+        col(OutboxAlert.channel_id) != col(Account.channel_id),
+    )
+
+
 def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
     """Pending alerts whose time has come, oldest first, skipping broken channels."""
     with _session(engine) as session:
@@ -85,7 +94,7 @@ def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
                 .where(
                     col(OutboxAlert.sent_at).is_(None),
                     col(OutboxAlert.next_attempt_at) <= now,
-                    col(Account.channel_broken).is_(None),
+                    _not_held(),
                 )
                 .order_by(col(OutboxAlert.id))
                 .limit(limit)
@@ -98,16 +107,19 @@ def next_due_at(engine: Engine) -> datetime | None:
         return session.exec(
             select(OutboxAlert.next_attempt_at)
             .join(Account, col(Account.id) == col(OutboxAlert.account_id))
-            .where(col(OutboxAlert.sent_at).is_(None), col(Account.channel_broken).is_(None))
+            .where(col(OutboxAlert.sent_at).is_(None), _not_held())
             .order_by(col(OutboxAlert.next_attempt_at))
             .limit(1)
         ).first()
 
 
-def mark_sent(engine: Engine, alert_id: int) -> None:
+def mark_sent(engine: Engine, alert_id: int, message_id: int | None = None) -> None:
+    """Settled: sent (with the Discord message it made) or dropped (no message)."""
     with _session(engine) as session:
         session.exec(  # type: ignore[call-overload]
-            update(OutboxAlert).where(col(OutboxAlert.id) == alert_id).values(sent_at=utcnow())
+            update(OutboxAlert)
+            .where(col(OutboxAlert.id) == alert_id)
+            .values(sent_at=utcnow(), message_id=message_id)
         )
         session.commit()
 

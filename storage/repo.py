@@ -223,7 +223,11 @@ def update_account(
         if "channel_id" in changes:  # pending alerts follow the account to its new channel
             session.exec(  # type: ignore[call-overload]
                 update(OutboxAlert)
-                .where(OutboxAlert.account_id == account_id, col(OutboxAlert.sent_at).is_(None))
+                .where(
+                    OutboxAlert.account_id == account_id,
+                    col(OutboxAlert.sent_at).is_(None),
+                    OutboxAlert.kind == "post",  # a board or an edit stays where its message is
+                )
                 .values(channel_id=changes["channel_id"])
             )
         account.updated_at = utcnow()

@@ -114,6 +114,7 @@ class BoardEdit:
             row.id,  # type: ignore[arg-type]
             row.account_id,
             message_id,
+            row.payload,  # as sent: newer content queued meanwhile keeps the row waiting
         )
         if not kept and message_id is not None:  # the board ended while this was sent
             with contextlib.suppress(discord.HTTPException):

@@ -109,14 +109,17 @@ def queue(engine: Engine, account_id: int, embed: dict[str, Any], digest: str) -
         return True
 
 
-def settle(engine: Engine, row_id: int, account_id: int, message_id: int | None) -> bool:
+def settle(
+    engine: Engine, row_id: int, account_id: int, message_id: int | None, sent_payload: str
+) -> bool:
     """The row is done: store the message it posted or edited on the row and the board in
-    one transaction. False when the board was removed or moved meanwhile (the caller
-    deletes a message nobody will edit again)."""
+    one transaction. A row whose content was replaced while it was being sent stays
+    waiting, so the newer content follows. False when the board was removed or moved
+    meanwhile (the caller deletes a message nobody will edit again)."""
     with _session(engine) as session:
         row = session.get(OutboxAlert, row_id)
         board = session.get(Board, account_id)
-        if row is not None:
+        if row is not None and row.payload == sent_payload:
             row.sent_at = utcnow()
             row.message_id = message_id
             session.add(row)

@@ -217,3 +217,45 @@ async def test_pop3_board_shows_the_mailbox_and_the_archive(harness, dovecot, ma
         assert "POP3 has no quota" in text
         board = harness.double.message(board_id)
         assert board["channel_id"] == str(harness.double.channel_id)
+
+
+async def test_board_edits_wait_out_an_outage_as_one_edit(harness, dovecot, mail_user):
+    """While Discord fails (5xx) the board's changes wait in one outbox row; when it answers
+    again the board gets one edit with the latest state, not one per change."""
+    async with harness.running():
+        channel = _board_channel(harness.double)
+        account_id = await _start(harness, mail_user, "storm", channel)
+        board_id, _ = await _shown(harness, account_id, "0 messages", "pushed")
+        await _quiet(harness, account_id)
+        path = rf"^/channels/{channel}/messages/{board_id}$"
+        mark = harness.double.mark()
+        harness.double.fail_for("PATCH", path, seconds=120, status=503)
+
+        def queued_hash():
+            return boards.get(harness.bot.engine, account_id).content_hash
+
+        for subject in ("storm one", "storm two"):
+            seen = queued_hash()
+            dovecot.append(mail_user, make_message(subject=subject))
+            await until(lambda seen=seen: queued_hash() != seen, timeout=20)
+        await harness.double.wait_for(method="PATCH", path=path, status=503, after=mark)
+        harness.double.clear_status("PATCH", path)
+        await _shown(harness, account_id, "2 messages", "storm two")
+        done = [r for r in harness.double.find("PATCH", path, status=200) if r.index > mark]
+        assert len(done) == 1
+
+
+async def test_a_refused_board_channel_stops_the_board_not_the_alerts(harness, dovecot, mail_user):
+    """Discord refuses the board's channel (403): the board stops, alerts keep flowing in
+    their own channel, and /mail board starts it again."""
+    async with harness.running():
+        channel = _board_channel(harness.double)
+        harness.double.fail_next("POST", rf"^/channels/{channel}/messages$", statuses=(403,))
+        account_id = await _start(harness, mail_user, "shut", channel)
+        await until(lambda: boards.get(harness.bot.engine, account_id).broken)
+        dovecot.append(mail_user, make_message(subject="still alerted"))
+        assert await harness.titles(1) == ["still alerted"]
+        await harness.reply_text(await harness.command("mail board", {"account": "shut"}))
+        # the default channel now: the account's alert channel
+        await _shown(harness, account_id, "1 messages", "still alerted")
+        assert boards.get(harness.bot.engine, account_id).broken is None

@@ -42,7 +42,8 @@ class Delivery(Protocol):
         ...
 
     async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:
-        """Discord refuses the channel for good (403, or 404 for the channel)."""
+        """Discord refuses the channel for good (403, or 404 for the channel): hold the
+        row (its channel marked broken) or settle it."""
         ...
 
     async def settle(self, bot: MailsyncBot, row: OutboxAlert, message_id: int | None) -> None:
@@ -66,6 +67,7 @@ class Post:
         return message.id
 
     async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:
+        """The row waits, with every alert of its channel, until /mail edit channel:."""
         reason = f"Discord refused posting in <#{row.channel_id}> ({exc.status})"
         log.warning("account %s: %s; pausing its alerts", row.account_id, reason)
         await asyncio.to_thread(outbox.mark_channel_broken, bot.engine, row.account_id, reason)
@@ -105,6 +107,7 @@ class BoardEdit:
         reason = f"Discord refused the board in <#{row.channel_id}> ({exc.status})"
         log.warning("account %s: %s; the board stops", row.account_id, reason)
         await asyncio.to_thread(boards.mark_broken, bot.engine, row.account_id, reason)
+        await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id)  # type: ignore[arg-type]
         bot.get_cog("Alerts").watcher.boards.discard(row.account_id)  # type: ignore[union-attr]
 
     async def settle(self, bot: MailsyncBot, row: OutboxAlert, message_id: int | None) -> None:

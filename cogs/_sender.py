@@ -191,8 +191,7 @@ class OutboxSender:
                 self._unpace(row.channel_id)  # only sends Discord took count towards pacing
                 raise
         except (discord.Forbidden, discord.NotFound) as exc:
-            await kind.refused(self.bot, row, exc)
-            await asyncio.to_thread(outbox.mark_sent, engine, row.id)
+            await kind.refused(self.bot, row, exc)  # held or dropped: the kind decides
             return Outcome.SETTLED
         except discord.HTTPException as exc:
             if exc.status >= 500:

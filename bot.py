@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.archive",
     "cogs.signin",
     "cogs.rules",
+    "cogs.board",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")

@@ -12,7 +12,8 @@ adds what it leaves to the caller:
 - a stop (not a retry loop) on a channel Discord refuses with 403/404;
 - pacing of about 5 messages per 5 s per channel.
 Each alert is sent with its row id as the nonce (discord.py sets enforce_nonce), so a retry
-after a lost response cannot post it twice."""
+after a lost response cannot post it twice. What a row does (post an alert, edit a status
+board) depends on its kind: cogs/_deliveries.py."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
+from cogs._deliveries import KINDS
 from storage import outbox
 from storage.models import OutboxAlert, utcnow
 
@@ -171,41 +173,25 @@ class OutboxSender:
 
     async def _deliver(self, row: OutboxAlert) -> Outcome:
         engine = self.bot.engine
-        payload = json.loads(row.payload)
-        role = payload.get("role")
-        mentions = (
-            discord.AllowedMentions(
-                everyone=False, users=False, roles=[discord.Object(id=role)], replied_user=False
-            )
-            if role
-            else discord.AllowedMentions.none()
-        )
+        kind = KINDS.get(row.kind)
+        if kind is None:
+            log.error("outbox row %s has unknown kind %r; dropping it", row.id, row.kind)
+            await asyncio.to_thread(outbox.mark_sent, engine, row.id)
+            return Outcome.SETTLED
         try:
             channel = self.bot.get_channel(row.channel_id) or await self.bot.fetch_channel(
                 row.channel_id
             )
             await self._pace(row.channel_id)
             try:
-                await channel.send(  # type: ignore[union-attr]
-                    content=f"<@&{role}>" if role else None,
-                    embed=discord.Embed.from_dict(payload["embed"]),
-                    allowed_mentions=mentions,
-                    nonce=f"ms{row.id}",
+                message_id = await kind.send(
+                    self.bot, channel, row, json.loads(row.payload), self._pace
                 )
             except BaseException:
-                self._unpace(row.channel_id)  # only posts Discord took count towards pacing
+                self._unpace(row.channel_id)  # only sends Discord took count towards pacing
                 raise
-            self.bot.metrics.alerts_sent.inc()
         except (discord.Forbidden, discord.NotFound) as exc:
-            reason = f"Discord refused posting in <#{row.channel_id}> ({exc.status})"
-            if row.rule_id is not None:  # a routing rule's own channel: only its alerts wait
-                log.warning("rule %s: %s; holding its alerts", row.rule_id, reason)
-                await asyncio.to_thread(
-                    outbox.mark_rule_channel_broken, engine, row.rule_id, reason
-                )
-                return Outcome.SETTLED
-            log.warning("account %s: %s; pausing its alerts", row.account_id, reason)
-            await asyncio.to_thread(outbox.mark_channel_broken, engine, row.account_id, reason)
+            await kind.refused(self.bot, row, exc)  # held or dropped: the kind decides
             return Outcome.SETTLED
         except discord.HTTPException as exc:
             if exc.status >= 500:
@@ -223,5 +209,8 @@ class OutboxSender:
                 await asyncio.to_thread(outbox.postpone, engine, row.id, retry_delay(row.attempts))
                 return Outcome.HELD
             log.exception("alert %s failed %d times; dropping it", row.id, MAX_ODD_ATTEMPTS)
-        await asyncio.to_thread(outbox.mark_sent, engine, row.id)
+        else:
+            await kind.settle(self.bot, row, message_id)
+            return Outcome.SETTLED
+        await asyncio.to_thread(outbox.mark_sent, engine, row.id)  # dropped: no message
         return Outcome.SETTLED

@@ -12,6 +12,7 @@ import discord
 
 from mail.quota import QuotaReport, QuotaResource, bar, human_kib
 from mail.types import FolderStatus, NewMessage
+from watch.board_data import BoardData
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -328,3 +329,8 @@ class EmbedRenderer:
         self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
     ) -> dict:
         return quota_warning_embed(account_name, resource, threshold, days_left).to_dict()
+
+    def board(self, data: BoardData) -> dict:
+        from cogs._board_ui import board_embed  # it builds on the helpers above
+
+        return board_embed(data).to_dict()

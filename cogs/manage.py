@@ -14,6 +14,7 @@ from cogs import _ui, _validate
 from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
+from cogs.board import end_board
 from mail import imap, pop3
 from mail.errors import MailError
 from mail.quota import parse_thresholds
@@ -38,9 +39,11 @@ class Manage(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         self.watcher.unschedule(found.id)
         self.alerts.digests.unschedule(found.id)
+        board, _deleted = await end_board(self.bot, found.id)  # its message goes too
         await asyncio.to_thread(repo.delete_account, self.bot.engine, found.id)
+        what = "state, archive and status board" if board is not None else "state and archive"
         await interaction.followup.send(
-            f"Removed `{found.name}` with its stored password, state and archive.", ephemeral=True
+            f"Removed `{found.name}` with its stored password, {what}.", ephemeral=True
         )
 
     @app_commands.command(name="pause", description="Stop polling an account, keeping its state")
@@ -51,6 +54,7 @@ class Manage(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         self.watcher.unschedule(found.id)
         await asyncio.to_thread(repo.update_account, self.bot.engine, found.id, {"paused": True})
+        self.watcher.boards.touch(found.id)  # a status board says "paused" now
         await interaction.followup.send(
             f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
         )

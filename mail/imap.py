@@ -35,6 +35,7 @@ FETCH_BATCH = 50
 PARTIAL_BYTES = 32768
 _PARTIAL_ITEM = f"BODY.PEEK[]<0.{PARTIAL_BYTES}>".encode()
 _HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]"
+_BOARD_HEADERS = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)]"
 _STATUS_ITEMS = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"]
 
 
@@ -212,6 +213,27 @@ def _newest(client: IMAPClient, folder: str, highest_uid: int) -> tuple[str, str
     return parsed.sender, parsed.subject
 
 
+def newest(client: IMAPClient, folder: str) -> NewMessage | None:
+    """The folder's message with the highest UID (headers only, PEEK), for a status board
+    that has not seen a poll bring mail yet."""
+    selected = client.select_folder(folder, readonly=True)
+    try:
+        if not selected.get(b"EXISTS"):
+            return None
+        # "N:*" always matches the highest UID, so N = UIDNEXT - 1 finds it in one step.
+        uidnext = int(selected.get(b"UIDNEXT", 1))  # type: ignore[call-overload]
+        uids = client.search(["UID", f"{max(1, uidnext - 1)}:*"])
+        fetched = client.fetch([max(uids)], [_BOARD_HEADERS]) if uids else {}
+    finally:
+        leave(client)
+    if not fetched:
+        return None
+    uid, data = max(fetched.items())
+    raw = next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b""
+    parsed = parse_message(raw)
+    return NewMessage(folder, uid, parsed.subject, parsed.sender, parsed.date, "")
+
+
 def leave(client: IMAPClient) -> None:
     """Deselect: a kept session that still has a folder selected would answer STATUS for
     it from its own stale view (RFC 3501 §6.3.10). CLOSE after EXAMINE expunges nothing."""
@@ -277,17 +299,20 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
         status = _status(client, folder)
         current = _state_from_status(client, folder, status)
         total = int(status.get(b"MESSAGES", 0))
+        unseen = status.get(b"UNSEEN")
         if current.uidvalidity != known.uidvalidity:
-            results.append(FolderPoll(folder, (), current, reset=True, messages_total=total))
+            results.append(
+                FolderPoll(folder, (), current, reset=True, messages_total=total, unseen=unseen)
+            )
             continue
         if current.highest_uid <= known.highest_uid:
-            results.append(FolderPoll(folder, (), known, messages_total=total))
+            results.append(FolderPoll(folder, (), known, messages_total=total, unseen=unseen))
             continue
         new = _fetch_new(client, folder, known.highest_uid)
         # UIDs at or below the STATUS UIDNEXT that were not fetched were expunged meanwhile.
         highest = max([current.highest_uid, *(m.uid for m in new)])
         state = FolderState(uidvalidity=known.uidvalidity, highest_uid=highest)
-        results.append(FolderPoll(folder, tuple(new), state, messages_total=total))
+        results.append(FolderPoll(folder, tuple(new), state, messages_total=total, unseen=unseen))
     return PollResult(folders=tuple(results))
 
 

@@ -32,6 +32,8 @@ class SweepError(Exception):
 class FolderCounts:
     state: FolderState  # highest_uid is UIDNEXT - 1
     messages: int
+    # Shown on status boards; not compared: mail read elsewhere needs no poll.
+    unseen: int | None = field(default=None, compare=False)
 
 
 @dataclass(eq=False)
@@ -45,7 +47,7 @@ class _Pending:
     status_lines: list[bytes] = field(default_factory=list)
 
 
-def _parse_status(line: bytes) -> tuple[int, int, int] | None:
+def _parse_status(line: bytes) -> tuple[int, int, int, int | None] | None:
     found = _STATUS_LIST.search(line)
     if not found:
         return None
@@ -56,6 +58,7 @@ def _parse_status(line: bytes) -> tuple[int, int, int] | None:
             int(values[b"UIDVALIDITY"]),
             int(values[b"UIDNEXT"]),
             int(values.get(b"MESSAGES", b"0")),
+            int(values[b"UNSEEN"]) if b"UNSEEN" in values else None,
         )
     except (KeyError, ValueError):
         return None
@@ -64,7 +67,7 @@ def _parse_status(line: bytes) -> tuple[int, int, int] | None:
 def status_many(
     targets: Iterable[tuple[Hashable, IMAPClient, Iterable[str]]], timeout: float = 20.0
 ) -> dict[Hashable, dict[str, FolderCounts] | SweepError]:
-    """STATUS (UIDVALIDITY UIDNEXT MESSAGES) for each target's folders, all at once."""
+    """STATUS (UIDVALIDITY UIDNEXT MESSAGES UNSEEN) for each target's folders, at once."""
     selector = selectors.DefaultSelector()
     pending: dict[Hashable, _Pending] = {}
     out: dict[Hashable, dict[str, FolderCounts] | SweepError] = {}
@@ -76,7 +79,9 @@ def status_many(
                 tag = imap._new_tag()
                 tags[tag] = folder
                 name = client._normalise_folder(folder)
-                lines.append(tag + b" STATUS " + name + b" (UIDVALIDITY UIDNEXT MESSAGES)\r\n")
+                lines.append(
+                    tag + b" STATUS " + name + b" (UIDVALIDITY UIDNEXT MESSAGES UNSEEN)\r\n"
+                )
             sock = client.socket()
             sock.settimeout(timeout)
             sock.sendall(b"".join(lines))
@@ -145,8 +150,8 @@ def _read(entry: _Pending, out: dict) -> bool:
         if parsed is None:
             out[entry.key] = SweepError(f"STATUS {folder} unreadable")
             return True
-        uidvalidity, uidnext, messages = parsed
-        entry.result[folder] = FolderCounts(FolderState(uidvalidity, uidnext - 1), messages)
+        uidvalidity, uidnext, messages, unseen = parsed
+        entry.result[folder] = FolderCounts(FolderState(uidvalidity, uidnext - 1), messages, unseen)
     if entry.tags:
         return False
     entry.sock.setblocking(True)  # type: ignore[attr-defined]

@@ -87,6 +87,7 @@ class FolderPoll:
     state: FolderState
     reset: bool = False
     messages_total: int = 0  # MESSAGES from STATUS: a sweep compares it to see deletions
+    unseen: int | None = None  # UNSEEN from the same STATUS, for status boards
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,12 @@ class OutboxAlert(SQLModel, table=True):
     # foreign key: removing a rule moves its waiting alerts to the account's channel first.
     rule_id: int | None = None
 
+    # What the sender does with the row (cogs/_deliveries.py): "post" a new message (alerts,
+    # notices), "board" post-or-edit an account's status board.
+    kind: str = Field(default="post", max_length=16)
+    # The Discord message the send created or edited, written with sent_at.
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
 
 class RoutingRule(SQLModel, table=True):
     """`/mail rule add`: mail matching `match` goes to another channel, mentions a role, or
@@ -189,4 +195,20 @@ class DigestItem(SQLModel, table=True):
     sender: str = Field(default="", max_length=1000)
     subject: str = Field(default="", max_length=1000)
     sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Board(SQLModel, table=True):
+    """An account's status board (SPEC section 9): one message kept current by edits."""
+
+    __tablename__ = "board"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    content_hash: str | None = Field(default=None, max_length=64)  # of the last queued embed
+    edited_at: datetime | None = None  # when the last post or edit was queued
+    broken: str | None = None  # why Discord refused the board's channel; /mail board clears it
     created_at: datetime = Field(default_factory=utcnow)

@@ -102,9 +102,17 @@ def enqueue_archived(
 
 
 def _not_held() -> Any:
-    """An alert's channel is not marked broken: the account's, or its routing rule's."""
+    """A row waits while Discord refuses its channel: a routing rule's alerts while the
+    rule's channel is marked broken; other rows in the account's alert channel while that
+    channel is (rows elsewhere, a status board in another channel, do not wait)."""
     return or_(
-        and_(col(OutboxAlert.rule_id).is_(None), col(Account.channel_broken).is_(None)),
+        and_(
+            col(OutboxAlert.rule_id).is_(None),
+            or_(
+                col(Account.channel_broken).is_(None),
+                col(OutboxAlert.channel_id) != col(Account.channel_id),
+            ),
+        ),
         and_(col(OutboxAlert.rule_id).is_not(None), col(RoutingRule.channel_broken).is_(None)),
     )
 
@@ -142,10 +150,13 @@ def next_due_at(engine: Engine) -> datetime | None:
         ).first()
 
 
-def mark_sent(engine: Engine, alert_id: int) -> None:
+def mark_sent(engine: Engine, alert_id: int, message_id: int | None = None) -> None:
+    """Settled: sent (with the Discord message it made) or dropped (no message)."""
     with _session(engine) as session:
         session.exec(  # type: ignore[call-overload]
-            update(OutboxAlert).where(col(OutboxAlert.id) == alert_id).values(sent_at=utcnow())
+            update(OutboxAlert)
+            .where(col(OutboxAlert.id) == alert_id)
+            .values(sent_at=utcnow(), message_id=message_id)
         )
         session.commit()
 

@@ -227,6 +227,7 @@ def update_account(
                     OutboxAlert.account_id == account_id,
                     col(OutboxAlert.sent_at).is_(None),
                     col(OutboxAlert.rule_id).is_(None),  # a routing rule's channel stays
+                    OutboxAlert.kind == "post",  # a board or an edit stays where its message is
                 )
                 .values(channel_id=changes["channel_id"])
             )

@@ -18,7 +18,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from imapclient import IMAPClient
@@ -40,6 +40,7 @@ from storage.crypto import SecretBox
 from storage.models import Account
 from storage.outbox import Alert
 from watch import routed, routing
+from watch.board import BoardWatch
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
@@ -96,12 +97,14 @@ class Watcher:
         self.quota = QuotaWatch(
             engine, renderer, self._notice, on_queued, settings.idle_reissue_seconds
         )
+        self.boards = BoardWatch(self, engine, renderer, on_queued)
         self._closed = False
 
     async def start(self) -> int:
         """Start the IDLE hub and schedule every active account; returns how many. First
         polls (which also open the connections) are spread over a minute."""
         self.hub.start()
+        await self.boards.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.engine)
         for account in accounts:
             # Spread the first polls after a restart so the servers are not hammered.
@@ -111,6 +114,7 @@ class Watcher:
 
     async def stop(self) -> None:
         self._closed = True
+        await self.boards.stop()
         self.reconnects.stop()
         await asyncio.to_thread(self.hub.stop)
         await asyncio.to_thread(self.sessions.close_all)
@@ -130,6 +134,20 @@ class Watcher:
         """Make the account due at the next sweep (tests and benchmarks use this)."""
         if account_id in self._due:
             self._due[account_id] = 0.0
+
+    def scheduled(self, account_id: int) -> bool:
+        return account_id in self._due
+
+    def next_check_at(self, account_id: int) -> datetime | None:
+        """When the account's next scheduled poll (or retry) is due, on the wall clock."""
+        due = self._due.get(account_id)
+        if due is None:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=max(0.0, due - time.monotonic()))
+
+    def folder_counts(self, account_id: int) -> dict[str, FolderCounts]:
+        """The last STATUS answer per watched folder (from a poll or a sweep)."""
+        return dict(self._seen.get(account_id, {}))
 
     @property
     def quota_read(self) -> dict[int, datetime]:
@@ -169,6 +187,7 @@ class Watcher:
         self.poll_health.forget(account.id)
         if self.pushable(account) and first_in is None:
             self.request_poll(account.id)  # opens the connection and starts IDLE
+        self.boards.touch(account.id)
 
     def unschedule(self, account_id: int) -> None:
         self._due.pop(account_id, None)
@@ -177,6 +196,7 @@ class Watcher:
         self.poll_health.forget(account_id)
         self.reconnects.forget(account_id)
         self.sessions.close(account_id)  # shuts the socket locally: no round trip
+        self.boards.touch(account_id)
 
     def pushed(self, account_id: int) -> bool:
         """The account's connection idles in the hub right now."""
@@ -210,6 +230,8 @@ class Watcher:
         if account is not None:
             keep = account_id in self._due
             asyncio.create_task(self.quota.check(account, report, keep))  # noqa: RUF006
+            self.boards.quota_read(account_id, report)
+            self.boards.touch(account_id)
 
     async def sweep(self) -> None:
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
@@ -238,6 +260,8 @@ class Watcher:
         for account_id, counts in answers.items():
             if counts is not None and counts == self._seen.get(account_id):
                 self.poll_health.last_poll[account_id] = stamp
+                self._seen[account_id] = counts  # unseen counts may have moved
+                self.boards.touch(account_id)
             else:
                 self.request_poll(account_id)
 
@@ -293,6 +317,7 @@ class Watcher:
             except MailError as exc:
                 self.metrics.poll_errors.labels(exc.kind).inc()
                 await self._failed(account, exc)
+                self.boards.touch(account_id)
                 raise
             finally:
                 self.metrics.polls.labels(account.protocol).inc()
@@ -300,6 +325,7 @@ class Watcher:
                     time.monotonic() - started
                 )
             await self._succeeded(account)
+            self.boards.touch(account_id)  # after the health it shows is written
             return announced
 
     async def _poll_once(self, account: Account, with_quota: bool) -> int:
@@ -379,9 +405,11 @@ class Watcher:
         if report is not None:
             self.quota.was_read(account.id)
             await self.quota.check(account, report, account.id in self._due)
+            self.boards.quota_read(account.id, report)
         self._seen[account.id] = {
-            f.folder: FolderCounts(f.state, f.messages_total) for f in result.folders
+            f.folder: FolderCounts(f.state, f.messages_total, f.unseen) for f in result.folders
         }
+        self.boards.polled(account.id, result.messages)
         return announced
 
     async def on_session(self, account: Account, work: Callable[[IMAPClient], T]) -> T:
@@ -446,6 +474,7 @@ class Watcher:
             self._queued(queued)
         else:
             announced = await self._queue_pop3(account)
+        self.boards.pop3_polled(account.id, result.count, result.size_bytes)
         if account.mailbox_limit_mb:
             limit = QuotaResource(
                 "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024

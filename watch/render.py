@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from mail.quota import QuotaResource
 from mail.types import NewMessage
+from watch.board_data import BoardData
 
 Payload = dict[str, Any]
 
@@ -41,3 +42,7 @@ class Renderer(Protocol):
     def quota_warning(
         self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
     ) -> Payload: ...
+
+    def board(self, data: BoardData) -> Payload:
+        """A status board; equal data must give an equal payload (its hash decides edits)."""
+        ...

@@ -171,6 +171,10 @@ class MessagesMixin:
 
     # -- the message store
 
+    def remove_message(self, message_id: int) -> bool:
+        """A member deletes the message in their client (the bot is not told)."""
+        return self._messages.pop(int(message_id), None) is not None
+
     def _new_message(
         self,
         channel_id: int | None,

@@ -254,6 +254,8 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
                     message_id=parsed.message_id,
                     size=data.get(b"RFC822.SIZE"),
                     text=parsed.text,
+                    in_reply_to=parsed.in_reply_to,
+                    references=parsed.references,
                 )
             )
     return messages

@@ -73,6 +73,8 @@ class NewMessage:
     message_id: str | None = None
     size: int | None = None
     text: str = ""  # the body text, for alerts at privacy "full"
+    in_reply_to: str | None = None  # threads: the Message-ID this one answers
+    references: tuple[str, ...] = ()  # and its conversation's (mail.parse bounds them)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ class MailError(Exception):
     """Base class. `kind` is a short stable tag (for health records); str() is user-facing."""
 
     kind = "error"
+    # True: the failure left the IMAP session usable (a refused mailbox action), so
+    # SessionPool.run keeps the connection instead of dropping it.
+    keeps_session = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

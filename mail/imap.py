@@ -278,6 +278,8 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
                     text=parsed.text,
                     to=parsed.to,
                     cc=parsed.cc,
+                    in_reply_to=parsed.in_reply_to,
+                    references=parsed.references,
                 )
             )
     return messages

@@ -27,6 +27,7 @@ SENDER_CHARS = 320
 NAME_CHARS = 200
 MAX_ATTACHMENTS = 20
 MAX_RECIPIENTS = 50  # addresses kept per To or Cc header (for routing rules)
+MAX_REFERENCES = 20
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_BYTES = 256 * 1024
 MAX_HEADER = 16 * 1024  # raw characters of one header value looked at
@@ -73,6 +74,10 @@ class ParsedMessage:
     text: str = ""  # the body text for privacy "full" (line breaks kept, FULL_TEXT_CHARS)
     to: tuple[str, ...] = ()  # addresses of the To header (routing rules match them)
     cc: tuple[str, ...] = ()  # addresses of the Cc header
+    # Threads: the Message-IDs this one answers (In-Reply-To) and its conversation so far
+    # (References, oldest first; at most MAX_REFERENCES: the first and the latest ones).
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
 
 def _clean(text: str, limit: int) -> str:
@@ -373,6 +378,7 @@ def _summary(
     (lower-case) name as _header does, or None."""
     message_id = _clean(header("message-id") or "", 1000)
     found = _MSG_ID.search(message_id)
+    replied = _MSG_ID.search(_clean(header("in-reply-to") or "", 1000))
     return ParsedMessage(
         subject=decode_header(header("subject"), SUBJECT_CHARS) or "(no subject)",
         sender=_sender(header("from") or ""),
@@ -382,7 +388,18 @@ def _summary(
         message_id=found[0] if found else message_id[:300] or None,
         to=_addresses(header("to")),
         cc=_addresses(header("cc")),
+        in_reply_to=replied[0] if replied else None,
+        references=_references(header("references") or ""),
     )
+
+
+def _references(value: str) -> tuple[str, ...]:
+    """The <msg-id>s of a References field: the root (first) and the latest ones, since
+    those are what a reply's thread is found by; duplicates dropped."""
+    ids = list(dict.fromkeys(_MSG_ID.findall(_clean(value, MAX_HEADER))))
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+    return tuple(ids)
 
 
 # The plain header blocks _simple_headers reads without the email package: printable ASCII,
@@ -390,7 +407,8 @@ def _summary(
 # (so no Unix "From " line, no 8-bit byte, no bare CR or LF), then the blank line.
 _PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[\t -~]*\r\n(?:[\t ][\t -~]*\r\n)*)+\r\n")
 _WANTED_FIELD = re.compile(
-    rb"^(subject|from|date|message-id|to|cc):[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)",
+    rb"^(subject|from|date|message-id|to|cc|in-reply-to|references):"
+    rb"[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)",
     re.IGNORECASE | re.MULTILINE,
 )
 

@@ -7,8 +7,9 @@ polls: a poll takes it out of IDLE (DONE), works, and puts it back (EXAMINE, IDL
 the account costs the server one connection, not two. Elsewhere it is parked here.
 
 A connection is checked out while a poll or a sweep uses it, so two threads never share
-one. Any failure drops it; a failure on a reused connection (the server may have logged
-it out meanwhile) is retried once on a fresh one before it counts."""
+one. Any failure drops it (except a MailError with keeps_session, such as a refused
+mailbox action, which leaves the session usable); a failure on a reused connection (the
+server may have logged it out meanwhile) is retried once on a fresh one before it counts."""
 
 from __future__ import annotations
 
@@ -159,6 +160,9 @@ class SessionPool:
                 with net.translate_errors(cfg.host, cfg.port):
                     result = work(client)
             except Exception as exc:
+                if isinstance(exc, MailError) and exc.keeps_session:  # refused, session fine
+                    self._checkin(key, cfg, client, generation, idle, stale)
+                    raise
                 imap.close(client)
                 retry = reused and (isinstance(exc, _STALE) or not isinstance(exc, MailError))
                 if attempt == 1 and retry:

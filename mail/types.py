@@ -76,6 +76,8 @@ class NewMessage:
     # Addresses of the To and Cc headers, for routing rules' `to:` (not shown in alerts).
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
+    in_reply_to: str | None = None  # threads: the Message-ID this one answers
+    references: tuple[str, ...] = ()  # and its conversation's (mail.parse bounds them)
 
 
 @dataclass(frozen=True)

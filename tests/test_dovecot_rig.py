@@ -222,13 +222,15 @@ def test_set_password(dovecot: Dovecot, mail_user: MailUser) -> None:
 
 
 def test_special_use_folders_exist(dovecot: Dovecot, mail_user: MailUser) -> None:
-    """INBOX plus subscribed Sent, Drafts, Trash, Junk with their special-use flags exist."""
+    """INBOX plus subscribed Sent, Drafts, Trash, Junk, Archives with their special-use flags
+    exist."""
     with dovecot.imap(mail_user) as client:
         folders = {name: flags for flags, _delim, name in client.list_folders()}
         subscribed = {name for _flags, _delim, name in client.list_sub_folders()}
         assert client.find_special_folder(rb"\Sent") == "Sent"
-    assert set(folders) == {"INBOX", "Sent", "Drafts", "Trash", "Junk"}
-    for name, use in [("Sent", rb"\Sent"), ("Drafts", rb"\Drafts"), ("Trash", rb"\Trash")]:
+    assert set(folders) == {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archives"}
+    uses = [("Sent", rb"\Sent"), ("Drafts", rb"\Drafts"), ("Trash", rb"\Trash")]
+    for name, use in [*uses, ("Archives", rb"\Archive")]:
         assert use in folders[name]
         assert name in subscribed
     assert rb"\Junk" in folders["Junk"]

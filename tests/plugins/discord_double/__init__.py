@@ -7,7 +7,8 @@ The double is an aiohttp server on 127.0.0.1. Tests point discord.py at it by pa
 It records every REST request in order, answers the routes a bot uses (login, command sync,
 interaction replies, webhooks, channel messages), injects failures on demand, and drives
 interactions (slash commands, autocomplete, modal submits, button clicks) over the gateway
-exactly as Discord shapes them for discord.py 2.7.
+exactly as Discord shapes them for discord.py 2.7. Threads and forum posts are channels
+the bot can create and post into.
 
 Typical use::
 
@@ -25,6 +26,8 @@ Layout: ``specs`` (guild/channel/role/member specs, snowflakes, permissions), ``
 (Discord's JSON shapes), ``records`` (recorded requests and interactions), ``wire`` (HTTP
 helpers), ``rest`` (routes and failure injection), ``messages`` (message routes and store),
 ``gateway`` (websocket), ``interactions`` (slash/autocomplete/modal/button drivers),
+``components`` (a stored message's buttons; ``press`` one as a member), ``members`` (roles
+and members added while running), ``threads`` (threads from messages, forum posts),
 ``inspection`` (queries and waits), ``double`` (`DiscordDouble`, composing the mixins) and
 ``fixtures``.
 """

@@ -13,21 +13,32 @@ import discord
 import yarl
 from aiohttp import web
 
+from .components import ComponentsMixin
 from .gateway import GatewayMixin, _Session
 from .inspection import InspectionMixin
 from .interactions import InteractionsMixin
+from .members import MembersMixin
 from .messages import MessagesMixin
 from .payloads import PayloadsMixin
 from .records import RecordedRequest, _Interaction
 from .rest import RestMixin, _Failure
 from .specs import MANAGE_GUILD, ChannelSpec, GuildSpec, snowflake
+from .threads import ThreadRecord, ThreadsMixin
 from .wire import API_PREFIX, WS_PATH
 
 FAKE_TOKEN = "fake-token"  # any string: the double does not check tokens
 
 
 class DiscordDouble(
-    InspectionMixin, RestMixin, MessagesMixin, GatewayMixin, InteractionsMixin, PayloadsMixin
+    InspectionMixin,
+    RestMixin,
+    MessagesMixin,
+    GatewayMixin,
+    InteractionsMixin,
+    PayloadsMixin,
+    ThreadsMixin,
+    ComponentsMixin,
+    MembersMixin,
 ):
     """Discord's API on loopback. See the package docstring."""
 
@@ -63,6 +74,8 @@ class DiscordDouble(
         self._sessions: dict[str, _Session] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._removed_guilds: set[int] = set()
+        self._threads: dict[int, ThreadRecord] = {}  # thread (channel) id -> thread
+        self._pending_dispatches: list[tuple[str, Any]] = []  # see ThreadsMixin
         self._bot_role_ids: dict[int, int] = {}
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
@@ -122,6 +135,9 @@ class DiscordDouble(
             for channel in guild.channels:
                 if channel.id == int(channel_id):
                     return guild, channel
+        thread = self._threads.get(int(channel_id))
+        if thread is not None and thread.guild_id not in self._removed_guilds:
+            return self.get_guild(thread.guild_id), thread.spec
         return None
 
     # ----------------------------------------------------------------- lifecycle

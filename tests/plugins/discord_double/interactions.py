@@ -41,7 +41,7 @@ class InteractionsMixin:
         message: dict[str, Any] | None = None,
     ) -> _Interaction:
         guild = self.get_guild(guild_id)
-        channel = guild.channel(channel_id)
+        channel = self._channel_of(guild, channel_id)  # a thread too
         member = guild.member(user_id)
         perms = guild.permissions_of(member) if permissions is None else int(permissions)
         interaction_id = snowflake()

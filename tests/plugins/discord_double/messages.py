@@ -37,8 +37,11 @@ class MessagesMixin:
             flags = int(data.get("flags", 0)) | 128  # LOADING
             message = self._new_message(record.channel_id, {"flags": flags}, [], interaction=record)
             interaction_info["response_message_loading"] = True
+        elif cb_type == 6 and record.payload.get("message"):  # deferred update
+            record.original = self._messages.get(int(record.payload["message"]["id"]))
         elif cb_type == 7 and record.payload.get("message"):
             message = self._edit_existing(int(record.payload["message"]["id"]), data, r.files)
+            record.original = message  # later edits of @original change it again
         elif cb_type == 9:
             record.modal = data
             self._modals[str(data.get("custom_id"))] = data
@@ -133,6 +136,8 @@ class MessagesMixin:
         found = self._find_channel(int(channel_id))
         if found is None:
             return _error(404, "Unknown Channel", 10003)
+        if found[1].type in (4, 15, 16):  # category, forum, media: posts are threads there
+            return _error(400, "Cannot send messages in a non-text channel", 50008)
         body = r.json if isinstance(r.json, dict) else {}
         if not (body.get("content") or body.get("embeds") or r.files or body.get("components")):
             return _error(400, "Cannot send an empty message", 50006)

@@ -115,6 +115,8 @@ class PayloadsMixin:
     def _channel_payload(
         self, guild: GuildSpec, channel: ChannelSpec, *, permissions: int | None = None
     ) -> dict[str, Any]:
+        if channel.type in (10, 11, 12):  # a thread (threads.py)
+            return self._thread_payload(guild, channel, permissions=permissions)
         payload: dict[str, Any] = {
             "id": str(channel.id),
             "type": channel.type,
@@ -132,6 +134,14 @@ class PayloadsMixin:
                 last_message_id=None,
                 rate_limit_per_user=0,
                 default_auto_archive_duration=1440,
+            )
+        if channel.type in (15, 16):  # forum, media
+            payload.update(
+                available_tags=[],
+                default_reaction_emoji=None,
+                default_sort_order=None,
+                default_forum_layout=0,
+                default_thread_rate_limit_per_user=0,
             )
         if channel.type in (2, 13):
             payload.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)

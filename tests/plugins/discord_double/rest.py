@@ -126,6 +126,7 @@ class RestMixin:
                     response = _error(404, "Unknown API version or path", 0)
                 else:
                     response = self._route(record)
+                    await self._flush_dispatches()  # e.g. THREAD_CREATE, before the answer
             record.status = response.status
             if response.body and response.content_type == "application/json":
                 record.response = json.loads(bytes(response.body))
@@ -197,6 +198,8 @@ class RestMixin:
             ("PATCH", hook + r"/messages/(@original|\d+)", self._webhook_edit),
             ("DELETE", hook + r"/messages/(@original|\d+)", self._webhook_delete),
             ("POST", f"/channels/{d}/messages", self._post_message),
+            ("POST", f"/channels/{d}/messages/{d}/threads", self._start_thread_from_message),
+            ("POST", f"/channels/{d}/threads", self._start_thread),
             ("GET", f"/channels/{d}/messages/{d}", self._get_message),
             ("PATCH", f"/channels/{d}/messages/{d}", self._edit_message),
             ("DELETE", f"/channels/{d}/messages/{d}", self._delete_message),

@@ -2,8 +2,11 @@
 
 The `dovecot` fixture starts one Dovecot per test session in a private temp directory, on free
 loopback ports, with a self-signed certificate (trusted through `Dovecot.ca_file`), quota and
-special-use folders. Users live in one passwd-file per user, which Dovecot reads on lookup,
-so `add_user` takes effect at once without a reload.
+special-use folders (Archives is the \\Archive one), and two more loopback addresses on
+which it advertises fewer extensions (`BASIC_HOST`: no MOVE, CONDSTORE, UNSELECT;
+`BARE_HOST`: IMAP4rev1 alone) to test clients' fallbacks. Users live in one passwd-file
+per user, which Dovecot reads on lookup, so `add_user` takes effect at once without a
+reload.
 
 The fixture also offers XOAUTH2 and OAUTHBEARER: an oauth2 passdb checks bearer tokens at
 the `idp` fixture's introspection endpoint (tests.plugins.idp), so the users of `add_user`
@@ -19,7 +22,7 @@ Layout: ``server`` (`Dovecot`: directories, ports, lifecycle), ``config`` (dovec
 """
 
 from .accounts import MailUser
-from .config import DEFAULT_QUOTA_KIB, SPECIAL_FOLDERS
+from .config import BARE_HOST, BASIC_HOST, DEFAULT_QUOTA_KIB, SPECIAL_FOLDERS
 from .errors import DovecotError
 from .fixtures import dovecot, dovecot_ssl_env, mail_user
 from .host import _alive as _alive  # the rig's tests use these three
@@ -29,6 +32,8 @@ from .messages import make_message
 from .server import INSTALL_HINT, START_TIMEOUT, STOP_TIMEOUT, Dovecot
 
 __all__ = [
+    "BARE_HOST",
+    "BASIC_HOST",
     "DEFAULT_QUOTA_KIB",
     "INSTALL_HINT",
     "SPECIAL_FOLDERS",

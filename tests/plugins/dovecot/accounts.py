@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import imapclient
 
+from .config import ACTION_FOLDERS
 from .errors import DovecotError
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*(@[A-Za-z0-9][A-Za-z0-9.-]*)?$")
@@ -26,6 +27,7 @@ _user_counter = itertools.count(1)
 class MailUser:
     name: str
     password: str
+    special_folders: bool = True  # False: no Archives or Trash folder (see add_user)
 
 
 class AccountsMixin:
@@ -38,10 +40,13 @@ class AccountsMixin:
         home.mkdir(exist_ok=True)
         if self.is_root:
             os.chown(home, self.mail_uid, self.mail_gid)
-        extra = ""
+        fields = []
         if quota_kib is not None:
             amount = f"{quota_kib // 1024}M" if quota_kib % 1024 == 0 else f"{quota_kib}K"
-            extra = f"userdb_quota_rule=*:storage={amount}"
+            fields.append(f"userdb_quota_rule=*:storage={amount}")
+        if not user.special_folders:  # userdb fields override the namespace's settings
+            fields += [f"userdb_namespace/inbox/mailbox/{name}/auto=no" for name in ACTION_FOLDERS]
+        extra = " ".join(fields)
         line = (
             f"{user.name}:{{PLAIN}}{user.password}:{self.mail_uid}:{self.mail_gid}::{home}::"
             f"{extra}\n"
@@ -62,11 +67,14 @@ class AccountsMixin:
         name: str | None = None,
         password: str | None = None,
         quota_kib: int | None = None,
+        special_folders: bool = True,
     ) -> MailUser:
         """Create a mail user (unique name and random password by default).
 
         `quota_kib` overrides the default storage quota of 1 MiB (a multiple of 1024 is
-        written as MiB). Takes effect immediately; no reload needed.
+        written as MiB). `special_folders=False`: the user has no Archives and no Trash
+        folder (until a test creates one, which then gets its special-use flag from the
+        config as usual). Takes effect immediately; no reload needed.
         """
         if name is None:
             name = f"user{next(_user_counter)}-{secrets.token_hex(3)}"
@@ -78,7 +86,7 @@ class AccountsMixin:
             password = secrets.token_urlsafe(12)
         if any(c in password for c in ":\n\r\t"):
             raise ValueError("passwords must not contain ':' or control characters")
-        user = MailUser(name, password)
+        user = MailUser(name, password, special_folders)
         self._write_user(user, quota_kib)
         self._users[name] = user
         return user
@@ -107,12 +115,17 @@ class AccountsMixin:
 
     # ------------------------------------------------------------------ IMAP helpers
 
-    def imap(self, user: MailUser, timeout: float = 10) -> imapclient.IMAPClient:
-        """A logged-in IMAPClient over plain IMAP on loopback; the caller logs out.
+    def imap(
+        self, user: MailUser, timeout: float = 10, host: str | None = None
+    ) -> imapclient.IMAPClient:
+        """A logged-in IMAPClient over plain IMAP on loopback; the caller logs out. `host`:
+        one of config.LIMITED_CAPABILITIES' addresses for a server with fewer extensions.
 
         Usable as a context manager: `with dovecot.imap(user) as client: ...`.
         """
-        client = imapclient.IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=timeout)
+        client = imapclient.IMAPClient(
+            host or self.host, port=self.imap_port, ssl=False, timeout=timeout
+        )
         try:
             client.login(user.name, user.password)
         except BaseException:

@@ -1,6 +1,7 @@
-"""dovecot.conf for a private instance: loopback listeners, passwd-file users, quota,
-special-use folders, limits high enough for concurrent tests and, given an introspection
-URL, XOAUTH2/OAUTHBEARER logins checked by an identity provider."""
+"""dovecot.conf for a private instance: loopback listeners (two with fewer extensions),
+passwd-file users, quota, special-use folders, limits high enough for concurrent tests
+and, given an introspection URL, XOAUTH2/OAUTHBEARER logins checked by an identity
+provider."""
 
 from __future__ import annotations
 
@@ -10,7 +11,27 @@ if TYPE_CHECKING:
     from .server import Dovecot
 
 DEFAULT_QUOTA_KIB = 1024
-SPECIAL_FOLDERS = {"Sent": r"\Sent", "Drafts": r"\Drafts", "Trash": r"\Trash", "Junk": r"\Junk"}
+# The archive is "Archives" (Thunderbird's name), not "Archive": a test can then tell a
+# lookup by SPECIAL-USE from one by name.
+SPECIAL_FOLDERS = {
+    "Sent": r"\Sent",
+    "Drafts": r"\Drafts",
+    "Trash": r"\Trash",
+    "Junk": r"\Junk",
+    "Archives": r"\Archive",
+}
+# Users made with add_user(special_folders=False) get neither of these folders.
+ACTION_FOLDERS = ("Archives", "Trash")
+
+# More loopback addresses (same ports) on which Dovecot advertises fewer extensions after
+# login, so a client's fallbacks run against the real server: BASIC_HOST has no MOVE,
+# CONDSTORE, QRESYNC, UNSELECT or ENABLE but keeps UIDPLUS; BARE_HOST is IMAP4rev1 alone.
+BASIC_HOST = "127.0.0.2"
+BARE_HOST = "127.0.0.3"
+LIMITED_CAPABILITIES = {
+    BASIC_HOST: "IMAP4rev1 IDLE UIDPLUS LITERAL+ SPECIAL-USE",
+    BARE_HOST: "IMAP4rev1",
+}
 
 
 def render_oauth2_args(introspection_url: str) -> str:
@@ -54,6 +75,13 @@ passdb {{
 }}"""
 
 
+def _limited_listeners() -> str:
+    return "\n".join(
+        f"local {host} {{\n  protocol imap {{\n    imap_capability = {caps}\n  }}\n}}"
+        for host, caps in LIMITED_CAPABILITIES.items()
+    )
+
+
 def render_config(server: Dovecot) -> str:
     """The configuration file text for `server` (its paths, ports and users)."""
     users = server.users_dir / "%u"
@@ -68,7 +96,7 @@ base_dir = {server.run_dir}
 state_dir = {server.state_dir}
 log_path = {server.log_path}
 protocols = imap pop3
-listen = {server.host}
+listen = {", ".join([server.host, *LIMITED_CAPABILITIES])}
 
 default_login_user = {server.login_user}
 default_internal_user = {server.internal_user}
@@ -108,6 +136,8 @@ namespace inbox {{
 protocol imap {{
   mail_plugins = $mail_plugins imap_quota
 }}
+
+{_limited_listeners()}
 
 plugin {{
   quota = count:User quota

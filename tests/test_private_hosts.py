@@ -196,9 +196,9 @@ def test_imap_connects_to_the_checked_address_not_a_second_lookup(
     dovecot, mail_user, trust_dovecot, monkeypatch, security
 ):
     """A rebinding resolver cannot move IMAP: one lookup, socket to the checked address."""
-    # 127.0.0.2: loopback too, but Dovecot does not listen there, so a second lookup
+    # 127.0.0.9: loopback too, but Dovecot does not listen there, so a second lookup
     # would end in a refused connection.
-    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.1"], ["127.0.0.2"]]})
+    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.1"], ["127.0.0.9"]]})
     client = imap.connect(_imap_cfg(dovecot, mail_user, security=security), allow_private=True)
     try:
         assert client.socket().getpeername()[0] == "127.0.0.1"
@@ -211,7 +211,7 @@ def test_pop3_connects_to_the_checked_address_not_a_second_lookup(
     dovecot, mail_user, trust_dovecot, monkeypatch
 ):
     """The same pinning for POP3."""
-    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.1"], ["127.0.0.2"]]})
+    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.1"], ["127.0.0.9"]]})
     with pop3.session(_pop3_cfg(dovecot, mail_user), True) as conn:
         assert conn.sock.getpeername()[0] == "127.0.0.1"
     assert counts == {"localhost": 1}
@@ -249,8 +249,9 @@ def test_pop3_tls_verifies_the_host_name_not_the_pinned_address(
 
 
 def test_imap_tries_the_next_checked_address(dovecot, mail_user, trust_dovecot, monkeypatch):
-    """When the first checked address refuses, the next checked one is used."""
-    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.2", "127.0.0.1"]]})
+    """When the first checked address refuses, the next checked one is used (127.0.0.9:
+    nothing listens there; the Dovecot fixture serves .1 to .3)."""
+    counts = _fake_resolver(monkeypatch, {"localhost": [["127.0.0.9", "127.0.0.1"]]})
     client = imap.connect(_imap_cfg(dovecot, mail_user), allow_private=True)
     try:
         assert client.socket().getpeername()[0] == "127.0.0.1"

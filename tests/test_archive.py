@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,11 +41,11 @@ def _cfg(dovecot, user):
     )
 
 
-def _account(engine, user, uidls=()):
+def _account(engine, user, uidls=(), name=None):
     new = repo.NewAccount(
         guild_id=1,
         channel_id=2,
-        name=user.name,
+        name=name or user.name,
         protocol="pop3",
         host="h",
         port=995,
@@ -289,3 +290,65 @@ def test_sqlite_archive_commits_with_synchronous_full(tmp_path):
         assert seen == [(2, "wal"), (2, "wal")]  # 2 = FULL
     finally:
         engine.dispose()
+
+
+def test_store_writes_what_the_core_insert_writes(store, mail_user, monkeypatch):
+    """archive.store (on SQLite an INSERT at the driver, below SQLAlchemy's parameter
+    handling) writes the very values a Core INSERT of the same rows writes: dates in any
+    zone or none, no Message-ID, over-long fields cut, the compressed bytes."""
+    from datetime import UTC, datetime, timezone
+
+    from mail import pop3
+    from mail.parse import ParsedMessage
+
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    monkeypatch.setattr(archive, "utcnow", lambda: at)
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]
+    items = []
+    for i in range(7):
+        raw = make_message(subject=f"s{i}", size=3000 + i)
+        parsed = ParsedMessage(
+            subject=f"subject {i} " + "x" * (1200 if i == 3 else 0),
+            sender="x" * 1100 if i == 4 else f"Ann <a{i}@example.com>",
+            date=datetime(2025, 12, 31, 23, 59, 59, 123, tzinfo=zones[i % 3]) if i != 2 else None,
+            snippet="",
+            attachments=(),
+            message_id=None if i == 5 else f"<m{i}@example.com>" + "y" * (400 if i == 6 else 0),
+        )
+        items.append(pop3.Downloaded(f"u{i}", len(raw), raw, parsed))
+    driver_account = _account(store, mail_user)
+    core_account = _account(store, mail_user, name="core copy")
+    archive.store(store, driver_account, items)
+    rows = [
+        {
+            "account_id": core_account,
+            "uidl": d.uidl,
+            "message_id": d.parsed.message_id[:300] if d.parsed.message_id else None,
+            "sender": d.parsed.sender[:1000],
+            "subject": d.parsed.subject[:1000],
+            "sent_at": d.parsed.date,
+            "size": d.size,
+            "raw_compressed": zlib.compress(d.raw, 1),
+            "downloaded_at": at,
+            "announced": False,
+            "deleted_at": None,
+        }
+        for d in items
+    ]
+    with store.begin() as conn:
+        conn.execute(archive._insert_new(store), rows)
+
+    def stored(account_id):
+        with store.connect() as conn:
+            return conn.execute(
+                text(
+                    "select uidl, message_id, sender, subject, sent_at, size, raw_compressed, "
+                    "downloaded_at, announced, deleted_at from pop3_message "
+                    "where account_id = :a order by uidl"
+                ),
+                {"a": account_id},
+            ).all()
+
+    driver, core = stored(driver_account), stored(core_account)
+    assert len(driver) == 7
+    assert [tuple(r) for r in driver] == [tuple(r) for r in core]

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from mail.types import FolderState
 from storage import repo
 from storage.models import Account, ArchivedMessage, OutboxAlert, utcnow
+from storage.shards import ALL_SHARDS, ShardSet
 
 
 @dataclass(frozen=True)
@@ -75,33 +76,42 @@ def enqueue_archived(engine: Engine, account: Account, alerts: Iterable[Alert], 
         session.commit()
 
 
-def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
+def _of_shards(query, shards: ShardSet):
+    """Only the rows of accounts whose guild is on these shards: each process sends its
+    own shards' alerts, so several processes never send one alert twice."""
+    clause = shards.clause(col(Account.guild_id))
+    return query if clause is None else query.where(clause)
+
+
+def due(
+    engine: Engine, now: datetime, limit: int = 200, shards: ShardSet = ALL_SHARDS
+) -> list[OutboxAlert]:
     """Pending alerts whose time has come, oldest first, skipping broken channels."""
-    with _session(engine) as session:
-        return list(
-            session.exec(
-                select(OutboxAlert)
-                .join(Account, col(Account.id) == col(OutboxAlert.account_id))
-                .where(
-                    col(OutboxAlert.sent_at).is_(None),
-                    col(OutboxAlert.next_attempt_at) <= now,
-                    col(Account.channel_broken).is_(None),
-                )
-                .order_by(col(OutboxAlert.id))
-                .limit(limit)
-            ).all()
+    query = (
+        select(OutboxAlert)
+        .join(Account, col(Account.id) == col(OutboxAlert.account_id))
+        .where(
+            col(OutboxAlert.sent_at).is_(None),
+            col(OutboxAlert.next_attempt_at) <= now,
+            col(Account.channel_broken).is_(None),
         )
-
-
-def next_due_at(engine: Engine) -> datetime | None:
+        .order_by(col(OutboxAlert.id))
+        .limit(limit)
+    )
     with _session(engine) as session:
-        return session.exec(
-            select(OutboxAlert.next_attempt_at)
-            .join(Account, col(Account.id) == col(OutboxAlert.account_id))
-            .where(col(OutboxAlert.sent_at).is_(None), col(Account.channel_broken).is_(None))
-            .order_by(col(OutboxAlert.next_attempt_at))
-            .limit(1)
-        ).first()
+        return list(session.exec(_of_shards(query, shards)).all())
+
+
+def next_due_at(engine: Engine, shards: ShardSet = ALL_SHARDS) -> datetime | None:
+    query = (
+        select(OutboxAlert.next_attempt_at)
+        .join(Account, col(Account.id) == col(OutboxAlert.account_id))
+        .where(col(OutboxAlert.sent_at).is_(None), col(Account.channel_broken).is_(None))
+        .order_by(col(OutboxAlert.next_attempt_at))
+        .limit(1)
+    )
+    with _session(engine) as session:
+        return session.exec(_of_shards(query, shards)).first()
 
 
 def mark_sent(engine: Engine, alert_id: int) -> None:
@@ -139,12 +149,16 @@ def pending_count(engine: Engine, account_id: int | None = None) -> int:
         return len(session.exec(query).all())
 
 
-def backlog(engine: Engine) -> tuple[int, datetime | None]:
-    """How many alerts wait to be sent, and when the oldest of them was written."""
+def backlog(engine: Engine, shards: ShardSet = ALL_SHARDS) -> tuple[int, datetime | None]:
+    """How many alerts (of these shards' accounts) wait to be sent, and when the oldest of
+    them was written."""
+    query = select(func.count(), func.min(OutboxAlert.created_at)).where(
+        col(OutboxAlert.sent_at).is_(None)
+    )
+    if not shards.complete:
+        query = _of_shards(
+            query.join(Account, col(Account.id) == col(OutboxAlert.account_id)), shards
+        )
     with _session(engine) as session:
-        count, oldest = session.exec(
-            select(func.count(), func.min(OutboxAlert.created_at)).where(
-                col(OutboxAlert.sent_at).is_(None)
-            )
-        ).one()
+        count, oldest = session.exec(query).one()
         return int(count), oldest

@@ -42,6 +42,7 @@ from .specs import (
     MemberSpec,
     RoleSpec,
     snowflake,
+    snowflake_on_shard,
 )
 from .specs import ADMINISTRATOR as ADMINISTRATOR  # importable as before, not in __all__
 from .wire import API_PREFIX as API_PREFIX
@@ -63,4 +64,5 @@ __all__ = [
     "discord_double",
     "make_discord_double",
     "snowflake",
+    "snowflake_on_shard",
 ]

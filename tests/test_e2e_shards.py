@@ -118,7 +118,8 @@ async def test_two_processes_share_the_work_and_survive_kill_and_takeover(
     (unhealthy, no gateway session) and doubles nothing; shard 0's process is SIGKILLed
     with an alert waiting in the outbox and mail arriving meanwhile: its replacement posts
     each once, the other process sends none of them; shard 1's holder stops and the
-    standby takes over. /healthz and /metrics follow all of it."""
+    standby takes over; a waiting process stops cleanly on SIGTERM. /healthz and /metrics
+    follow all of it."""
     g0, g1 = _guild(0), _guild(1)
     double = await make_discord_double(guilds=[g0, g1], shard_count=2)
     harness = Harness(double, dovecot, settings=None)  # its command drivers only
@@ -201,6 +202,13 @@ async def test_two_processes_share_the_work_and_survive_kill_and_takeover(
         await until(lambda: outbox.pending_count(engine) == 0, 30)
         assert _titles(double, g1) == ["first one", "second one", "third one"]
         assert await standby.metric("mailsync_alerts_sent_total") == 1
+
+        # A waiting process stops cleanly when told to (systemd stopping a standby).
+        late = start(0, "late")
+        await until(lambda: late.logged("waiting to take over"), 60)
+        late.process.process.terminate()
+        assert await asyncio.to_thread(late.process.process.wait, 30) == 0
+        assert double.shard_sessions(0) == 2  # p0 and its replacement only
     finally:
         for proc in procs:
             proc.process.stop()

@@ -27,6 +27,8 @@ from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
+from storage.shard_locks import ShardCountMismatchError, ShardLocks, is_postgresql
+from storage.shards import ALL_SHARDS, ShardSet
 from watch import digest_clock
 from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
@@ -74,6 +76,7 @@ class Settings:
     public_url: str = ""  # how browsers reach the web endpoint; default http://host:port
     oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
     timezone: str = "UTC"  # IANA name; hourly/daily digests and digest_time follow it
+    shards: ShardSet = ALL_SHARDS  # MAILSYNC_SHARD_COUNT and MAILSYNC_SHARD_IDS
 
     @property
     def callback_url(self) -> str:
@@ -125,13 +128,24 @@ class Settings:
             digest_clock.zone(timezone)
         except digest_clock.TimezoneError as exc:
             raise ConfigError(str(exc)) from exc
+        database_url = env.get("DATABASE_URL") or "sqlite:///data/mailsync.db"
+        try:
+            shards = ShardSet.parse(env.get("MAILSYNC_SHARD_COUNT"), env.get("MAILSYNC_SHARD_IDS"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if not shards.complete and database_url.startswith("sqlite"):
+            raise ConfigError(
+                f"MAILSYNC_SHARD_IDS runs {shards.describe()}, but the other shards' "
+                "processes cannot share a SQLite store: use PostgreSQL (DATABASE_URL) or "
+                "run every shard in this process."
+            )
         level = (env.get("LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
         return cls(
             discord_token=token,
             secret_key=key,
-            database_url=env.get("DATABASE_URL") or "sqlite:///data/mailsync.db",
+            database_url=database_url,
             guild_id=guild,
             allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
             poll_concurrency=concurrency,
@@ -143,6 +157,7 @@ class Settings:
             public_url=public_url,
             oauth_providers=providers,
             timezone=timezone,
+            shards=shards,
         )
 
 
@@ -158,13 +173,16 @@ def setup_logging(level: str) -> None:
 
 
 class MailsyncBot(commands.Bot):
-    def __init__(self, settings: Settings, engine: Engine, secrets: SecretBox) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, secrets: SecretBox, **client: Any
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=MailTree,
             help_command=None,
+            **client,
         )
         self.settings = settings
         self.engine = engine
@@ -174,6 +192,13 @@ class MailsyncBot(commands.Bot):
         self.web = WebServer(settings.http_host, settings.http_port)
         self.metrics = Metrics()
         add_health_routes(self.web, self.health, self.metrics, self._refresh_metrics)
+        # On PostgreSQL a lock per shard keeps a second process for the same shards
+        # waiting (SQLite runs every shard in one process: Settings refuses a part).
+        self.shard_locks = (
+            ShardLocks(engine.url, settings.shards) if is_postgresql(engine) else None
+        )
+        self.lost_shard_locks = False
+        self._connected: set[int] = set()  # shards whose gateway session is up
 
     async def setup_hook(self) -> None:
         await asyncio.to_thread(migrate, self.engine)
@@ -182,8 +207,17 @@ class MailsyncBot(commands.Bot):
         self.scheduler.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.web.start()  # after the cogs: they add its routes
+        await self.web.start()  # after the cogs: they add its routes; /healthz while waiting
+        if self.shard_locks is not None:
+            if not await self.shard_locks.acquire():
+                return  # stopped while waiting: watch nothing, connect nothing
+            self.shard_locks.watch(self._shard_locks_lost)
+        await self.get_cog("Alerts").start_watching()  # type: ignore[union-attr]
         await self._sync_commands()
+
+    def _shard_locks_lost(self) -> None:
+        self.lost_shard_locks = True
+        self._closing = asyncio.get_running_loop().create_task(self.close())
 
     async def _sync_commands(self) -> None:
         if self.settings.guild_id:
@@ -195,16 +229,23 @@ class MailsyncBot(commands.Bot):
         log.info("synced %d application command(s)", len(synced))
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: every shard connected and the store answering."""
-        shards = {
-            str(shard_id if shard_id is not None else 0): {
-                "connected": self.is_ready() and not self.is_closed(),
+        """/healthz: every shard of this process connected and the store answering."""
+        latencies = dict(self._shard_latencies())
+        waiting = self.shard_locks.waiting if self.shard_locks is not None else ()
+        shards = {}
+        for shard_id in self.settings.shards.ids:
+            latency = latencies.get(shard_id, float("nan"))
+            connected = shard_id in self._connected and not self.is_closed()
+            state = "waiting" if shard_id in waiting else "connecting"
+            shards[str(shard_id)] = {
+                "connected": connected,
+                "state": "connected" if connected else state,  # waiting: held elsewhere
                 "latency_s": None if latency != latency else round(latency, 3),  # NaN: none yet
             }
-            for shard_id, latency in self._shard_latencies()
-        }
         try:
-            count, oldest = await asyncio.to_thread(outbox.backlog, self.engine)
+            count, oldest = await asyncio.to_thread(
+                outbox.backlog, self.engine, self.settings.shards
+            )
             store_ok = True
         except Exception:  # any store failure is what this endpoint reports
             count, oldest, store_ok = 0, None, False
@@ -212,6 +253,7 @@ class MailsyncBot(commands.Bot):
         watched = len(alerts.watcher.scheduled_ids) if alerts is not None else 0
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
         body = {
+            "shard_count": self.settings.shards.count,
             "shards": shards,
             "store": "ok" if store_ok else "unreachable",
             "accounts_watched": watched,
@@ -221,32 +263,68 @@ class MailsyncBot(commands.Bot):
         healthy = store_ok and bool(shards) and all(s["connected"] for s in shards.values())
         return healthy, body
 
-    def _shard_latencies(self) -> list[tuple[int | None, float]]:
-        return [(self.shard_id, self.latency)]
+    def _shard_latencies(self) -> list[tuple[int, float]]:
+        return [(self.shard_id or 0, self.latency)]
+
+    # Which shards are connected, from the gateway events (the sharded bot gets shard_*).
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+        if not self.settings.shards.sharded:
+            self._connected.add(0)
+
+    async def on_resumed(self) -> None:
+        if not self.settings.shards.sharded:
+            self._connected.add(0)
+
+    async def on_disconnect(self) -> None:
+        if not self.settings.shards.sharded:
+            self._connected.discard(0)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self._connected.add(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._connected.add(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._connected.discard(shard_id)
 
     async def _refresh_metrics(self) -> None:
-        count, _oldest = await asyncio.to_thread(outbox.backlog, self.engine)
+        count, _oldest = await asyncio.to_thread(outbox.backlog, self.engine, self.settings.shards)
         self.metrics.outbox_backlog.set(count)
         alerts = self.get_cog("Alerts")
         if alerts is not None:
             self.metrics.idle_connections.set(alerts.watcher.hub.watched)
         for shard_id, latency in self._shard_latencies():
             if latency == latency:  # NaN until the first heartbeat
-                self.metrics.shard_latency.labels(str(shard_id or 0)).set(latency)
-
-    async def on_ready(self) -> None:
-        log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+                self.metrics.shard_latency.labels(str(shard_id)).set(latency)
 
     async def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.web.stop()
-        await super().close()
+        await super().close()  # unloads the cogs: the watcher has stopped after this
+        if self.shard_locks is not None:
+            await self.shard_locks.release()  # now a waiting process may take over
+
+
+class ShardedMailsyncBot(MailsyncBot, commands.AutoShardedBot):
+    """More than one shard: discord.py's AutoShardedBot runs this process's shard ids,
+    one gateway connection each."""
+
+    def _shard_latencies(self) -> list[tuple[int, float]]:
+        return self.latencies
 
 
 def build_bot(settings: Settings) -> MailsyncBot:
     secrets = SecretBox(settings.secret_key)
-    return MailsyncBot(settings, make_engine(settings.database_url), secrets)
+    engine = make_engine(settings.database_url)
+    shards = settings.shards
+    if shards.sharded:
+        return ShardedMailsyncBot(
+            settings, engine, secrets, shard_count=shards.count, shard_ids=list(shards.ids)
+        )
+    return MailsyncBot(settings, engine, secrets)
 
 
 async def run(bot: MailsyncBot) -> None:
@@ -333,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     except WebPortError as exc:
         print(f"mailsync: web endpoint: {exc}", file=sys.stderr)
         return 2
+    except ShardCountMismatchError as exc:
+        print(f"mailsync: {exc}", file=sys.stderr)
+        return 2
+    if bot.lost_shard_locks:
+        return 1  # a supervisor restarts it; the new process waits for its shards again
     return 0
 
 

@@ -99,6 +99,10 @@ def _child(api_base: str, ws_url: str) -> int:
         import watch.quota_watch
 
         watch.quota_watch.QUOTA_EVERY = float(os.environ["BENCH_QUOTA_SECONDS"])
+    if os.environ.get("BENCH_FIRST_POLL_SPREAD"):  # bench and tests: no minute-long spread
+        import watch.engine
+
+        watch.engine.FIRST_POLL_SPREAD = float(os.environ["BENCH_FIRST_POLL_SPREAD"])
     return bot.main([])
 
 

@@ -33,6 +33,7 @@ import discord
 from cogs._deliveries import KINDS
 from storage import outbox
 from storage.models import OutboxAlert, utcnow
+from storage.shards import ALL_SHARDS, ShardSet
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
@@ -59,8 +60,9 @@ class Outcome(enum.Enum):
 
 
 class OutboxSender:
-    def __init__(self, bot: MailsyncBot) -> None:
+    def __init__(self, bot: MailsyncBot, shards: ShardSet = ALL_SHARDS) -> None:
         self.bot = bot
+        self.shards = shards  # only alerts of these shards' accounts: others have a sender
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
@@ -102,7 +104,7 @@ class OutboxSender:
                 continue
             if self.probe_wait is not None:
                 continue  # pokes do not matter while Discord is down: the probe decides
-            upcoming = await asyncio.to_thread(outbox.next_due_at, self.bot.engine)
+            upcoming = await asyncio.to_thread(outbox.next_due_at, self.bot.engine, self.shards)
             timeout = 60.0
             if upcoming is not None:
                 timeout = min(timeout, max(0.05, (upcoming - utcnow()).total_seconds()))
@@ -121,7 +123,7 @@ class OutboxSender:
         """One request for the whole bot: the oldest due alert. Success ends the outage."""
         wait = self.probe_wait or self.probe_first
         await asyncio.sleep(wait)
-        rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow(), 1)
+        rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow(), 1, self.shards)
         outcome = await self._deliver(rows[0]) if rows else Outcome.SETTLED
         if outcome is Outcome.DOWN:
             self.probe_wait = min(self.probe_max, wait * 2)
@@ -131,7 +133,7 @@ class OutboxSender:
 
     async def _drain(self) -> None:
         while True:
-            rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow())
+            rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow(), 200, self.shards)
             if not rows:
                 return
             held: set[int] = set()  # channels waiting on a retry keep their order

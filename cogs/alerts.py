@@ -26,8 +26,8 @@ SWEEP_JOB = "sweep"
 class Alerts(commands.Cog):
     def __init__(self, bot: MailsyncBot) -> None:
         self.bot = bot
-        self.sender = OutboxSender(bot)
         settings = bot.settings
+        self.sender = OutboxSender(bot, settings.shards)
         self.watcher = Watcher(
             bot.engine,
             bot.secrets,
@@ -37,6 +37,7 @@ class Alerts(commands.Cog):
                 poll_concurrency=settings.poll_concurrency,
                 idle_reissue_seconds=settings.idle_reissue_minutes * 60,
                 oauth_providers=settings.oauth_providers,
+                shards=settings.shards,
             ),
             on_queued=self.sender.poke,
             metrics=bot.metrics,
@@ -48,10 +49,15 @@ class Alerts(commands.Cog):
             digest_clock.zone(settings.timezone),
             on_queued=self.sender.poke,
             metrics=bot.metrics,
+            shards=settings.shards,
         )
 
     async def cog_load(self) -> None:
-        self.sender.start()
+        self.sender.start()  # it waits until the bot is connected
+
+    async def start_watching(self) -> None:
+        """Schedule the accounts; the bot calls this once it holds its shards (another
+        process may hold them first: then this waits, watching nothing meanwhile)."""
         count = await self.watcher.start()
         self.bot.scheduler.add_job(
             self.watcher.sweep,

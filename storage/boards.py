@@ -21,6 +21,7 @@ from storage.models import (
     QuotaSample,
     utcnow,
 )
+from storage.shards import ALL_SHARDS, ShardSet
 
 KIND = "board"
 
@@ -81,10 +82,15 @@ def remove(engine: Engine, account_id: int) -> Board | None:
         return board
 
 
-def live(engine: Engine) -> dict[int, datetime | None]:
-    """Every board Discord has not refused: account id -> when it was last queued."""
+def live(engine: Engine, shards: ShardSet = ALL_SHARDS) -> dict[int, datetime | None]:
+    """Every board Discord has not refused, of an account on these shards: account id ->
+    when it was last queued."""
+    query = select(Board).where(col(Board.broken).is_(None))
+    clause = shards.clause(col(Account.guild_id))
+    if clause is not None:
+        query = query.join(Account, col(Account.id) == col(Board.account_id)).where(clause)
     with _session(engine) as session:
-        rows = session.exec(select(Board).where(col(Board.broken).is_(None))).all()
+        rows = session.exec(query).all()
         return {b.account_id: b.edited_at for b in rows}
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x4D530002  # advisory lock key: one process migrates at a time
 
 
 def make_engine(url: str) -> Engine:
@@ -43,5 +44,9 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to head (blocking: call through a thread from async code)."""
     cfg = alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Processes of several shards start together: the first migrates, the others
+            # wait here, then find the schema at head (the lock ends with the transaction).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k, 0)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from mail.types import NewMessage
 from storage import outbox
 from storage.models import Account, DigestItem
+from storage.shards import ALL_SHARDS, ShardSet
 
 # (account, newest waiting messages, how many wait in all) -> the alerts to queue
 DigestBuilder = Callable[[Account, list[NewMessage], int], list[outbox.Alert]]
@@ -67,12 +68,15 @@ def flush(engine: Engine, account_id: int, build: DigestBuilder, newest: int = 2
         return len(taken)
 
 
-def digest_accounts(engine: Engine) -> list[Account]:
-    """Accounts whose new mail waits for hourly or daily digests."""
+def digest_accounts(engine: Engine, shards: ShardSet = ALL_SHARDS) -> list[Account]:
+    """Accounts whose new mail waits for hourly or daily digests, of a guild on one of this
+    process's shards (another process posts the others' digests)."""
+    query = select(Account).where(col(Account.delivery).in_(("hourly", "daily")))
+    clause = shards.clause(col(Account.guild_id))
+    if clause is not None:
+        query = query.where(clause)
     with Session(engine, expire_on_commit=False) as session:
-        return list(
-            session.exec(select(Account).where(col(Account.delivery).in_(("hourly", "daily"))))
-        )
+        return list(session.exec(query))
 
 
 def _aware(when: datetime | None) -> datetime | None:

@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 from mail.types import FolderState
 from storage import repo
 from storage.models import Account, ArchivedMessage, OutboxAlert, RoutingRule, utcnow
+from storage.shards import ALL_SHARDS, ShardSet
 
 
 @dataclass(frozen=True)
@@ -123,31 +124,40 @@ def _with_owners(query: Any) -> Any:
     )
 
 
-def due(engine: Engine, now: datetime, limit: int = 200) -> list[OutboxAlert]:
+def _of_shards(query: Any, shards: ShardSet) -> Any:
+    """Only the rows of accounts whose guild is on these shards: each process sends its
+    own shards' alerts, so several processes never send one alert twice."""
+    clause = shards.clause(col(Account.guild_id))
+    return query if clause is None else query.where(clause)
+
+
+def due(
+    engine: Engine, now: datetime, limit: int = 200, shards: ShardSet = ALL_SHARDS
+) -> list[OutboxAlert]:
     """Pending alerts whose time has come, oldest first, skipping broken channels."""
-    with _session(engine) as session:
-        return list(
-            session.exec(
-                _with_owners(select(OutboxAlert))
-                .where(
-                    col(OutboxAlert.sent_at).is_(None),
-                    col(OutboxAlert.next_attempt_at) <= now,
-                    _not_held(),
-                )
-                .order_by(col(OutboxAlert.id))
-                .limit(limit)
-            ).all()
+    query = (
+        _with_owners(select(OutboxAlert))
+        .where(
+            col(OutboxAlert.sent_at).is_(None),
+            col(OutboxAlert.next_attempt_at) <= now,
+            _not_held(),
         )
-
-
-def next_due_at(engine: Engine) -> datetime | None:
+        .order_by(col(OutboxAlert.id))
+        .limit(limit)
+    )
     with _session(engine) as session:
-        return session.exec(
-            _with_owners(select(OutboxAlert.next_attempt_at))
-            .where(col(OutboxAlert.sent_at).is_(None), _not_held())
-            .order_by(col(OutboxAlert.next_attempt_at))
-            .limit(1)
-        ).first()
+        return list(session.exec(_of_shards(query, shards)).all())
+
+
+def next_due_at(engine: Engine, shards: ShardSet = ALL_SHARDS) -> datetime | None:
+    query = (
+        _with_owners(select(OutboxAlert.next_attempt_at))
+        .where(col(OutboxAlert.sent_at).is_(None), _not_held())
+        .order_by(col(OutboxAlert.next_attempt_at))
+        .limit(1)
+    )
+    with _session(engine) as session:
+        return session.exec(_of_shards(query, shards)).first()
 
 
 def mark_sent(engine: Engine, alert_id: int, message_id: int | None = None) -> None:
@@ -197,12 +207,16 @@ def pending_count(engine: Engine, account_id: int | None = None) -> int:
         return len(session.exec(query).all())
 
 
-def backlog(engine: Engine) -> tuple[int, datetime | None]:
-    """How many alerts wait to be sent, and when the oldest of them was written."""
+def backlog(engine: Engine, shards: ShardSet = ALL_SHARDS) -> tuple[int, datetime | None]:
+    """How many alerts (of these shards' accounts) wait to be sent, and when the oldest of
+    them was written."""
+    query = select(func.count(), func.min(OutboxAlert.created_at)).where(
+        col(OutboxAlert.sent_at).is_(None)
+    )
+    if not shards.complete:
+        query = _of_shards(
+            query.join(Account, col(Account.id) == col(OutboxAlert.account_id)), shards
+        )
     with _session(engine) as session:
-        count, oldest = session.exec(
-            select(func.count(), func.min(OutboxAlert.created_at)).where(
-                col(OutboxAlert.sent_at).is_(None)
-            )
-        ).one()
+        count, oldest = session.exec(query).one()
         return int(count), oldest

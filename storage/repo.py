@@ -19,6 +19,7 @@ from storage.models import (
     OutboxAlert,
     utcnow,
 )
+from storage.shards import ALL_SHARDS, ShardSet
 
 
 class DuplicateAccountError(ValueError):
@@ -142,16 +143,17 @@ def account_names(engine: Engine, guild_id: int, typed: str, limit: int = 25) ->
         return list(session.exec(query.order_by(col(Account.name)).limit(limit)).all())
 
 
-def active_accounts(engine: Engine) -> list[Account]:
-    """Accounts to watch: not paused, and not waiting for /mail reauth."""
+def active_accounts(engine: Engine, shards: ShardSet = ALL_SHARDS) -> list[Account]:
+    """Accounts to watch: not paused, not waiting for /mail reauth, and of a guild on
+    one of this process's shards."""
+    query = select(Account).where(
+        col(Account.paused).is_(False), col(Account.needs_reauth).is_(False)
+    )
+    clause = shards.clause(col(Account.guild_id))
+    if clause is not None:
+        query = query.where(clause)
     with _session(engine) as session:
-        return list(
-            session.exec(
-                select(Account).where(
-                    col(Account.paused).is_(False), col(Account.needs_reauth).is_(False)
-                )
-            ).all()
-        )
+        return list(session.exec(query).all())
 
 
 def secret_of(engine: Engine, account_id: int) -> str | None:

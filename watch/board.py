@@ -71,7 +71,7 @@ class BoardWatch:
         self.refreshes: Counter[int] = Counter()  # refreshes done per board (tests, debugging)
 
     async def start(self) -> None:
-        live = await asyncio.to_thread(boards.live, self._engine)
+        live = await asyncio.to_thread(boards.live, self._engine, self._watcher.settings.shards)
         now_wall, now = datetime.now(UTC), time.monotonic()
         for account_id, edited_at in live.items():
             self._boards.add(account_id)

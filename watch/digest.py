@@ -20,6 +20,7 @@ from mail.types import NewMessage
 from storage import digest
 from storage.models import Account
 from storage.outbox import Alert
+from storage.shards import ALL_SHARDS, ShardSet
 from watch.digest_clock import DigestTrigger, missed, parse_hhmm
 from watch.metrics import Metrics
 from watch.render import Renderer
@@ -42,7 +43,9 @@ class Digests:
         tz: tzinfo,
         on_queued: Callable[[], None] = lambda: None,
         metrics: Metrics | None = None,
+        shards: ShardSet = ALL_SHARDS,
     ) -> None:
+        self.shards = shards
         self.engine = engine
         self.scheduler = scheduler
         self.render = renderer
@@ -53,7 +56,7 @@ class Digests:
     async def start(self) -> int:
         """Schedule every account with digests; one whose digest fell due while the bot
         was down gets it at once. Returns how many accounts have digests."""
-        accounts = await asyncio.to_thread(digest.digest_accounts, self.engine)
+        accounts = await asyncio.to_thread(digest.digest_accounts, self.engine, self.shards)
         for account in accounts:
             await self.schedule(account)
         return len(accounts)

@@ -105,7 +105,7 @@ class Watcher:
         polls (which also open the connections) are spread over a minute."""
         self.hub.start()
         await self.boards.start()
-        accounts = await asyncio.to_thread(repo.active_accounts, self.engine)
+        accounts = await asyncio.to_thread(repo.active_accounts, self.engine, self.settings.shards)
         for account in accounts:
             # Spread the first polls after a restart so the servers are not hammered.
             spread = random.uniform(0, min(FIRST_POLL_SPREAD, account.interval_minutes * 60))  # noqa: S311
@@ -180,6 +180,11 @@ class Watcher:
         unless `first_in` says when, which opens its connection and IDLE where offered."""
         if account.id is None:
             raise ValueError("only a stored account can be scheduled")
+        if not self.settings.shards.owns(account.guild_id):
+            # Another process runs the guild's shard and watches it (its commands arrive
+            # there, so this is never expected; it keeps one watcher per account).
+            log.warning("account %s is not on this process's shards; not watched", account.id)
+            return
         wait = account.interval_minutes * 60 if first_in is None else first_in
         self._due[account.id] = time.monotonic() + wait
         self._watched[account.id] = Watched.of(account)
@@ -255,7 +260,10 @@ class Watcher:
                 self.request_poll(account_id)
         if not targets:
             return
+        started = time.monotonic()
         answers = await asyncio.to_thread(self.sessions.sweep, targets)
+        self.metrics.sweep_seconds.observe(time.monotonic() - started)
+        self.metrics.swept.inc(len(targets))
         stamp = datetime.now(UTC)
         for account_id, counts in answers.items():
             if counts is not None and counts == self._seen.get(account_id):

@@ -29,6 +29,17 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.sweep_seconds = Histogram(
+            "mailsync_sweep_duration_seconds",
+            "Wall time of one multiplexed STATUS round over the due parked IMAP sessions",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.swept = Counter(
+            "mailsync_swept_accounts",
+            "Accounts asked for STATUS by the sweep rounds",
+            registry=self.registry,
+        )
         self.alerts_queued = Counter(
             "mailsync_alerts_queued",
             "Alerts written to the outbox (new mail, digests, notices)",

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from mail import oauth
 from storage.models import Account
+from storage.shards import ALL_SHARDS, ShardSet
 
 TROUBLE_AFTER = 3
 BACKOFF_CAP = timedelta(hours=1)
@@ -53,3 +54,4 @@ class WatchSettings:
     poll_concurrency: int = 20
     idle_reissue_seconds: float = 24 * 60.0
     oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
+    shards: ShardSet = ALL_SHARDS  # the accounts of guilds on these shards only

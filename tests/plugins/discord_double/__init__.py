@@ -45,6 +45,7 @@ from .specs import (
     MemberSpec,
     RoleSpec,
     snowflake,
+    snowflake_on_shard,
 )
 from .specs import ADMINISTRATOR as ADMINISTRATOR  # importable as before, not in __all__
 from .wire import API_PREFIX as API_PREFIX
@@ -66,4 +67,5 @@ __all__ = [
     "discord_double",
     "make_discord_double",
     "snowflake",
+    "snowflake_on_shard",
 ]

@@ -48,6 +48,7 @@ class DiscordDouble(
         *,
         bot_name: str = "Mailsync",
         heartbeat_interval: int = 41_250,
+        shard_count: int = 1,
     ) -> None:
         self.guilds: list[GuildSpec] = list(guilds) if guilds is not None else [GuildSpec()]
         self.application_id: int = snowflake()
@@ -55,6 +56,7 @@ class DiscordDouble(
         self.bot_name = bot_name
         self.application_flags = (1 << 19) | (1 << 23)
         self.heartbeat_interval = heartbeat_interval
+        self.shard_count = shard_count  # what GET /gateway/bot recommends
 
         self.requests: list[RecordedRequest] = []
         #: Every gateway frame in both directions: {"dir": "in"|"out", "op", "t", "s", "d"}.

@@ -1,5 +1,9 @@
 """The gateway websocket: HELLO, IDENTIFY/READY, RESUME, heartbeats, member chunks and
-dispatches (guild joins and removals, disconnects) driven by the test."""
+dispatches (guild joins and removals, disconnects) driven by the test.
+
+Sharding as Discord does it: a session that IDENTIFYs with `[shard_id, shard_count]` gets
+only the guilds with `(guild_id >> 22) % shard_count == shard_id`, and a guild's events
+(its interactions, joins and removals) go to the latest session of its shard."""
 
 from __future__ import annotations
 
@@ -149,14 +153,36 @@ class GatewayMixin:
             chunk["nonce"] = d["nonce"]
         await self._send_dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
 
-    def _current_session(self) -> _Session:
-        if not self._sessions:
-            raise RuntimeError("no gateway session: the client has not identified yet")
-        return list(self._sessions.values())[-1]
+    def _current_session(self, guild_id: int | None = None) -> _Session:
+        """The latest session, or with `guild_id` the latest one whose shard has the guild."""
+        sessions = list(self._sessions.values())
+        if guild_id is not None:
+            sessions = [
+                s for s in sessions if not s.shard or (guild_id >> 22) % s.shard[1] == s.shard[0]
+            ]
+        if not sessions:
+            raise RuntimeError(
+                "no gateway session: the client has not identified yet"
+                + ("" if guild_id is None else f" on the shard of guild {guild_id}")
+            )
+        return sessions[-1]
+
+    @staticmethod
+    def _guild_of(event: str, data: Any) -> int | None:
+        if not isinstance(data, dict):
+            return None
+        raw = data.get("guild_id") or (data.get("id") if event.startswith("GUILD_") else None)
+        return int(raw) if raw else None
 
     async def dispatch(self, event: str, data: Any) -> None:
-        """Send a gateway dispatch to the latest session (queued for RESUME if disconnected)."""
-        await self._send_dispatch(self._current_session(), event, data)
+        """Send a gateway dispatch to the latest session of the guild's shard (or the latest
+        session for an event of no guild); queued for RESUME if it is disconnected."""
+        session = self._current_session(self._guild_of(event, data))
+        await self._send_dispatch(session, event, data)
+
+    def shard_sessions(self, shard_id: int) -> int:
+        """How many times a client IDENTIFYed as shard `shard_id` (of any count)."""
+        return sum(1 for s in self._sessions.values() if s.shard and s.shard[0] == shard_id)
 
     async def remove_guild(self, guild_id: int) -> None:
         """The bot was removed from a guild: GUILD_DELETE without ``unavailable``."""
@@ -168,7 +194,7 @@ class GatewayMixin:
         if guild not in self.guilds:
             self.guilds.append(guild)
         self._removed_guilds.discard(guild.id)
-        session = self._current_session()
+        session = self._current_session(guild.id)
         await self.dispatch(
             "GUILD_CREATE",
             self._guild_payload(guild, include_members=self._members_intent(session)),

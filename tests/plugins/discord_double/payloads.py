@@ -67,7 +67,7 @@ class PayloadsMixin:
     def _gateway_bot(self) -> dict[str, Any]:
         return {
             "url": self.ws_url,
-            "shards": 1,
+            "shards": self.shard_count,  # as Discord: how many shards the bot should run
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,

@@ -40,6 +40,13 @@ def snowflake() -> int:
     return (ms << 22) | (next(_increment) & 0x3FFFFF)
 
 
+def snowflake_on_shard(shard_id: int, shard_count: int) -> int:
+    """A fresh snowflake whose guild would be on `shard_id` of `shard_count`
+    (`(id >> 22) % shard_count`, as Discord assigns guilds to shards)."""
+    value = snowflake()
+    return value + (((shard_id - (value >> 22)) % shard_count) << 22)
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 

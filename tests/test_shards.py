@@ -13,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 import bot as bot_module
-from storage import outbox, repo
+from storage import boards, digest, outbox, repo
 from storage.db import make_engine, migrate
 from storage.outbox import Alert
 from storage.shard_locks import ShardCountMismatchError, ShardLocks
@@ -133,6 +133,15 @@ def test_store_filters_accounts_and_alerts_by_shard(database_url):
         assert outbox.next_due_at(engine, mine) is not None
         assert outbox.backlog(engine, mine)[0] == 2
         assert outbox.backlog(engine)[0] == 4
+        # Digest jobs and status boards too: only the shard's process schedules them, so
+        # two processes never post one digest or edit one board.
+        for shard in range(4):
+            repo.update_account(engine, ids[shard], {"delivery": "daily"})
+            boards.start(engine, ids[shard], snowflake_on_shard(shard, 4) + 1)
+        assert {a.id for a in digest.digest_accounts(engine, mine)} == {ids[1], ids[3]}
+        assert len(digest.digest_accounts(engine)) == 4
+        assert set(boards.live(engine, mine)) == {ids[1], ids[3]}
+        assert len(boards.live(engine)) == 4
     finally:
         engine.dispose()
 

@@ -20,7 +20,8 @@ def status(message: dict[str, Any]) -> str | None:
 
 
 async def alert(harness, subject: str, timeout: float = 20.0) -> dict[str, Any]:
-    """The stored alert message titled `subject` once it is posted."""
+    """The stored alert message titled `subject` once it is posted and its outbox row
+    settled (the live alert knows its message id from then on)."""
 
     def find():
         for m in harness.double.messages_in(harness.double.channel_id):
@@ -28,7 +29,9 @@ async def alert(harness, subject: str, timeout: float = 20.0) -> dict[str, Any]:
                 return m
         return None
 
-    return await until(find, timeout)
+    found = await until(find, timeout)
+    await harness.posts(timeout=timeout)
+    return found
 
 
 async def shown(harness, message_id: int, needle: str, timeout: float = 20.0) -> dict:
@@ -209,3 +212,116 @@ async def test_archive_without_move_copies_and_expunges(harness, dovecot, mail_u
         assert subjects(dovecot, mail_user, "Archives") == ["old style"]
         assert subjects(dovecot, mail_user, "INBOX") == []
         assert "Archived by" in status(harness.double.message(mid))
+
+
+async def test_changes_in_another_mail_client_edit_the_alert(harness, dovecot, mail_user):
+    """Two-way, pushed INBOX: a flag and a read set by another IMAP client edit the alert
+    (buttons follow); moving the message away shows it as moved or deleted, no buttons."""
+    async with harness.running():
+        account_id = await start(harness, mail_user)
+        await until(lambda: harness.watcher.pushed(account_id))
+        uid = dovecot.append(mail_user, make_message(subject="watched"))
+        mid = int((await alert(harness, "watched"))["id"])
+        with dovecot.imap(mail_user) as client:
+            client.select_folder("INBOX")
+            client.add_flags([uid], [b"\\Flagged", b"\\Seen"])
+        await shown(harness, mid, "Read and flagged in another mail client")
+        assert harness.double.button_labels(mid) == ["Mark unread", "Unflag", "Archive", "Trash"]
+        with dovecot.imap(mail_user) as client:
+            client.select_folder("INBOX")
+            client.move([uid], "Archives")
+        await shown(harness, mid, "Moved or deleted in another mail client")
+        assert harness.double.buttons(mid) == []
+        handle_edits = harness.double.find("PATCH", rf"/messages/{mid}$")
+        assert handle_edits and all(
+            r.json["allowed_mentions"] == {"parse": []} for r in handle_edits
+        )
+
+
+async def test_parked_folder_changes_reach_the_alert_through_the_sweep(harness, dovecot, mail_user):
+    """Two-way, a folder polled at the interval (parked session): the sweep's STATUS asks
+    HIGHESTMODSEQ, so a flag set elsewhere brings a poll that edits the alert; an expunge
+    shows the message as gone. A quiet sweep brings no poll."""
+    dovecot.create_folder(mail_user, "Work")
+    async with harness.running():
+        account_id = await start(harness, mail_user, folders="Work")
+        watcher = harness.watcher
+
+        async def sweep() -> None:
+            watcher.due_now(account_id)
+            await watcher.sweep()
+            await harness.settled()
+
+        await sweep()  # the first poll opens the session, parked between polls
+        assert watcher.sessions.has(account_id)
+        uid = dovecot.append(mail_user, make_message(subject="work item"), folder="Work")
+        await sweep()
+        mid = int((await alert(harness, "work item"))["id"])
+        polls = watcher.metrics.polls.labels("imap")._value.get()
+        await sweep()
+        assert watcher.metrics.polls.labels("imap")._value.get() == polls  # quiet: no poll
+        with dovecot.imap(mail_user) as client:
+            client.select_folder("Work")
+            client.add_flags([uid], [b"\\Flagged"])
+        await sweep()
+        await shown(harness, mid, "Flagged in another mail client")
+        assert harness.double.button_labels(mid) == ["Mark read", "Unflag", "Archive", "Trash"]
+        with dovecot.imap(mail_user) as client:
+            client.select_folder("Work")
+            client.add_flags([uid], [b"\\Deleted"])
+            client.expunge()
+        await sweep()
+        await shown(harness, mid, "Moved or deleted in another mail client")
+        assert harness.double.buttons(mid) == []
+
+
+async def test_a_renumbered_folder_makes_old_buttons_answer_clearly(harness, dovecot, mail_user):
+    """UIDVALIDITY reset (the folder deleted and made again): the old alert's button is
+    refused with the reason, and the new message that got the same UID is left alone."""
+    dovecot.create_folder(mail_user, "Work")
+    async with harness.running():
+        account_id = await start(harness, mail_user, folders="Work")
+        watcher = harness.watcher
+        uid = dovecot.append(mail_user, make_message(subject="first life"), folder="Work")
+        watcher.due_now(account_id)
+        await watcher.sweep()
+        mid = int((await alert(harness, "first life"))["id"])
+        dovecot.delete_folder(mail_user, "Work")
+        dovecot.create_folder(mail_user, "Work")
+        again = dovecot.append(mail_user, make_message(subject="second life"), folder="Work")
+        assert again == uid  # the old alert's UID now names another message
+        handle = await press(harness, mid, "Mark read")
+        assert "renumbered" in ephemeral(handle) and "Nothing was changed" in ephemeral(handle)
+        assert flags_of(dovecot, mail_user, "Work", again) == set()
+        await shown(harness, mid, "renumbered")
+        assert harness.double.buttons(mid) == []
+
+
+async def test_forged_button_ids_are_refused(harness, dovecot, mail_user):
+    """Ids are input: another message's UID, another account, a malformed id, all get an
+    ephemeral refusal and no mailbox change."""
+    async with harness.running():
+        d = harness.double
+        account_id = await start(harness, mail_user)
+        await until(lambda: harness.watcher.pushed(account_id))
+        first = dovecot.append(mail_user, make_message(subject="one"))
+        mid = int((await alert(harness, "one"))["id"])
+        second = dovecot.append(mail_user, make_message(subject="two"))
+        await alert(harness, "two")
+        real = d.buttons(mid)[0]["custom_id"]
+        prefix, _uid = real.rsplit(":", 1)
+        _p, _a, _act, acct, _rest = real.split(":", 4)
+        forged = {
+            f"{prefix}:{second}": "does not belong to this alert",
+            real.replace(f":{acct}:", f":{int(acct) + 40}:", 1): "no longer exists here",
+            "mailsync:a1:read:0:1:1:1": "not a button this bot made",
+            "mailsync:a1:read:1:2:3:99999999999": "not a button this bot made",
+        }
+        for custom_id, why in forged.items():
+            d.message(mid)["components"][0]["components"][0]["custom_id"] = custom_id
+            handle = await d.press(mid, d.admin_id, custom_id=custom_id)
+            reply = await handle.wait_for_reply()
+            assert reply["type"] == 4 and reply["body"]["data"]["flags"] & 64
+            assert why in reply["body"]["data"]["content"], (custom_id, reply)
+        assert flags_of(dovecot, mail_user, "INBOX", first) == set()
+        assert flags_of(dovecot, mail_user, "INBOX", second) == set()

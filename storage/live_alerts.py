@@ -135,37 +135,52 @@ def _live(account_id: int, now: datetime):
 
 
 def tracked(engine: Engine, account_id: int, now: datetime | None = None) -> list[TrackedFolder]:
-    """The account's live alerts still to follow, per folder (the newest 500)."""
+    """The account's live alerts still to follow, per folder (the newest 500). Plain
+    columns, not ORM rows: this runs in every poll of an account with actions on."""
     now = now or utcnow()
+    columns = (
+        LiveAlert.id,
+        LiveAlert.folder_id,
+        LiveAlert.uidvalidity,
+        LiveAlert.uid,
+        LiveAlert.seen,
+        LiveAlert.flagged,
+        LiveAlert.deleted,
+    )
+    live = (
+        select(*columns)
+        .where(
+            LiveAlert.account_id == account_id,
+            LiveAlert.state == PRESENT,
+            col(LiveAlert.created_at) >= now - LIVE_FOR,
+        )
+        .order_by(col(LiveAlert.id).desc())
+        .limit(MAX_PER_ACCOUNT)
+    )
     with _session(engine) as session:
-        rows = session.exec(
-            _live(account_id, now).order_by(col(LiveAlert.id).desc()).limit(MAX_PER_ACCOUNT)
-        ).all()
+        rows = session.exec(live).all()
         if not rows:
             return []
-        keys = {r.folder_id for r in rows}
-        folders = {
-            f.id: f
-            for f in session.exec(
-                select(FolderStateRow).where(col(FolderStateRow.id).in_(keys))
-            ).all()
-        }
-    out: dict[int, TrackedFolder] = {}
-    for row in rows:
-        f = folders.get(row.folder_id)
-        if f is None or f.id is None:
+        keys = {r[1] for r in rows}
+        folders = session.exec(
+            select(
+                FolderStateRow.id,
+                FolderStateRow.folder,
+                FolderStateRow.uidvalidity,
+                FolderStateRow.highest_modseq,
+            ).where(col(FolderStateRow.id).in_(keys))
+        ).all()
+    out = {key: TrackedFolder(key, name, uv, modseq) for key, name, uv, modseq in folders}
+    for live_id, key, uidvalidity, uid, seen, flagged, deleted in rows:
+        entry = out.get(key)
+        if entry is None:
             continue
-        entry = out.setdefault(f.id, TrackedFolder(f.id, f.folder, f.uidvalidity, f.highest_modseq))
-        if row.uidvalidity != f.uidvalidity:
-            entry.stale.append(row.id)  # type: ignore[arg-type]
-        else:
-            entry.alerts[row.uid] = (row.id, flags_of(row))  # type: ignore[assignment]
+        if uidvalidity != entry.uidvalidity:
+            entry.stale.append(live_id)
+            continue
+        flags = None if seen is None else MessageFlags(bool(seen), bool(flagged), bool(deleted))
+        entry.alerts[uid] = (live_id, flags)
     return list(out.values())
-
-
-def has_live(engine: Engine, account_id: int) -> bool:
-    with _session(engine) as session:
-        return session.exec(_live(account_id, utcnow()).limit(1)).first() is not None
 
 
 def apply(
@@ -288,9 +303,13 @@ def forget(engine: Engine, live_id: int) -> None:
 
 
 def set_message(session: Session, outbox_id: int, message_id: int | None) -> None:
-    """Inside outbox.mark_sent's transaction: the Discord message the post made."""
+    """Inside outbox.mark_sent's transaction: the Discord message the post made, and the
+    channel it went to (/mail edit channel: may have moved the post while it waited)."""
     if message_id is None:
         return
+    channel = select(OutboxAlert.channel_id).where(col(OutboxAlert.id) == outbox_id)
     session.exec(  # type: ignore[call-overload]
-        update(LiveAlert).where(col(LiveAlert.outbox_id) == outbox_id).values(message_id=message_id)
+        update(LiveAlert)
+        .where(col(LiveAlert.outbox_id) == outbox_id)
+        .values(message_id=message_id, channel_id=channel.scalar_subquery())
     )

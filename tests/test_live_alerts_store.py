@@ -135,3 +135,16 @@ def test_removing_the_account_or_the_folder_removes_its_live_alerts(engine, acco
     _queue(engine, account, [2])
     repo.delete_account(engine, account.id)
     assert _lives(engine) == []
+
+
+def test_a_post_moved_to_another_channel_while_waiting_is_followed_there(engine, account):
+    """/mail edit channel: moves waiting posts; the live alert learns the channel its post
+    went to with the message id, so later edits go there."""
+    _queue(engine, account, [3])
+    repo.update_account(engine, account.id, {"channel_id": CHANNEL + 1})
+    (post,) = [r for r in outbox.due(engine, utcnow()) if r.kind == "post"]
+    outbox.mark_sent(engine, post.id, MESSAGE)
+    (live,) = _lives(engine)
+    assert (live.channel_id, live.message_id) == (CHANNEL + 1, MESSAGE)
+    live_alerts.apply(engine, account.id, [Change(live.id, event="gone", state=GONE)])
+    assert _edits(engine)[0].channel_id == CHANNEL + 1

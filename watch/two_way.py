@@ -26,7 +26,7 @@ from mail.errors import FolderError
 from mail.sweep import FolderCounts
 from mail.types import PollResult, Protocol
 from storage import live_alerts
-from storage.live_alerts import GONE, Change, Track, TrackedFolder
+from storage.live_alerts import GONE, Change, TrackedFolder
 from storage.models import Account
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,3 @@ class TwoWay:
         return any(
             folder in counts and counts[folder].modseq != modseq for folder, modseq in seqs.items()
         )
-
-
-__all__ = ["Checked", "Plan", "Track", "TwoWay", "check", "client_event", "stored_changes"]

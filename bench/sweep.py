@@ -19,6 +19,10 @@ bench's Discord double and a real Dovecot over TLS; N accounts are registered th
     (in-process, as before) against STATUS one account at a time.
 
     .venv/bin/python -m bench.sweep --accounts 1000
+    .venv/bin/python -m bench.sweep --accounts 200 --two-way   # only two-way on vs off
+
+`--two-way` runs only the engine's sweep with two-way tracking on (live alerts inserted
+in the store, `--alerts` per account) against tracking off (bench/_two_way.py).
 
 As root it raises fs.inotify.max_user_instances (Dovecot needs one inotify instance per
 IDLE session; past the default 128 it falls back to 30-second checks).
@@ -246,8 +250,13 @@ def main() -> None:
     parser.add_argument("--quiet-seconds", type=float, default=60.0)
     parser.add_argument("--probes", type=int, default=20, help="latency probes")
     parser.add_argument("--rounds", type=int, default=5, help="parked sweeps (median shown)")
+    parser.add_argument("--two-way", action="store_true", help="only: tracking on vs off")
+    parser.add_argument("--alerts", type=int, default=500, help="--two-way: per account")
     args = parser.parse_args()
     n = args.accounts
+    if args.two_way:
+        two_way_main(n, args.alerts, args.rounds)
+        return
     inotify = raise_inotify_limit()
     with dovecot_server() as dovecot, tempfile.TemporaryDirectory() as tmp:
         os.environ["SSL_CERT_FILE"] = dovecot.ca_file
@@ -311,6 +320,19 @@ def main() -> None:
     for label, wall, cpu in rows:
         print(f"{label:<44}{wall:>9.3f}{cpu:>9.3f}{wall / sweep_wall:>9.1f}x")
     print(f"APScheduler: {n} due jobs ran in {many_jobs:.3f} s; one sweep job in {one_job:.4f} s")
+
+
+def two_way_main(n: int, alerts: int, rounds: int) -> None:
+    from bench import _two_way
+
+    with dovecot_server() as dovecot, tempfile.TemporaryDirectory() as tmp:
+        os.environ["SSL_CERT_FILE"] = dovecot.ca_file
+        net.reset_tls_context()
+        users = [dovecot.add_user() for _ in range(n)]
+        figures = asyncio.run(_two_way.run(dovecot, users, alerts, rounds, Path(tmp)))
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    _two_way.report(figures, n, alerts)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from storage import boards, outbox
+from cogs._alert_buttons import alert_embed, alert_view, view_of_post
+from storage import boards, live_alerts, outbox
 from storage.models import OutboxAlert
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Post:
             embed=discord.Embed.from_dict(payload["embed"]),
             allowed_mentions=_mentions(role),
             nonce=f"ms{row.id}",
+            view=await view_of_post(bot, row.id) if payload.get("actions") else None,  # type: ignore[arg-type]
         )
         return message.id
 
@@ -131,4 +133,39 @@ class BoardEdit:
                 await bot.http.delete_message(row.channel_id, message_id)
 
 
-KINDS: dict[str, Delivery] = {"post": Post(), "board": BoardEdit()}
+class AlertEdit:
+    """A live alert changed (SPEC section 8): edit its message with the state as it is
+    now (several changes while this waited make one edit). Deleted in Discord (404 Unknown
+    Message): the alert is forgotten, without a retry. Never holds a channel's alerts."""
+
+    async def send(
+        self, bot: MailsyncBot, channel: Any, row: OutboxAlert, payload: dict[str, Any], pace: Pace
+    ) -> int | None:
+        found = await asyncio.to_thread(live_alerts.for_edit, bot.engine, int(payload["alert"]))
+        if found is None:
+            return None  # dropped (older than 7 days, beyond 500, account removed)
+        live, account, embed = found
+        if live.message_id is None:
+            return None  # its post never went out: it shows the state when it does
+        try:
+            await channel.get_partial_message(live.message_id).edit(
+                embed=alert_embed(embed, live),
+                view=alert_view(account, live),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_MESSAGE:
+                raise  # the channel itself is gone: refused
+            log.info("an alert of account %s was deleted in Discord", row.account_id)
+            await asyncio.to_thread(live_alerts.forget, bot.engine, live.id)  # type: ignore[arg-type]
+            return None
+        return live.message_id
+
+    async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:
+        await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id)  # type: ignore[arg-type]
+
+    async def settle(self, bot: MailsyncBot, row: OutboxAlert, message_id: int | None) -> None:
+        await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id, message_id)  # type: ignore[arg-type]
+
+
+KINDS: dict[str, Delivery] = {"post": Post(), "board": BoardEdit(), "edit": AlertEdit()}

@@ -116,6 +116,10 @@ class Manage(MailCommandsCog):
         privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
         delivery="instant (default), or collect new mail into an hourly or daily digest",
         digest_time="daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)",
+        actions="IMAP: buttons on new alerts: off, read (Mark read/unread), triage (+ Flag, "
+        "Archive, Trash)",
+        actions_role="a role whose members may press them (Manage Server always may; "
+        "@everyone: only Manage Server)",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
@@ -132,12 +136,15 @@ class Manage(MailCommandsCog):
         privacy: Literal["minimal", "headers", "snippet", "full"] | None = None,
         delivery: Literal["instant", "hourly", "daily"] | None = None,
         digest_time: str | None = None,
+        actions: Literal["off", "read", "triage"] | None = None,
+        actions_role: discord.Role | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         changes, said = self._plain_changes(
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
+        _actions_changes(found, actions, actions_role, changes, said)
         if privacy is not None:
             changes["privacy"] = privacy
             said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
@@ -269,6 +276,41 @@ def _delivery_changes(
         except ValueError as exc:
             raise UserError(f"{exc}.") from exc
     return changes
+
+
+_ACTIONS_SAID = {
+    "off": "no buttons on new alerts (actions `off`)",
+    "read": "new alerts get Mark read / Mark unread buttons (actions `read`)",
+    "triage": "new alerts get Mark read/unread, Flag/Unflag, Archive and Trash buttons "
+    "(actions `triage`)",
+}
+
+
+def _actions_changes(
+    account: Account,
+    actions: str | None,
+    role: discord.Role | None,
+    changes: dict[str, Any],
+    said: list[str],
+) -> None:
+    """SPEC section 8: buttons change the mailbox, which POP3 cannot do."""
+    if actions is None and role is None:
+        return
+    if account.protocol == Protocol.POP3:
+        raise UserError(
+            "`actions` and `actions_role` are for IMAP accounts: POP3 can only download "
+            "mail, it cannot mark it read, flag it or move it on the server."
+        )
+    if actions is not None:
+        changes["actions"] = actions
+        said.append(_ACTIONS_SAID[actions])
+    if role is not None:
+        if role.is_default():
+            changes["actions_role_id"] = None
+            said.append("only members with Manage Server may press alert buttons")
+        else:
+            changes["actions_role_id"] = role.id
+            said.append(f"members with <@&{role.id}> may press alert buttons too")
 
 
 _PRIVACY_SAID = {

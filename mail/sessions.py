@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
 from typing import TypeVar
 
 from imapclient import IMAPClient
@@ -175,10 +175,14 @@ class SessionPool:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def sweep(
-        self, targets: Mapping[Hashable, Iterable[str]], timeout: float = 20.0
+        self,
+        targets: Mapping[Hashable, Iterable[str]],
+        timeout: float = 20.0,
+        modseq_for: Container[Hashable] = (),
     ) -> dict[Hashable, dict[str, FolderCounts] | None]:
-        """STATUS for every target that has a parked session, in one multiplexed round.
-        None for a target without one: the caller polls it the full way."""
+        """STATUS for every target that has a parked session, in one multiplexed round
+        (HIGHESTMODSEQ too for `modseq_for`). None for a target without one: the caller
+        polls it the full way."""
         taken: dict[Hashable, tuple[ServerConfig, IMAPClient]] = {}
         generations: dict[Hashable, int] = {}
         with self._lock:
@@ -188,7 +192,9 @@ class SessionPool:
                     taken[key] = held
                     generations[key] = self._generation.get(key, 0)
         results = status_many(
-            [(key, client, targets[key]) for key, (_cfg, client) in taken.items()], timeout
+            [(key, client, targets[key]) for key, (_cfg, client) in taken.items()],
+            timeout,
+            modseq_for,
         )
         out: dict[Hashable, dict[str, FolderCounts] | None] = {key: None for key in targets}
         for key, (cfg, client) in taken.items():

@@ -13,7 +13,7 @@ import re
 import selectors
 import ssl
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Container, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -21,6 +21,8 @@ from imapclient import IMAPClient
 from mail.types import FolderState
 
 _STATUS_LIST = re.compile(rb"\(([^()]*)\)\s*$")
+_ITEMS = b" (UIDVALIDITY UIDNEXT MESSAGES UNSEEN)\r\n"
+_ITEMS_MODSEQ = b" (UIDVALIDITY UIDNEXT MESSAGES UNSEEN HIGHESTMODSEQ)\r\n"
 _NOT_READY = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
 
 
@@ -34,6 +36,9 @@ class FolderCounts:
     messages: int
     # Shown on status boards; not compared: mail read elsewhere needs no poll.
     unseen: int | None = field(default=None, compare=False)
+    # HIGHESTMODSEQ, asked only for accounts with live alerts (watch/two_way.py), which
+    # compares it itself: any flag change moves it.
+    modseq: int | None = field(default=None, compare=False)
 
 
 @dataclass(eq=False)
@@ -47,7 +52,7 @@ class _Pending:
     status_lines: list[bytes] = field(default_factory=list)
 
 
-def _parse_status(line: bytes) -> tuple[int, int, int, int | None] | None:
+def _parse_status(line: bytes) -> tuple[int, int, int, int | None, int | None] | None:
     found = _STATUS_LIST.search(line)
     if not found:
         return None
@@ -59,15 +64,19 @@ def _parse_status(line: bytes) -> tuple[int, int, int, int | None] | None:
             int(values[b"UIDNEXT"]),
             int(values.get(b"MESSAGES", b"0")),
             int(values[b"UNSEEN"]) if b"UNSEEN" in values else None,
+            int(values[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in values else None,
         )
     except (KeyError, ValueError):
         return None
 
 
 def status_many(
-    targets: Iterable[tuple[Hashable, IMAPClient, Iterable[str]]], timeout: float = 20.0
+    targets: Iterable[tuple[Hashable, IMAPClient, Iterable[str]]],
+    timeout: float = 20.0,
+    modseq_for: Container[Hashable] = (),
 ) -> dict[Hashable, dict[str, FolderCounts] | SweepError]:
-    """STATUS (UIDVALIDITY UIDNEXT MESSAGES UNSEEN) for each target's folders, at once."""
+    """STATUS (UIDVALIDITY UIDNEXT MESSAGES UNSEEN) for each target's folders, at once;
+    with HIGHESTMODSEQ too for the keys in `modseq_for` whose server offers CONDSTORE."""
     selector = selectors.DefaultSelector()
     pending: dict[Hashable, _Pending] = {}
     out: dict[Hashable, dict[str, FolderCounts] | SweepError] = {}
@@ -75,13 +84,14 @@ def status_many(
         try:
             imap = client._imap
             lines, tags = [], {}
+            items = _ITEMS
+            if key in modseq_for and client.has_capability("CONDSTORE"):
+                items = _ITEMS_MODSEQ
             for folder in folders:
                 tag = imap._new_tag()
                 tags[tag] = folder
                 name = client._normalise_folder(folder)
-                lines.append(
-                    tag + b" STATUS " + name + b" (UIDVALIDITY UIDNEXT MESSAGES UNSEEN)\r\n"
-                )
+                lines.append(tag + b" STATUS " + name + items)
             sock = client.socket()
             sock.settimeout(timeout)
             sock.sendall(b"".join(lines))
@@ -150,8 +160,9 @@ def _read(entry: _Pending, out: dict) -> bool:
         if parsed is None:
             out[entry.key] = SweepError(f"STATUS {folder} unreadable")
             return True
-        uidvalidity, uidnext, messages, unseen = parsed
-        entry.result[folder] = FolderCounts(FolderState(uidvalidity, uidnext - 1), messages, unseen)
+        uidvalidity, uidnext, messages, unseen, modseq = parsed
+        state = FolderState(uidvalidity, uidnext - 1)
+        entry.result[folder] = FolderCounts(state, messages, unseen, modseq)
     if entry.tags:
         return False
     entry.sock.setblocking(True)  # type: ignore[attr-defined]

@@ -43,6 +43,10 @@ class Account(SQLModel, table=True):
     channel_broken: str | None = None  # why posting failed for good (403/404); cleared by edit
     delivery: str = Field(default="instant", max_length=16)  # instant | hourly | daily
     digest_time: str = Field(default="09:00", max_length=5)  # HH:MM, MAILSYNC_TIMEZONE (daily)
+    # Buttons on new-mail alerts (SPEC section 8): off | read | triage; IMAP only.
+    actions: str = Field(default="off", max_length=8)
+    # Members with this role may press them (besides Manage Server); None: Manage Server only.
+    actions_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -66,6 +70,8 @@ class FolderStateRow(SQLModel, table=True):
     uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
     highest_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+    # HIGHESTMODSEQ at the last two-way check of the folder's live alerts (CONDSTORE).
+    highest_modseq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class AccountHealth(SQLModel, table=True):
@@ -211,4 +217,47 @@ class Board(SQLModel, table=True):
     content_hash: str | None = Field(default=None, max_length=64)  # of the last queued embed
     edited_at: datetime | None = None  # when the last post or edit was queued
     broken: str | None = None  # why Discord refused the board's channel; /mail board clears it
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LiveAlert(SQLModel, table=True):
+    """A new-mail alert with action buttons whose message is followed both ways (SPEC
+    section 8): a press changes the mailbox, and a change made in any mail client edits the
+    alert. At most 500 per account, none older than 7 days (storage/live_alerts.py)."""
+
+    __tablename__ = "live_alert"
+    __table_args__ = (
+        Index("ix_live_alert_account_created", "account_id", "created_at"),
+        Index("ix_live_alert_account_message", "account_id", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    # The folder's FolderStateRow (the "folder key" in button ids); a folder no longer
+    # watched takes its live alerts with it.
+    folder_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("folder_state.id", ondelete="CASCADE"), nullable=False)
+    )
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # The outbox row that posts the alert (its embed is what edits start from).
+    outbox_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, unique=True
+        )
+    )
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # The Discord message, written when the outbox sends the post (outbox.mark_sent).
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The flags the alert shows (None: not read from the server yet).
+    seen: bool | None = None
+    flagged: bool | None = None
+    deleted: bool | None = None
+    state: str = Field(default="present", max_length=16)  # present | moved | gone
+    # What the status line says: a press ("read", "archive" ... with event_by the member),
+    # "client:read+flag" (another mail client), "gone", "reset" (UIDVALIDITY changed).
+    event: str | None = Field(default=None, max_length=48)
+    event_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)

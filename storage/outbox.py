@@ -12,7 +12,7 @@ from sqlalchemy import Engine, and_, func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
 from mail.types import FolderState
-from storage import repo
+from storage import live_alerts, repo
 from storage.models import Account, ArchivedMessage, OutboxAlert, RoutingRule, utcnow
 from storage.shards import ALL_SHARDS, ShardSet
 
@@ -28,6 +28,8 @@ class Alert:
     channel_id: int | None = None
     role_id: int | None = None
     rule_id: int | None = None
+    # A new-mail alert with action buttons (SPEC section 8): the message they act on.
+    track: live_alerts.Track | None = None
 
 
 def _target(account: Account, alert: Alert) -> tuple[int, int | None]:
@@ -44,11 +46,14 @@ def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
     out = []
     for a in alerts:
         channel_id, role = _target(account, a)
+        payload: dict[str, Any] = {"embed": a.embed, "role": role}
+        if a.track is not None:
+            payload["actions"] = True  # the sender adds the live alert's buttons
         out.append(
             OutboxAlert(
                 account_id=account.id,
                 channel_id=channel_id,
-                payload=json.dumps({"embed": a.embed, "role": role}),
+                payload=json.dumps(payload),
                 rule_id=a.rule_id,
             )
         )
@@ -71,10 +76,14 @@ def enqueue_with_folder_states(
     """IMAP: the alerts and the advanced UIDs in one transaction, so a message is either
     queued and passed, or neither (then the next poll finds it again). `extra`: rows that
     belong to the same step (messages waiting for a digest)."""
+    alerts = list(alerts)
     with _session(engine) as session:
-        session.add_all(rows(account, alerts))
+        queued = rows(account, alerts)
+        session.add_all(queued)
         session.add_all(extra)
         repo.apply_folder_states(session, account.id, states)
+        tracked = [(a.track, r) for a, r in zip(alerts, queued, strict=True) if a.track]
+        live_alerts.record(session, account.id, tracked)  # type: ignore[arg-type]
         session.commit()
 
 
@@ -168,6 +177,7 @@ def mark_sent(engine: Engine, alert_id: int, message_id: int | None = None) -> N
             .where(col(OutboxAlert.id) == alert_id)
             .values(sent_at=utcnow(), message_id=message_id)
         )
+        live_alerts.set_message(session, alert_id, message_id)  # a live alert's post
         session.commit()
 
 

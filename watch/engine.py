@@ -37,9 +37,10 @@ from mail.sweep import FolderCounts
 from mail.types import FolderState, NewMessage, PollResult, Protocol, ServerConfig
 from storage import archive, digest, outbox, repo
 from storage.crypto import SecretBox
+from storage.live_alerts import Track
 from storage.models import Account
 from storage.outbox import Alert
-from watch import routed, routing
+from watch import routed, routing, two_way
 from watch.board import BoardWatch
 from watch.credentials import Credentials
 from watch.metrics import Metrics
@@ -49,6 +50,7 @@ from watch.push import Reconnects
 from watch.quota_watch import QuotaWatch
 from watch.render import Renderer
 from watch.state import TROUBLE_AFTER, Watched, WatchSettings, failure_backoff
+from watch.two_way import Checked, Plan, TwoWay
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,7 @@ class Watcher:
             engine, renderer, self._notice, on_queued, settings.idle_reissue_seconds
         )
         self.boards = BoardWatch(self, engine, renderer, on_queued)
+        self.two_way = TwoWay(engine)  # live alerts followed in the polls (SPEC section 8)
         self._closed = False
 
     async def start(self) -> int:
@@ -198,6 +201,7 @@ class Watcher:
         self._due.pop(account_id, None)
         self._watched.pop(account_id, None)
         self._seen.pop(account_id, None)
+        self.two_way.forget(account_id)
         self.poll_health.forget(account_id)
         self.reconnects.forget(account_id)
         self.sessions.close(account_id)  # shuts the socket locally: no round trip
@@ -254,19 +258,31 @@ class Watcher:
                     self.request_poll(account_id)  # the other folders, on the same connection
                 continue  # INBOX is pushed; quota is read with the IDLE renewals
             quota_due = self.quota.due(account_id)
-            if account.protocol == Protocol.IMAP and account_id in self._seen and not quota_due:
+            # Live alerts on a server without CONDSTORE: only a poll reads their flags.
+            checks = self.two_way.needs_poll(account_id)
+            if (
+                account.protocol == Protocol.IMAP
+                and account_id in self._seen
+                and not quota_due
+                and not checks
+            ):
                 targets[account_id] = account.folder_list
             else:
                 self.request_poll(account_id)
         if not targets:
             return
+        tracked = self.two_way.modseq_targets  # STATUS asks HIGHESTMODSEQ of these
         started = time.monotonic()
-        answers = await asyncio.to_thread(self.sessions.sweep, targets)
+        answers = await asyncio.to_thread(self.sessions.sweep, targets, 20.0, tracked)
         self.metrics.sweep_seconds.observe(time.monotonic() - started)
         self.metrics.swept.inc(len(targets))
         stamp = datetime.now(UTC)
         for account_id, counts in answers.items():
-            if counts is not None and counts == self._seen.get(account_id):
+            if (
+                counts is not None
+                and counts == self._seen.get(account_id)
+                and not self.two_way.moved(account_id, counts)
+            ):
                 self.poll_health.last_poll[account_id] = stamp
                 self._seen[account_id] = counts  # unseen counts may have moved
                 self.boards.touch(account_id)
@@ -374,12 +390,16 @@ class Watcher:
         cfg = await self.credentials(account)
         states = await asyncio.to_thread(repo.folder_states, self.engine, account.id)
         quota_due = with_quota or self.quota.due(account.id)
+        plan = await self.two_way.plan(account)  # None: actions off, nothing to follow
 
         polled: list[PollResult] = []  # the work's result, for `stale` right after it
+        checked: list[Checked] = []
 
         def work(client: IMAPClient) -> tuple[PollResult, QuotaReport | None]:
             result = imap.poll(client, states)
             polled.append(result)
+            if plan is not None:  # on the same connection, right after the poll
+                checked.append(two_way.check(client, plan, result))
             moved = result.messages or any(f.reset for f in result.folders)
             if not (quota_due or moved):
                 return result, None
@@ -409,7 +429,12 @@ class Watcher:
         else:  # a paused account (/mail check): no connection is kept for it
             allow = self.settings.allow_private_hosts
             result, report = await asyncio.to_thread(imap.once, cfg, allow, work)
-        announced = await self._queue_imap(account, result, states)
+        tracks = None
+        if plan is not None and checked:
+            if await self.two_way.store(account, plan, checked[-1]):
+                self._on_queued()  # alert edits
+            tracks = _tracks(plan, checked[-1], result)
+        announced = await self._queue_imap(account, result, states, tracks)
         if report is not None:
             self.quota.was_read(account.id)
             await self.quota.check(account, report, account.id in self._due)
@@ -442,7 +467,11 @@ class Watcher:
             )
 
     async def _queue_imap(
-        self, account: Account, result: PollResult, states: dict[str, FolderState]
+        self,
+        account: Account,
+        result: PollResult,
+        states: dict[str, FolderState],
+        tracks: Callable[[NewMessage], Track | None] | None = None,
     ) -> int:
         alerts = [
             Alert(self.render.folder_reset(account.name, f.folder), mention=False)
@@ -451,7 +480,7 @@ class Watcher:
         ]
         new = [m for f in result.folders if not f.reset for m in f.messages]
         planned = await self._route(account, new)
-        alerts.extend(routing.alerts(planned, self.render, account))
+        alerts.extend(routing.alerts(planned, self.render, account, tracks))
         waiting = digest.rows(account.id, planned.waiting)
         changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
         if alerts or changed or waiting:
@@ -523,3 +552,19 @@ class Watcher:
         if count:
             self.metrics.alerts_queued.inc(count)
             self._on_queued()
+
+
+def _tracks(
+    plan: Plan, checked: Checked, result: PollResult
+) -> Callable[[NewMessage], Track | None]:
+    """What each new message's buttons act on (single alerts of a watched folder)."""
+    uidvalidity = {f.folder: f.state.uidvalidity for f in result.folders}
+
+    def track(message: NewMessage) -> Track | None:
+        key = plan.keys.get(message.folder)
+        if key is None:
+            return None
+        flags = checked.new_flags.get((message.folder, message.uid))
+        return Track(key, uidvalidity[message.folder], message.uid, flags)
+
+    return track

@@ -11,10 +11,11 @@ How rules and digests combine (README "Routing rules and digests"):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mail.types import NewMessage
+from storage.live_alerts import Track
 from storage.models import Account
 from storage.outbox import Alert
 from watch.match import Match, parse_match
@@ -78,17 +79,32 @@ def plan(messages: Iterable[NewMessage], rules: Sequence[Rule], account: Account
     return out
 
 
-def alerts(plan: Plan, render: Renderer, account: Account) -> list[Alert]:
+def alerts(
+    plan: Plan,
+    render: Renderer,
+    account: Account,
+    track: Callable[[NewMessage], Track | None] | None = None,
+) -> list[Alert]:
     """One alert per instant message, or one burst digest for a destination that gets more
-    than the renderer's threshold at once."""
+    than the renderer's threshold at once. `track`: a single alert's action buttons (a
+    digest has none)."""
     out: list[Alert] = []
     for route, messages in plan.instant.items():
         if len(messages) > render.digest_threshold:
-            payloads = [render.digest(account.name, messages, privacy=account.privacy)]
+            payloads = [(render.digest(account.name, messages, privacy=account.privacy), None)]
         else:
-            payloads = [render.new_mail(account.name, m, account.privacy) for m in messages]
+            payloads = [
+                (render.new_mail(account.name, m, account.privacy), track and track(m))
+                for m in messages
+            ]
         out.extend(
-            Alert(p, channel_id=route.channel_id, role_id=route.role_id, rule_id=route.rule_id)
-            for p in payloads
+            Alert(
+                p,
+                channel_id=route.channel_id,
+                role_id=route.role_id,
+                rule_id=route.rule_id,
+                track=t,
+            )
+            for p, t in payloads
         )
     return out

@@ -1,0 +1,177 @@
+"""Presses of the action buttons on alerts (SPEC section 8).
+
+Nothing in a custom_id is trusted: a press is checked against the store (the account
+exists in this server, the member has Manage Server or the account's actions_role, the
+actions setting allows the action, the pressed message is a live alert of that account
+with exactly this folder, UIDVALIDITY and UID) and then by mail/actions.perform against
+the mailbox (UIDVALIDITY, the UID still there). Every refusal is an ephemeral line that
+says why, and changes nothing. The checks are quick store reads, answered at once; the
+mailbox work is deferred (type 6) and then the alert is edited in place."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from cogs._action_ids import ActionId
+from cogs._alert_buttons import (
+    ActionButton,
+    ForeignButton,
+    alert_embed,
+    alert_view,
+    allowed,
+    status_line,
+)
+from cogs._errors import UserError, reply_ephemeral
+from mail import actions
+from mail.actions import Action, MessageGoneError, StaleFolderError
+from mail.errors import MailError
+from mail.types import Protocol
+from storage import live_alerts
+from storage.live_alerts import GONE, MOVED, PRESENT, Change, Pressed
+from storage.models import Account
+
+if TYPE_CHECKING:
+    from bot import MailsyncBot
+
+log = logging.getLogger(__name__)
+
+NOTHING = "Nothing was changed."
+MOVES = {Action.ARCHIVE, Action.TRASH}
+
+
+class Actions(commands.Cog):
+    def __init__(self, bot: MailsyncBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ActionButton, ForeignButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ActionButton, ForeignButton)
+
+    async def press(self, interaction: discord.Interaction, action_id: ActionId | None) -> None:
+        try:
+            pressed = await self._checked(interaction, action_id)
+        except UserError as exc:
+            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {exc}")
+            return
+        assert action_id is not None and pressed.account is not None  # noqa: S101
+        assert pressed.live is not None and pressed.folder is not None  # noqa: S101
+        await interaction.response.defer()  # type 6: the mailbox may take a moment
+        await self._perform(interaction, action_id.action, pressed)
+
+    async def _checked(
+        self, interaction: discord.Interaction, action_id: ActionId | None
+    ) -> Pressed:
+        if action_id is None or interaction.message is None or interaction.guild_id is None:
+            raise UserError(f"This is not a button this bot made for an alert. {NOTHING}")
+        pressed = await asyncio.to_thread(
+            live_alerts.press_context, self.bot.engine, action_id.account_id, interaction.message.id
+        )
+        account = pressed.account
+        if account is None or account.guild_id != interaction.guild_id:
+            raise UserError(f"The mail account of this alert no longer exists here. {NOTHING}")
+        name = discord.utils.escape_markdown(account.name)
+        if not _may_press(interaction, account):
+            role = f" or the <@&{account.actions_role_id}> role" if account.actions_role_id else ""
+            raise UserError(
+                f"Only members with **Manage Server**{role} may use the buttons of `{name}`. "
+                + NOTHING
+            )
+        if account.protocol != Protocol.IMAP:
+            raise UserError(f"`{name}` is a POP3 account: POP3 cannot change mail. {NOTHING}")
+        if account.actions == "off":
+            raise UserError(
+                f"Buttons are turned off for `{name}` (`/mail edit actions:`). {NOTHING}"
+            )
+        if action_id.action not in allowed(account.actions):
+            raise UserError(
+                f"`{name}` allows only Mark read and Mark unread (`actions: read`). {NOTHING}"
+            )
+        live = pressed.live
+        if live is None:
+            raise UserError(
+                f"This message is not a live alert of `{name}`: buttons work on its newest "
+                f"500 alerts of the last 7 days. {NOTHING}"
+            )
+        wanted = (action_id.folder_key, action_id.uidvalidity, action_id.uid)
+        if (live.folder_id, live.uidvalidity, live.uid) != wanted:
+            raise UserError(f"This button does not belong to this alert. {NOTHING}")
+        if live.state != PRESENT or pressed.folder is None:
+            done = status_line(live) or "This message is no longer in its folder"
+            raise UserError(f"{done}. {NOTHING}")
+        if pressed.folder.uidvalidity != live.uidvalidity:
+            raise UserError(
+                "The mail server renumbered this folder since the alert, so it cannot tell "
+                f"which message this was any more. {NOTHING}"
+            )
+        return pressed
+
+    async def _perform(self, interaction: discord.Interaction, action: Action, p: Pressed) -> None:
+        account, live, folder = p.account, p.live, p.folder
+        assert account is not None and live is not None and folder is not None  # noqa: S101
+        target = actions.Target(folder.folder, live.uidvalidity, live.uid)
+        work = functools.partial(actions.perform, target=target, action=action)
+        watcher = self.bot.get_cog("Alerts").watcher  # type: ignore[union-attr]
+        try:
+            done = await watcher.on_session(account, work)
+        except (StaleFolderError, MessageGoneError) as exc:
+            event = "reset" if isinstance(exc, StaleFolderError) else "gone"
+            await self._show(interaction, account, p, Change(live.id, state=GONE, event=event))  # type: ignore[arg-type]
+            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            return
+        except MailError as exc:  # no Archive folder, a NO, the server unreachable
+            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            return
+        moved = action in MOVES and (done.moved or done.left_deleted)
+        change = Change(
+            live.id,  # type: ignore[arg-type]
+            flags=done.flags,
+            state=MOVED if moved else None,
+            event=action.value,
+            event_by=interaction.user.id,
+        )
+        log.info("account %s: %s pressed on an alert", account.id, action.value)
+        await self._show(interaction, account, p, change)
+
+    async def _show(
+        self, interaction: discord.Interaction, account: Account, p: Pressed, change: Change
+    ) -> None:
+        """Store the new state and edit the pressed alert in place (through the outbox if
+        that edit fails), so the next two-way check finds nothing to edit again."""
+        live = await asyncio.to_thread(live_alerts.pressed, self.bot.engine, change)
+        if live is None or p.embed is None:
+            return
+        try:
+            await interaction.edit_original_response(
+                embed=alert_embed(p.embed, live),
+                view=alert_view(account, live),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.warning("editing a pressed alert failed (%s); queued instead", exc.status)
+            await asyncio.to_thread(
+                live_alerts.apply,
+                self.bot.engine,
+                account.id,
+                [Change(live.id)],  # type: ignore[arg-type]
+            )
+            self.bot.get_cog("Alerts").sender.poke()  # type: ignore[union-attr]
+
+
+def _may_press(interaction: discord.Interaction, account: Account) -> bool:
+    if interaction.permissions.manage_guild:
+        return True
+    member = interaction.user
+    role = account.actions_role_id
+    return bool(role) and isinstance(member, discord.Member) and member.get_role(role) is not None  # type: ignore[arg-type]
+
+
+async def setup(bot: MailsyncBot) -> None:
+    await bot.add_cog(Actions(bot))

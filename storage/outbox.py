@@ -27,6 +27,8 @@ class Alert:
     channel_id: int | None = None
     role_id: int | None = None
     rule_id: int | None = None
+    # threads on: where the sender places it in its conversation (watch/conversations.py)
+    thread: dict[str, Any] | None = None
 
 
 def _target(account: Account, alert: Alert) -> tuple[int, int | None]:
@@ -43,11 +45,14 @@ def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
     out = []
     for a in alerts:
         channel_id, role = _target(account, a)
+        payload: dict[str, Any] = {"embed": a.embed, "role": role}
+        if a.thread is not None:
+            payload["thread"] = a.thread
         out.append(
             OutboxAlert(
                 account_id=account.id,
                 channel_id=channel_id,
-                payload=json.dumps({"embed": a.embed, "role": role}),
+                payload=json.dumps(payload),
                 rule_id=a.rule_id,
             )
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from mail.types import NewMessage
 from storage.models import Account
 from storage.outbox import Alert
+from watch.conversations import thread_entry
 from watch.match import Match, parse_match
 from watch.render import Renderer
 
@@ -83,12 +84,21 @@ def alerts(plan: Plan, render: Renderer, account: Account) -> list[Alert]:
     than the renderer's threshold at once."""
     out: list[Alert] = []
     for route, messages in plan.instant.items():
-        if len(messages) > render.digest_threshold:
-            payloads = [render.digest(account.name, messages, privacy=account.privacy)]
+        if len(messages) > render.digest_threshold:  # a burst digest is never threaded
+            payloads = [(render.digest(account.name, messages, privacy=account.privacy), None)]
         else:
-            payloads = [render.new_mail(account.name, m, account.privacy) for m in messages]
+            payloads = [
+                (render.new_mail(account.name, m, account.privacy), thread_entry(account, m))
+                for m in messages
+            ]
         out.extend(
-            Alert(p, channel_id=route.channel_id, role_id=route.role_id, rule_id=route.rule_id)
-            for p in payloads
+            Alert(
+                p,
+                channel_id=route.channel_id,
+                role_id=route.role_id,
+                rule_id=route.rule_id,
+                thread=thread,
+            )
+            for p, thread in payloads
         )
     return out

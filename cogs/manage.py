@@ -116,13 +116,14 @@ class Manage(MailCommandsCog):
         privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
         delivery="instant (default), or collect new mail into an hourly or daily digest",
         digest_time="daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)",
+        threads="on: replies go into a thread on the first alert (in a forum: into its post)",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
         self,
         interaction: discord.Interaction,
         account: str,
-        channel: discord.TextChannel | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
         interval: int | None = None,
         folders: str | None = None,
         quota_warn: str | None = None,
@@ -132,9 +133,11 @@ class Manage(MailCommandsCog):
         privacy: Literal["minimal", "headers", "snippet", "full"] | None = None,
         delivery: Literal["instant", "hourly", "daily"] | None = None,
         digest_time: str | None = None,
+        threads: Literal["on", "off"] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
+        threaded = self._thread_changes(found, channel, threads)
         changes, said = self._plain_changes(
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
@@ -142,6 +145,9 @@ class Manage(MailCommandsCog):
             changes["privacy"] = privacy
             said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
         changes.update(_delivery_changes(found, delivery, digest_time))
+        if threaded is not None:
+            changes["threads"] = threaded
+            said.append(_THREADS_SAID[threaded])
         added: list[FolderBaseline] = []
         dropped: list[str] = []
         if folders is not None:
@@ -166,6 +172,29 @@ class Manage(MailCommandsCog):
             f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
         )
 
+    def _thread_changes(
+        self,
+        account: Account,
+        channel: discord.TextChannel | discord.ForumChannel | None,
+        threads: str | None,
+    ) -> bool | None:
+        """The new threads setting (None: unchanged). A forum takes only posts, so alerts
+        may go to one only with threads on (each conversation a post)."""
+        on = account.threads if threads is None else threads == "on"
+        target = channel if channel is not None else self.bot.get_channel(account.channel_id)
+        if isinstance(target, discord.ForumChannel):
+            if not on:
+                raise UserError(
+                    f"<#{target.id}> is a forum, which takes only posts: alerts can go there "
+                    "with `threads: on` (each conversation a post). Nothing was changed."
+                )
+            if target.flags.require_tag:
+                raise UserError(
+                    f"<#{target.id}> requires a tag on every post, which Mailsync does not "
+                    "set: pick another forum or lift the requirement. Nothing was changed."
+                )
+        return None if threads is None else on
+
     def _delivery_said(self, account: Account) -> str:
         if account.delivery == "instant":
             return "new mail is posted as it arrives (delivery `instant`)"
@@ -178,7 +207,7 @@ class Manage(MailCommandsCog):
     def _plain_changes(
         self,
         account: Account,
-        channel: discord.TextChannel | None,
+        channel: discord.TextChannel | discord.ForumChannel | None,
         interval: int | None,
         quota_warn: str | None,
         retention: str | None,
@@ -270,6 +299,11 @@ def _delivery_changes(
             raise UserError(f"{exc}.") from exc
     return changes
 
+
+_THREADS_SAID = {
+    True: "a reply goes into its conversation's thread (`threads: on`)",
+    False: "replies are posted like any mail (`threads: off`)",
+}
 
 _PRIVACY_SAID = {
     "minimal": "only the folder and the date (privacy `minimal`)",

@@ -199,3 +199,22 @@ async def test_a_reply_routed_to_another_channel_posts_there_normally(harness, m
         assert thread is not None
         assert [_title(m) for m in _posts(d, int(thread["id"]))] == ["Re: Plans"]
         assert d.threads(general) == []
+
+
+async def test_a_thread_someone_already_started_is_reused(harness, mail_user):
+    """A member started a thread on the first alert before any reply came: Discord refuses
+    a second one (160004) and the reply goes into the member's thread."""
+    d = harness.double
+    async with harness.running() as bot:
+        await harness.add_account(mail_user, name="t")
+        await _ask(harness, "mail edit", {"account": "t", "threads": "on"})
+        await _deliver(harness, mail_user, _mail("Plans", "<root@x>"), "t")
+        (first,) = _posts(d, d.channel_id)
+        alert = bot.get_channel(d.channel_id).get_partial_message(int(first["id"]))
+        await alert.create_thread(name="Members' talk")  # as a member would, over REST
+        await _deliver(harness, mail_user, _mail("Re: Plans", "<r1@x>", "<root@x>"), "t")
+        (thread,) = d.threads(d.channel_id)
+        assert thread["name"] == "Members' talk"
+        assert [_title(m) for m in _posts(d, int(thread["id"]))] == ["Re: Plans"]
+        refused = [r for r in d.requests if r.path.endswith("/threads") and r.status == 400]
+        assert len(refused) == 1  # the bot's own try, answered 160004

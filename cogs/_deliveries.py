@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from cogs._alert_buttons import alert_embed, alert_view, view_of_post
-from storage import boards, live_alerts, outbox
+from cogs._threads import Threads
+from storage import boards, live_alerts, outbox, thread_links
 from storage.models import OutboxAlert
 
 if TYPE_CHECKING:
@@ -53,20 +54,28 @@ class Delivery(Protocol):
 
 
 class Post:
-    """A new message: alerts and notices. The row id is the nonce (Discord dedupes it)."""
+    """A new message: alerts and notices. The row id is the nonce (Discord dedupes it).
+    A threaded alert or any post in a forum goes through cogs/_threads.py."""
+
+    def __init__(self) -> None:
+        self.threads = Threads()
 
     async def send(
         self, bot: MailsyncBot, channel: Any, row: OutboxAlert, payload: dict[str, Any], pace: Pace
     ) -> int | None:
         role = payload.get("role")
-        message = await channel.send(
-            content=f"<@&{role}>" if role else None,
-            embed=discord.Embed.from_dict(payload["embed"]),
-            allowed_mentions=_mentions(role),
-            nonce=f"ms{row.id}",
-            view=await view_of_post(bot, row.id) if payload.get("actions") else None,  # type: ignore[arg-type]
-        )
-        return message.id
+        message: dict[str, Any] = {
+            "content": f"<@&{role}>" if role else None,
+            "embed": discord.Embed.from_dict(payload["embed"]),
+            "allowed_mentions": _mentions(role),
+            "nonce": f"ms{row.id}",
+        }
+        if payload.get("actions"):  # a live alert's buttons, in a thread or a post too
+            message["view"] = await view_of_post(bot, row.id)  # type: ignore[arg-type]
+        if "thread" in payload or isinstance(channel, discord.ForumChannel):
+            return await self.threads.send(bot, channel, row, payload, message, pace)
+        sent = await channel.send(**message)
+        return sent.id
 
     async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:
         """The row waits, with every alert of its channel, until /mail edit channel: (or,
@@ -82,7 +91,14 @@ class Post:
         await asyncio.to_thread(outbox.mark_channel_broken, bot.engine, row.account_id, reason)
 
     async def settle(self, bot: MailsyncBot, row: OutboxAlert, message_id: int | None) -> None:
-        await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id, message_id)  # type: ignore[arg-type]
+        threaded = self.threads.take(row.id)
+        if threaded is not None and message_id is not None:  # its Message-IDs linked with it
+            refs, placed = threaded
+            await asyncio.to_thread(
+                thread_links.mark_sent, bot.engine, row, message_id, refs, placed
+            )
+        else:
+            await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id, message_id)  # type: ignore[arg-type]
         bot.metrics.alerts_sent.inc()
 
 

@@ -77,6 +77,13 @@ class BoardCommands(MailCommandsCog):
                 f"Stopped the status board of `{found.name}` and {said}.", ephemeral=True
             )
             return
+        if channel is None and isinstance(
+            self.bot.get_channel(found.channel_id), discord.ForumChannel
+        ):
+            raise UserError(
+                f"<#{found.channel_id}> is a forum, which takes only posts: give `channel` "
+                "a text channel for the board."
+            )
         target = channel.id if channel is not None else found.channel_id
         before = await asyncio.to_thread(boards.start, self.bot.engine, found.id, target)
         if before is not None and before.channel_id != target:

@@ -120,13 +120,14 @@ class Manage(MailCommandsCog):
         "Archive, Trash)",
         actions_role="a role whose members may press them (Manage Server always may; "
         "@everyone: only Manage Server)",
+        threads="on: replies go into a thread on the first alert (in a forum: into its post)",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
         self,
         interaction: discord.Interaction,
         account: str,
-        channel: discord.TextChannel | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
         interval: int | None = None,
         folders: str | None = None,
         quota_warn: str | None = None,
@@ -138,9 +139,11 @@ class Manage(MailCommandsCog):
         digest_time: str | None = None,
         actions: Literal["off", "read", "triage"] | None = None,
         actions_role: discord.Role | None = None,
+        threads: Literal["on", "off"] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
+        threaded = self._thread_changes(found, channel, threads)
         changes, said = self._plain_changes(
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
@@ -149,6 +152,9 @@ class Manage(MailCommandsCog):
             changes["privacy"] = privacy
             said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
         changes.update(_delivery_changes(found, delivery, digest_time))
+        if threaded is not None:
+            changes["threads"] = threaded
+            said.append(_THREADS_SAID[threaded])
         added: list[FolderBaseline] = []
         dropped: list[str] = []
         if folders is not None:
@@ -173,6 +179,29 @@ class Manage(MailCommandsCog):
             f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
         )
 
+    def _thread_changes(
+        self,
+        account: Account,
+        channel: discord.TextChannel | discord.ForumChannel | None,
+        threads: str | None,
+    ) -> bool | None:
+        """The new threads setting (None: unchanged). A forum takes only posts, so alerts
+        may go to one only with threads on (each conversation a post)."""
+        on = account.threads if threads is None else threads == "on"
+        target = channel if channel is not None else self.bot.get_channel(account.channel_id)
+        if isinstance(target, discord.ForumChannel):
+            if not on:
+                raise UserError(
+                    f"<#{target.id}> is a forum, which takes only posts: alerts can go there "
+                    "with `threads: on` (each conversation a post). Nothing was changed."
+                )
+            if target.flags.require_tag:
+                raise UserError(
+                    f"<#{target.id}> requires a tag on every post, which Mailsync does not "
+                    "set: pick another forum or lift the requirement. Nothing was changed."
+                )
+        return None if threads is None else on
+
     def _delivery_said(self, account: Account) -> str:
         if account.delivery == "instant":
             return "new mail is posted as it arrives (delivery `instant`)"
@@ -185,7 +214,7 @@ class Manage(MailCommandsCog):
     def _plain_changes(
         self,
         account: Account,
-        channel: discord.TextChannel | None,
+        channel: discord.TextChannel | discord.ForumChannel | None,
         interval: int | None,
         quota_warn: str | None,
         retention: str | None,
@@ -312,6 +341,11 @@ def _actions_changes(
             changes["actions_role_id"] = role.id
             said.append(f"members with <@&{role.id}> may press alert buttons too")
 
+
+_THREADS_SAID = {
+    True: "a reply goes into its conversation's thread (`threads: on`)",
+    False: "replies are posted like any mail (`threads: off`)",
+}
 
 _PRIVACY_SAID = {
     "minimal": "only the folder and the date (privacy `minimal`)",

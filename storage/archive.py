@@ -112,6 +112,8 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
             "subject": d.parsed.subject[:1000],
             "to_addrs": "\n".join(d.parsed.to) or None,
             "cc_addrs": "\n".join(d.parsed.cc) or None,
+            "in_reply_to": d.parsed.in_reply_to,
+            "reference_ids": "\n".join(d.parsed.references) or None,
             "sent_at": d.parsed.date,
             "size": d.size,
             "raw_compressed": zlib.compress(d.raw, 1),
@@ -249,6 +251,8 @@ def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -
                 text=parsed.text if parsed else "",
                 to=_lines(row.to_addrs),
                 cc=_lines(row.cc_addrs),
+                in_reply_to=row.in_reply_to,
+                references=_lines(row.reference_ids),
             )
         )
     return out

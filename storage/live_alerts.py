@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
@@ -302,14 +303,20 @@ def forget(engine: Engine, live_id: int) -> None:
         session.commit()
 
 
-def set_message(session: Session, outbox_id: int, message_id: int | None) -> None:
-    """Inside outbox.mark_sent's transaction: the Discord message the post made, and the
-    channel it went to (/mail edit channel: may have moved the post while it waited)."""
+def set_message(
+    session: Session, outbox_id: int, message_id: int | None, posted_in: int | None = None
+) -> None:
+    """Inside the transaction that marks the post sent: the Discord message it made, and
+    the channel it is in: `posted_in` (a thread or forum post, storage/thread_links.py),
+    else the row's channel (/mail edit channel: may have moved the post while it waited)."""
     if message_id is None:
         return
-    channel = select(OutboxAlert.channel_id).where(col(OutboxAlert.id) == outbox_id)
+    channel: Any = posted_in
+    if channel is None:
+        channel = select(OutboxAlert.channel_id).where(col(OutboxAlert.id) == outbox_id)
+        channel = channel.scalar_subquery()
     session.exec(  # type: ignore[call-overload]
         update(LiveAlert)
         .where(col(LiveAlert.outbox_id) == outbox_id)
-        .values(message_id=message_id, channel_id=channel.scalar_subquery())
+        .values(message_id=message_id, channel_id=channel)
     )

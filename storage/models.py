@@ -47,6 +47,7 @@ class Account(SQLModel, table=True):
     actions: str = Field(default="off", max_length=8)
     # Members with this role may press them (besides Manage Server); None: Manage Server only.
     actions_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    threads: bool = Field(default=False)  # replies go into their conversation's thread or post
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -134,6 +135,9 @@ class ArchivedMessage(SQLModel, table=True):
     # To and Cc addresses, newline-separated, so routing rules' `to:` works without the bytes.
     to_addrs: str | None = None
     cc_addrs: str | None = None
+    # In-Reply-To and References (newline-separated <msg-id>s), so POP3 replies thread too.
+    in_reply_to: str | None = Field(default=None, max_length=300)
+    reference_ids: str | None = None
 
 
 class OutboxAlert(SQLModel, table=True):
@@ -260,4 +264,27 @@ class LiveAlert(SQLModel, table=True):
     # "client:read+flag" (another mail client), "gone", "reset" (UIDVALIDITY changed).
     event: str | None = Field(default=None, max_length=48)
     event_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ThreadLink(SQLModel, table=True):
+    """threads:on: a Message-ID an alert announced, and where its conversation lives in
+    Discord. Written in the transaction that marks the alert sent; kept 90 days."""
+
+    __tablename__ = "thread_link"
+    __table_args__ = (
+        UniqueConstraint("account_id", "channel_id", "message_ref", name="uq_thread_link"),
+        Index("ix_thread_link_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    channel_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # text or forum
+    message_ref: str = Field(max_length=300)  # the mail's Message-ID, <...>
+    # The alert a thread starts from (text channel), or the forum post (its id = the thread's).
+    root_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    title: str | None = Field(default=None, max_length=100)  # the conversation's thread name
     created_at: datetime = Field(default_factory=utcnow)

@@ -30,6 +30,8 @@ class Alert:
     rule_id: int | None = None
     # A new-mail alert with action buttons (SPEC section 8): the message they act on.
     track: live_alerts.Track | None = None
+    # threads on: where the sender places it in its conversation (watch/conversations.py)
+    thread: dict[str, Any] | None = None
 
 
 def _target(account: Account, alert: Alert) -> tuple[int, int | None]:
@@ -49,6 +51,8 @@ def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
         payload: dict[str, Any] = {"embed": a.embed, "role": role}
         if a.track is not None:
             payload["actions"] = True  # the sender adds the live alert's buttons
+        if a.thread is not None:
+            payload["thread"] = a.thread
         out.append(
             OutboxAlert(
                 account_id=account.id,

@@ -42,6 +42,7 @@ from storage.models import Account
 from storage.outbox import Alert
 from watch import routed, routing, two_way
 from watch.board import BoardWatch
+from watch.conversations import thread_entry
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
@@ -531,7 +532,11 @@ class Watcher:
             messages = await asyncio.to_thread(archive.new_messages, self.engine, rows, single)
             if single:
                 alerts = [
-                    Alert(self.render.new_mail(account.name, m, account.privacy)) for m in messages
+                    Alert(
+                        self.render.new_mail(account.name, m, account.privacy),
+                        thread=thread_entry(account, m),
+                    )
+                    for m in messages
                 ]
             else:
                 alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]

@@ -18,6 +18,7 @@ from mail.types import NewMessage
 from storage.live_alerts import Track
 from storage.models import Account
 from storage.outbox import Alert
+from watch.conversations import thread_entry
 from watch.match import Match, parse_match
 from watch.render import Renderer
 
@@ -90,11 +91,17 @@ def alerts(
     digest has none)."""
     out: list[Alert] = []
     for route, messages in plan.instant.items():
-        if len(messages) > render.digest_threshold:
-            payloads = [(render.digest(account.name, messages, privacy=account.privacy), None)]
+        if len(messages) > render.digest_threshold:  # a burst digest: no buttons, no thread
+            payloads = [
+                (render.digest(account.name, messages, privacy=account.privacy), None, None)
+            ]
         else:
             payloads = [
-                (render.new_mail(account.name, m, account.privacy), track and track(m))
+                (
+                    render.new_mail(account.name, m, account.privacy),
+                    track and track(m),
+                    thread_entry(account, m),
+                )
                 for m in messages
             ]
         out.extend(
@@ -104,7 +111,8 @@ def alerts(
                 role_id=route.role_id,
                 rule_id=route.rule_id,
                 track=t,
+                thread=thread,
             )
-            for p, t in payloads
+            for p, t, thread in payloads
         )
     return out

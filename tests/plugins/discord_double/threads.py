@@ -68,6 +68,24 @@ class ThreadsMixin:
         found = [m for m in self._messages.values() if m["channel_id"] == str(channel_id)]
         return sorted(found, key=lambda m: int(m["id"]))
 
+    async def delete_thread(self, thread_id: int) -> None:
+        """A member deletes a thread (or forum post) in their client: it and its messages
+        are gone (posting there is 404 Unknown Channel); THREAD_DELETE tells the bot."""
+        record = self._threads.pop(int(thread_id))
+        for message_id in [int(m["id"]) for m in self.messages_in(thread_id)]:
+            del self._messages[message_id]
+        starter = self._messages.get(record.starter_message_id or 0)
+        if starter is not None:  # a text channel's message the thread started from stays
+            starter.pop("thread", None)
+            starter["flags"] = int(starter.get("flags") or 0) & ~HAS_THREAD
+        payload = {
+            "id": str(record.spec.id),
+            "guild_id": str(record.guild_id),
+            "parent_id": str(record.spec.parent_id),
+            "type": record.spec.type,
+        }
+        await self._tell("THREAD_DELETE", payload)
+
     # ----------------------------------------------------------------- lookups and payloads
 
     def _channel_of(self, guild: GuildSpec, channel_id: int) -> ChannelSpec:

@@ -88,7 +88,9 @@ class Post:
             )
             return
         log.warning("account %s: %s; pausing its alerts", row.account_id, reason)
-        await asyncio.to_thread(outbox.mark_channel_broken, bot.engine, row.account_id, reason)
+        await asyncio.to_thread(
+            outbox.mark_channel_broken, bot.engine, row.account_id, reason, row.channel_id
+        )
 
     async def settle(self, bot: MailsyncBot, row: OutboxAlert, message_id: int | None) -> None:
         threaded = self.threads.take(row.id)
@@ -97,8 +99,14 @@ class Post:
             await asyncio.to_thread(
                 thread_links.mark_sent, bot.engine, row, message_id, refs, placed
             )
-        else:
-            await asyncio.to_thread(outbox.mark_sent, bot.engine, row.id, message_id)  # type: ignore[arg-type]
+        else:  # the channel it went to: the row in hand, not one a later edit moved it to
+            await asyncio.to_thread(
+                outbox.mark_sent,
+                bot.engine,
+                row.id,  # type: ignore[arg-type]
+                message_id,
+                row.channel_id,
+            )
         bot.metrics.alerts_sent.inc()
 
 
@@ -163,8 +171,11 @@ class AlertEdit:
         live, account, embed = found
         if live.message_id is None:
             return None  # its post never went out: it shows the state when it does
+        # Where the message is now (a thread, a forum post, the channel it was sent to),
+        # not where it was when this edit was queued: the post may have waited meanwhile.
+        where = bot.get_partial_messageable(live.channel_id)
         try:
-            await channel.get_partial_message(live.message_id).edit(
+            await where.get_partial_message(live.message_id).edit(
                 embed=alert_embed(embed, live),
                 view=alert_view(account, live),
                 allowed_mentions=discord.AllowedMentions.none(),

@@ -185,6 +185,9 @@ class OutboxSender:
                 row.channel_id
             )
             await self._pace(row.channel_id)
+            if not await asyncio.to_thread(outbox.still_waiting, engine, row.id, row.channel_id):
+                self._unpace(row.channel_id)  # removed or moved while paced: read it again
+                return Outcome.SETTLED
             try:
                 message_id = await kind.send(
                     self.bot, channel, row, json.loads(row.payload), self._pace

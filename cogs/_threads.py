@@ -105,8 +105,10 @@ class Threads:
             sent = await channel.send(**message)
             message_id = sent.id
             where = Placed(row.channel_id, sent.id, None, title, replaced, row.channel_id)
-        if entry is not None:
-            self._placed[row.id] = (entry["ids"], where)  # type: ignore[index]
+        if entry is not None or isinstance(channel, discord.ForumChannel):
+            # A forum post lives in its thread: settle records that (for two-way edits)
+            # even for a row queued without a thread entry.
+            self._placed[row.id] = (entry["ids"] if entry else [], where)  # type: ignore[index]
         return message_id
 
     async def _reply(

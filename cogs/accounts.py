@@ -196,6 +196,8 @@ class Accounts(MailCommandsCog):
         ids = await asyncio.to_thread(repo.delete_guild, self.bot.engine, guild.id)
         for account_id in ids:
             self.watcher.unschedule(account_id)
+            self.alerts.digests.unschedule(account_id)
+            self.watcher.boards.discard(account_id)
         if ids:
             log.info("left guild %s: deleted %d account(s)", guild.id, len(ids))
 

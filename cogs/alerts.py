@@ -3,6 +3,7 @@ and queues alerts with embeds from cogs/_ui; the sender posts them (cogs/_sender
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ from discord.ext import commands
 
 from cogs._sender import OutboxSender
 from cogs._ui import EmbedRenderer
+from storage import outbox
+from storage.models import utcnow
 from watch import digest_clock
 from watch.digest import Digests
 from watch.engine import SWEEP_SECONDS, Watcher
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
+PRUNE_JOB = "prune-outbox"
 
 
 class Alerts(commands.Cog):
@@ -68,15 +72,24 @@ class Alerts(commands.Cog):
             max_instances=1,
             coalesce=True,
         )
+        self.bot.scheduler.add_job(
+            self._prune, "interval", hours=1, id=PRUNE_JOB, replace_existing=True, coalesce=True
+        )
         log.info("scheduled %d account(s)", count)
         digests = await self.digests.start()
         if digests:
             log.info("scheduled digests of %d account(s)", digests)
 
+    async def _prune(self) -> None:
+        gone = await asyncio.to_thread(outbox.prune_sent, self.bot.engine, utcnow())
+        if gone:
+            log.info("pruned %d sent outbox row(s) older than a week", gone)
+
     async def cog_unload(self) -> None:
-        job = self.bot.scheduler.get_job(SWEEP_JOB)
-        if job is not None:
-            job.remove()
+        for job_id in (SWEEP_JOB, PRUNE_JOB):
+            job = self.bot.scheduler.get_job(job_id)
+            if job is not None:
+                job.remove()
         for job in self.bot.scheduler.get_jobs():
             if job.id.startswith("digest:"):
                 job.remove()

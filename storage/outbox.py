@@ -8,12 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy import Engine, and_, delete, func, or_, true, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
 from mail.types import FolderState
 from storage import live_alerts, repo
-from storage.models import Account, ArchivedMessage, OutboxAlert, RoutingRule, utcnow
+from storage.models import (
+    Account,
+    ArchivedMessage,
+    LiveAlert,
+    OutboxAlert,
+    RoutingRule,
+    utcnow,
+)
 from storage.shards import ALL_SHARDS, ShardSet
 
 
@@ -76,16 +84,18 @@ def enqueue_with_folder_states(
     alerts: Iterable[Alert],
     states: Mapping[str, FolderState],
     extra: Iterable[SQLModel] = (),
+    expected: Mapping[str, FolderState] | None = None,
 ) -> None:
     """IMAP: the alerts and the advanced UIDs in one transaction, so a message is either
     queued and passed, or neither (then the next poll finds it again). `extra`: rows that
-    belong to the same step (messages waiting for a digest)."""
+    belong to the same step (messages waiting for a digest). `expected`: the states the
+    poll started from; repo.StateMovedError (nothing written) if they moved meanwhile."""
     alerts = list(alerts)
     with _session(engine) as session:
         queued = rows(account, alerts)
         session.add_all(queued)
         session.add_all(extra)
-        repo.apply_folder_states(session, account.id, states)
+        repo.apply_folder_states(session, account.id, states, expected)
         tracked = [(a.track, r) for a, r in zip(alerts, queued, strict=True) if a.track]
         live_alerts.record(session, account.id, tracked)  # type: ignore[arg-type]
         session.commit()
@@ -144,16 +154,34 @@ def _of_shards(query: Any, shards: ShardSet) -> Any:
     return query if clause is None else query.where(clause)
 
 
+def _behind(waiting: Any) -> Any:
+    """An earlier row of the same channel is unsent and matches `waiting`: order within a
+    channel holds, so a row never overtakes one postponed after a 429 or a failure."""
+    earlier = aliased(OutboxAlert)
+    return (
+        select(earlier.id)
+        .where(
+            earlier.channel_id == OutboxAlert.channel_id,
+            col(earlier.sent_at).is_(None),
+            earlier.id < OutboxAlert.id,
+            waiting(earlier),
+        )
+        .exists()
+    )
+
+
 def due(
     engine: Engine, now: datetime, limit: int = 200, shards: ShardSet = ALL_SHARDS
 ) -> list[OutboxAlert]:
-    """Pending alerts whose time has come, oldest first, skipping broken channels."""
+    """Pending alerts whose time has come, oldest first, skipping broken channels and
+    rows behind a postponed one of their channel."""
     query = (
         _with_owners(select(OutboxAlert))
         .where(
             col(OutboxAlert.sent_at).is_(None),
             col(OutboxAlert.next_attempt_at) <= now,
             _not_held(),
+            ~_behind(lambda earlier: earlier.next_attempt_at > now),
         )
         .order_by(col(OutboxAlert.id))
         .limit(limit)
@@ -165,7 +193,11 @@ def due(
 def next_due_at(engine: Engine, shards: ShardSet = ALL_SHARDS) -> datetime | None:
     query = (
         _with_owners(select(OutboxAlert.next_attempt_at))
-        .where(col(OutboxAlert.sent_at).is_(None), _not_held())
+        .where(
+            col(OutboxAlert.sent_at).is_(None),
+            _not_held(),
+            ~_behind(lambda earlier: true()),  # a channel's first waiting row decides
+        )
         .order_by(col(OutboxAlert.next_attempt_at))
         .limit(1)
     )
@@ -173,15 +205,18 @@ def next_due_at(engine: Engine, shards: ShardSet = ALL_SHARDS) -> datetime | Non
         return session.exec(_of_shards(query, shards)).first()
 
 
-def mark_sent(engine: Engine, alert_id: int, message_id: int | None = None) -> None:
-    """Settled: sent (with the Discord message it made) or dropped (no message)."""
+def mark_sent(
+    engine: Engine, alert_id: int, message_id: int | None = None, posted_in: int | None = None
+) -> None:
+    """Settled: sent (with the Discord message it made, in channel `posted_in`) or dropped
+    (no message)."""
     with _session(engine) as session:
         session.exec(  # type: ignore[call-overload]
             update(OutboxAlert)
             .where(col(OutboxAlert.id) == alert_id)
             .values(sent_at=utcnow(), message_id=message_id)
         )
-        live_alerts.set_message(session, alert_id, message_id)  # a live alert's post
+        live_alerts.set_message(session, alert_id, message_id, posted_in)  # a live alert's post
         session.commit()
 
 
@@ -195,13 +230,46 @@ def postpone(engine: Engine, alert_id: int, delay: timedelta) -> None:
             session.commit()
 
 
-def mark_channel_broken(engine: Engine, account_id: int, reason: str) -> None:
+def mark_channel_broken(
+    engine: Engine, account_id: int, reason: str, channel_id: int | None = None
+) -> None:
+    """Hold the account's alerts: Discord refused `channel_id`, if that is still the
+    account's channel (a /mail edit channel: meanwhile moved them somewhere that works)."""
     with _session(engine) as session:
         account = session.get(Account, account_id)
-        if account is not None:
+        if account is not None and channel_id in (None, account.channel_id):
             account.channel_broken = reason[:300]
             session.add(account)
             session.commit()
+
+
+SENT_KEPT = timedelta(days=7)  # as long as a live alert (SPEC section 8) may be edited
+
+
+def prune_sent(engine: Engine, now: datetime, kept: timedelta = SENT_KEPT) -> int:
+    """Delete rows sent (or dropped) longer ago than `kept`, except a live alert's post,
+    whose embed its edits start from (live_alerts prunes those after 7 days). A board
+    edits its message every interval through a new row, so without this the table grows
+    without bound. Returns how many went."""
+    referenced = select(LiveAlert.outbox_id)
+    with _session(engine) as session:
+        result = session.exec(  # type: ignore[call-overload]
+            delete(OutboxAlert).where(
+                col(OutboxAlert.sent_at).is_not(None),
+                col(OutboxAlert.sent_at) < now - kept,
+                col(OutboxAlert.id).not_in(referenced),
+            )
+        )
+        session.commit()
+        return int(result.rowcount or 0)
+
+
+def still_waiting(engine: Engine, alert_id: int, channel_id: int) -> bool:
+    """The row is unsent, still there and still for `channel_id`: a /mail remove or
+    /mail edit channel: since the sender read it has not settled or moved it."""
+    with _session(engine) as session:
+        row = session.get(OutboxAlert, alert_id)
+        return row is not None and row.sent_at is None and row.channel_id == channel_id
 
 
 def mark_rule_channel_broken(engine: Engine, rule_id: int, reason: str) -> None:

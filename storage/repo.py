@@ -188,16 +188,33 @@ def folder_states(engine: Engine, account_id: int) -> dict[str, FolderState]:
         }
 
 
+class StateMovedError(Exception):
+    """A folder's stored state is not the one the poll started from: someone else (a
+    second process that took the shard over, a /mail edit of the folders) wrote it."""
+
+
 def apply_folder_states(
-    session: Session, account_id: int, states: Mapping[str, FolderState]
+    session: Session,
+    account_id: int,
+    states: Mapping[str, FolderState],
+    expected: Mapping[str, FolderState] | None = None,
 ) -> None:
-    """Write each folder's (UIDVALIDITY, highest UID) into the caller's transaction."""
+    """Write each folder's (UIDVALIDITY, highest UID) into the caller's transaction. With
+    `expected` (what the poll read before it ran), a compare-and-set: the rows are locked
+    (PostgreSQL: FOR UPDATE; SQLite has one writer anyway) and StateMovedError raised if
+    any changed meanwhile, so two writers cannot both queue the same new mail."""
     rows = {
         r.folder: r
         for r in session.exec(
-            select(FolderStateRow).where(FolderStateRow.account_id == account_id)
+            select(FolderStateRow).where(FolderStateRow.account_id == account_id).with_for_update()
         ).all()
     }
+    if expected is not None:
+        for folder in states:
+            row, before = rows.get(folder), expected.get(folder)
+            now = None if row is None else (row.uidvalidity, row.highest_uid)
+            if now != (None if before is None else (before.uidvalidity, before.highest_uid)):
+                raise StateMovedError(folder)
     for folder, state in states.items():
         row = rows.get(folder) or FolderStateRow(
             account_id=account_id, folder=folder, uidvalidity=0, highest_uid=0

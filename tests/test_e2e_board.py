@@ -259,3 +259,28 @@ async def test_a_refused_board_channel_stops_the_board_not_the_alerts(harness, d
         # the default channel now: the account's alert channel
         await _shown(harness, account_id, "1 messages", "still alerted")
         assert boards.get(harness.bot.engine, account_id).broken is None
+
+
+async def test_board_never_shows_mail_a_rule_sends_elsewhere_or_mutes(harness, dovecot, mail_user):
+    """A rule sends to:hr@ mail to another channel and mutes to:noise@: the board (here in
+    the alert channel) keeps showing the newest mail that was posted there, not those."""
+    async with harness.running():
+        d = harness.double
+        elsewhere = _board_channel(d)
+        account_id = await _start(harness, mail_user, "b", None)
+        for match, extra in (("to:hr@", {"channel": elsewhere}), ("to:noise@", {"mute": True})):
+            options = {"account": "b", "match": match, **extra}
+            said = await harness.reply_text(await harness.command("mail rule add", options))
+            assert "Rule" in said, said
+        dovecot.append(mail_user, make_message(subject="lunch menu", to="all@x.example"))
+        await _shown(harness, account_id, "lunch menu")
+        dovecot.append(mail_user, make_message(subject="salary review", to="hr@x.example"))
+        dovecot.append(mail_user, make_message(subject="spam blast", to="noise@x.example"))
+        posted = await until(
+            lambda: [m for m in d.messages_in(elsewhere) if "salary review" in _text(m)]
+        )
+        assert posted
+        await harness.settled()
+        await _quiet(harness, account_id)
+        _, text = await _shown(harness, account_id, "lunch menu", "3 messages")
+        assert "salary review" not in text and "spam blast" not in text

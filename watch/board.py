@@ -30,6 +30,7 @@ from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import NewMessage, Protocol
 from storage import boards
 from storage.models import Account
+from watch import routed, routing
 from watch.board_data import BoardData, FolderLine, Health, Newest, Pop3Box, to_minute
 from watch.render import Renderer
 
@@ -163,7 +164,11 @@ class BoardWatch:
             return
         if facts.account.protocol == Protocol.IMAP and account_id not in self._newest:
             await self._look_up_newest(facts.account)
-        embed = self._render.board(self._data(facts))
+        hide_pop3_newest = False
+        if facts.account.protocol == Protocol.POP3:  # the archive's newest has no To/Cc
+            rules = await asyncio.to_thread(routed.load_rules, self._engine, account_id)
+            hide_pop3_newest = routing.keeps_mail_elsewhere(rules, facts.account)
+        embed = self._render.board(self._data(facts, hide_pop3_newest))
         digest = content_hash(embed)
         self.refreshes[account_id] += 1
         if digest == facts.board.content_hash:
@@ -184,10 +189,13 @@ class BoardWatch:
         except MailError as exc:
             log.info("board of account %s: newest mail unreadable: %s", account.id, exc.kind)
             found = None
+        if found is not None:  # muted or routed elsewhere by a rule: not on this board
+            rules = await asyncio.to_thread(routed.load_rules, self._engine, account.id)
+            found = next(iter(routing.public([found], rules, account)), None)
         if account.id not in self._newest:  # a poll may have brought newer mail meanwhile
             self._newest[account.id] = _newest_of([found] if found else [])
 
-    def _data(self, facts: boards.BoardFacts) -> BoardData:
+    def _data(self, facts: boards.BoardFacts, hide_pop3_newest: bool = False) -> BoardData:
         account, health = facts.account, facts.health
         account_id = account.id or 0
         failures = health.consecutive_failures if health else 0
@@ -219,7 +227,9 @@ class BoardWatch:
             stat = self._stat.get(account_id)
             archive = facts.archive or boards.ArchiveTotals(0, 0, None)
             # The archive always knows the newest downloaded message.
-            common["newest"] = Newest("INBOX", *archive.newest) if archive.newest else None
+            # Unless rules mute mail or send it elsewhere: the archive row cannot tell.
+            shown = archive.newest and not hide_pop3_newest
+            common["newest"] = Newest("INBOX", *archive.newest) if shown else None
             box = Pop3Box(
                 stat[0] if stat else None,
                 stat[1] if stat else None,

@@ -435,7 +435,7 @@ class Watcher:
             if await self.two_way.store(account, plan, checked[-1]):
                 self._on_queued()  # alert edits
             tracks = _tracks(plan, checked[-1], result)
-        announced = await self._queue_imap(account, result, states, tracks)
+        announced, public = await self._queue_imap(account, result, states, tracks)
         if report is not None:
             self.quota.was_read(account.id)
             await self.quota.check(account, report, account.id in self._due)
@@ -443,7 +443,7 @@ class Watcher:
         self._seen[account.id] = {
             f.folder: FolderCounts(f.state, f.messages_total, f.unseen) for f in result.folders
         }
-        self.boards.polled(account.id, result.messages)
+        self.boards.polled(account.id, public)
         return announced
 
     async def on_session(self, account: Account, work: Callable[[IMAPClient], T]) -> T:
@@ -473,7 +473,9 @@ class Watcher:
         result: PollResult,
         states: dict[str, FolderState],
         tracks: Callable[[NewMessage], Track | None] | None = None,
-    ) -> int:
+    ) -> tuple[int, list[NewMessage]]:
+        """Queue the poll's alerts; returns how many messages were new, and those whose
+        alert or digest line goes to the account's own channel (for its status board)."""
         alerts = [
             Alert(self.render.folder_reset(account.name, f.folder), mention=False)
             for f in result.folders
@@ -485,13 +487,35 @@ class Watcher:
         waiting = digest.rows(account.id, planned.waiting)
         changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
         if alerts or changed or waiting:
-            await asyncio.to_thread(
-                outbox.enqueue_with_folder_states, self.engine, account, alerts, changed, waiting
-            )
+            try:
+                await asyncio.to_thread(
+                    outbox.enqueue_with_folder_states,
+                    self.engine,
+                    account,
+                    alerts,
+                    changed,
+                    waiting,
+                    states,
+                )
+            except repo.StateMovedError as exc:  # its writer announced this mail already
+                log.warning(
+                    "account %s: folder %s moved on in the store during this poll (a "
+                    "shard taken over, or its folders edited); queued nothing",
+                    account.id,
+                    exc,
+                )
+                return 0, []
         if alerts:
             self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()
-        return len(new)
+        own = [
+            m
+            for route, ms in planned.instant.items()
+            if route.channel_id == account.channel_id
+            for m in ms
+            if route.rule_id is None
+        ]
+        return len(new), [*own, *planned.waiting]
 
     async def _poll_pop3(self, account: Account) -> int:
         """Download into the archive (committed before any DELE), then queue what is stored

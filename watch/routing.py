@@ -57,6 +57,29 @@ def first_match(message: NewMessage, rules: Sequence[Rule]) -> Rule | None:
     return next((r for r in rules if r.match.matches(message)), None)
 
 
+def _elsewhere(rule: Rule, account: Account) -> bool:
+    return rule.mute or (rule.channel_id or account.channel_id) != account.channel_id
+
+
+def public(
+    messages: Iterable[NewMessage], rules: Sequence[Rule], account: Account
+) -> list[NewMessage]:
+    """The messages whose alert (or digest line) goes to the account's own channel: what a
+    status board may show. Muted mail, and mail a rule sends to another channel (perhaps a
+    private one), stays out of it."""
+    out = []
+    for message in messages:
+        rule = first_match(message, rules)
+        if rule is None or not _elsewhere(rule, account):
+            out.append(message)
+    return out
+
+
+def keeps_mail_elsewhere(rules: Sequence[Rule], account: Account) -> bool:
+    """Some rule mutes mail or sends it to another channel."""
+    return any(_elsewhere(r, account) for r in rules)
+
+
 def plan(messages: Iterable[NewMessage], rules: Sequence[Rule], account: Account) -> Plan:
     """Sort new messages (oldest first) into instant alerts per destination, waiting digest
     lines and muted ones."""

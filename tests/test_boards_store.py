@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from storage import boards, outbox, repo
-from storage.db import make_engine, migrate
 from storage.models import OutboxAlert, utcnow
+from tests.store_helpers import new_account
 
 ALERTS = 987654321098765432
 BOARD = 2**62 + 7  # a snowflake past 32 bits
@@ -16,30 +16,8 @@ MESSAGE = 2**62 + 99
 
 
 @pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def account(engine):
-    new = repo.NewAccount(
-        guild_id=1,
-        channel_id=ALERTS,
-        name="ops",
-        protocol="imap",
-        host="mail.example.com",
-        port=993,
-        security="tls",
-        username="ops@example.com",
-        password_encrypted="token",
-        folders=("INBOX",),
-        interval_minutes=5,
-        created_by=1,
-    )
-    return repo.create_account(engine, new)
+    return repo.create_account(engine, new_account(channel_id=ALERTS, name="ops"))
 
 
 def _rows(engine, kind=None):

@@ -11,38 +11,17 @@ from sqlmodel import Session, col, select
 from mail.changes import MessageFlags
 from mail.types import FolderBaseline, FolderState
 from storage import live_alerts, outbox, repo
-from storage.db import make_engine, migrate
 from storage.live_alerts import GONE, Change, Track
 from storage.models import LiveAlert, OutboxAlert, utcnow
+from tests.store_helpers import new_account
 
 CHANNEL = 987654321098765432
 MESSAGE = 2**62 + 99
 
 
 @pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def account(engine):
-    new = repo.NewAccount(
-        guild_id=1,
-        channel_id=CHANNEL,
-        name="desk",
-        protocol="imap",
-        host="mail.example.com",
-        port=993,
-        security="tls",
-        username="desk@example.com",
-        password_encrypted="secret",
-        folders=("INBOX",),
-        interval_minutes=5,
-        created_by=1,
-    )
+    new = new_account(channel_id=CHANNEL, password_encrypted="secret")
     baseline = [FolderBaseline("INBOX", FolderState(77, 10), 0, 0)]
     return repo.create_account(engine, new, baseline)
 

@@ -8,37 +8,13 @@ import pytest
 
 from mail.types import NewMessage
 from storage import digest, outbox, repo, rules
-from storage.db import make_engine, migrate
 from storage.outbox import Alert
-
-
-@pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
+from tests.store_helpers import new_account
 
 
 @pytest.fixture
 def account(engine):
-    return repo.create_account(
-        engine,
-        repo.NewAccount(
-            guild_id=1,
-            channel_id=111,
-            name="desk",
-            protocol="imap",
-            host="mail.example.com",
-            port=993,
-            security="tls",
-            username="u",
-            password_encrypted="x",
-            folders=("INBOX",),
-            interval_minutes=5,
-            created_by=5,
-        ),
-    )
+    return repo.create_account(engine, new_account(channel_id=111, created_by=5))
 
 
 def _mail(uid, subject="s"):

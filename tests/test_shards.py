@@ -20,6 +20,7 @@ from storage.shard_locks import ShardCountMismatchError, ShardLocks
 from storage.shards import ShardSet, shard_of
 from tests.plugins.database import backend
 from tests.plugins.discord_double import snowflake_on_shard
+from tests.store_helpers import new_account
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode()}
@@ -97,20 +98,7 @@ def test_sqlite_with_part_of_the_shards_is_refused_at_start(tmp_path):
 
 
 def _new_account(guild_id: int, name: str) -> repo.NewAccount:
-    return repo.NewAccount(
-        guild_id=guild_id,
-        channel_id=guild_id + 1,
-        name=name,
-        protocol="imap",
-        host="h",
-        port=993,
-        security="tls",
-        username="u",
-        password_encrypted="x",
-        folders=("INBOX",),
-        interval_minutes=5,
-        created_by=1,
-    )
+    return new_account(guild_id=guild_id, channel_id=guild_id + 1, name=name)
 
 
 def test_store_filters_accounts_and_alerts_by_shard(database_url):

@@ -13,14 +13,6 @@ from storage.crypto import SecretBox, SecretKeyError
 from storage.db import alembic_config, make_engine, migrate
 
 
-@pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
-
-
 def _new(guild=1, name="ops"):
     return repo.NewAccount(
         guild_id=guild,

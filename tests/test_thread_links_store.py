@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 from mail.parse import parse_headers
 from mail.pop3 import Downloaded
 from storage import archive, outbox, repo, thread_links
-from storage.db import make_engine, migrate
 from storage.models import OutboxAlert, utcnow
 from storage.thread_links import KEEP_DAYS, Placed
+from tests.store_helpers import new_account
 
 CHANNEL = 987654321098765432
 OTHER = CHANNEL + 1
@@ -22,30 +22,8 @@ THREAD = 2**62 + 100
 
 
 @pytest.fixture
-def engine(database_url):
-    eng = make_engine(database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def account(engine):
-    new = repo.NewAccount(
-        guild_id=1,
-        channel_id=CHANNEL,
-        name="desk",
-        protocol="imap",
-        host="mail.example.com",
-        port=993,
-        security="tls",
-        username="desk@example.com",
-        password_encrypted="token",
-        folders=("INBOX",),
-        interval_minutes=5,
-        created_by=1,
-    )
-    return repo.create_account(engine, new)
+    return repo.create_account(engine, new_account(channel_id=CHANNEL))
 
 
 def _queued(engine, account, thread=None):

@@ -130,3 +130,14 @@ def database_url(tmp_path, databases) -> Iterator[str]:
     """The URL of a new, empty database for this test (migrations not applied)."""
     with databases.fresh(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def engine(database_url) -> Iterator[Engine]:
+    """An engine on this test's database, migrated to the latest schema."""
+    from storage.db import make_engine, migrate  # the product's engine settings
+
+    eng = make_engine(database_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()

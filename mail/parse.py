@@ -16,9 +16,17 @@ import quopri
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import html2text
+
+from mail.plain_headers import (
+    _PLAIN_DATE,
+    MAX_HEADER,
+    _header_block,
+    _plain_date,
+    _simple_headers,
+)
 
 SNIPPET_CHARS = 300
 FULL_TEXT_CHARS = 3900  # privacy "full": the body text, within an embed's 4,096
@@ -28,9 +36,7 @@ NAME_CHARS = 200
 MAX_ATTACHMENTS = 20
 MAX_RECIPIENTS = 50  # addresses kept per To or Cc header (for routing rules)
 MAX_REFERENCES = 20
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_BYTES = 256 * 1024
-MAX_HEADER = 16 * 1024  # raw characters of one header value looked at
 MAX_PARTS = 200
 MAX_DEPTH = 20  # levels walked for bodies and attachments
 MAX_NESTING = 100  # multipart/message headers kept: the stdlib parser recurses once per level
@@ -242,36 +248,6 @@ def _addresses(header: str | None) -> tuple[str, ...]:
     return tuple(kept)[:MAX_RECIPIENTS]
 
 
-# The Date most software writes ("Tue, 03 Nov 2026 10:00:00 +0100", maybe a comment after),
-# read directly at a third of the stdlib's cost, with the same result (a property test
-# compares them); any other form goes to the stdlib parser and its tolerances.
-_PLAIN_DATE = re.compile(
-    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) "
-    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9][0-9]{3}) "
-    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})(?:[ \t][^\r\n]*)?"
-)
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-    )
-}
-
-
-def _plain_date(match: re.Match[str]) -> datetime:
-    """As email.utils.parsedate_to_datetime: "-0000" gives a naive datetime; a zone of a day
-    or more, or a day or time out of range, raises ValueError."""
-    day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
-    offset = int(zone_h) * 3600 + int(zone_m) * 60
-    if sign == "-" and not offset:
-        zone = None
-    else:
-        zone = timezone(timedelta(seconds=-offset if sign == "-" else offset))
-    return datetime(
-        int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=zone
-    )
-
-
 def _date(date_header: str) -> datetime | None:
     try:
         plain = _PLAIN_DATE.fullmatch(date_header)
@@ -440,34 +416,6 @@ def _references(value: str) -> tuple[str, ...]:
     return tuple(ids)
 
 
-# The plain header blocks _simple_headers reads without the email package: printable ASCII,
-# tabs and CRLF line ends only, every line a "Name:" field or a folded continuation of one
-# (so no Unix "From " line, no 8-bit byte, no bare CR or LF), then the blank line.
-_PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[\t -~]*\r\n(?:[\t ][\t -~]*\r\n)*)+\r\n")
-# Anchored on the line feed before the name (the block is searched with one put in front):
-# a literal first character lets the regex engine skip ahead instead of trying every byte.
-_WANTED_FIELD = re.compile(
-    rb"\n((?i:subject|from|date|message-id|to|cc|in-reply-to|references)):"
-    rb"[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)"
-)
-
-
-def _simple_headers(head: bytes) -> dict[str, str] | None:
-    """The wanted headers of a plain header block (ending in its blank line), exactly as
-    _header would return them from the stdlib parser (compat32: the first field of a name,
-    its value after the colon with leading blanks dropped and continuation lines appended,
-    then _as_text, which for printable ASCII cuts to MAX_HEADER and drops line ends); None
-    for any other block, which the stdlib parser then reads."""
-    if not _PLAIN_BLOCK.fullmatch(head):
-        return None
-    found: dict[str, str] = {}
-    for field in _WANTED_FIELD.finditer(b"\n" + head):
-        key = field[1].decode("ascii").lower()
-        if key not in found:
-            found[key] = field[2].decode("ascii")[:MAX_HEADER].replace("\r\n", "")
-    return found
-
-
 def parse_message(raw: bytes) -> ParsedMessage:
     raw = bytes(raw[:MAX_BYTES])
     nested = (m.start() for i, m in enumerate(_NESTED_TYPE.finditer(raw)) if i == MAX_NESTING)
@@ -479,15 +427,6 @@ def parse_message(raw: bytes) -> ParsedMessage:
             return _parse(raw, headers_only=True)
         except Exception:
             return ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)
-
-
-def _header_block(raw: bytes) -> bytes:
-    """`raw` up to and with the first blank line (CR optional), or all of it."""
-    blank = raw.find(b"\r\n\r\n")
-    if blank >= 0 and raw.count(b"\n", 0, blank) == raw.count(b"\r\n", 0, blank):
-        return raw[: blank + 4]  # every line before it ends in CRLF: the cut _HEADER_END makes
-    end = _HEADER_END.search(raw)  # tries every byte: 4 us of a typical head, so only here
-    return raw[: end.end()] if end else raw
 
 
 def parse_headers(raw: bytes) -> ParsedMessage:

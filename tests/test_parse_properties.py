@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mail.parse
+import mail.plain_headers
 from mail.parse import ParsedMessage, decode_header, html_to_text, parse_message
 
 SUBJECT_MAX, SENDER_MAX, SNIPPET_MAX = 998, 320, mail.parse.SNIPPET_CHARS
@@ -324,12 +325,14 @@ def test_header_fast_path_agrees_with_the_stdlib_parser(raw):
 
 def test_header_fast_path_is_taken_for_plain_mail():
     raw = b"From: Ann Lee <a@example.com>\r\nSubject: hi\r\n there\r\nDate: x\r\n\r\nbody"
-    assert mail.parse._simple_headers(raw[: raw.index(b"\r\n\r\n") + 4]) == {
+    assert mail.plain_headers._simple_headers(raw[: raw.index(b"\r\n\r\n") + 4]) == {
         "from": "Ann Lee <a@example.com>",
         "subject": "hi there",
         "date": "x",
     }
-    assert mail.parse._simple_headers(b"Subject: caf\xc3\xa9\r\n\r\n") is None  # 8-bit: stdlib
+    assert (
+        mail.plain_headers._simple_headers(b"Subject: caf\xc3\xa9\r\n\r\n") is None
+    )  # 8-bit: stdlib
 
 
 ATOM = st.text(alphabet="abcXYZ019_+-", min_size=1, max_size=6)
@@ -402,7 +405,7 @@ def test_date_fast_path_agrees_with_the_stdlib(text):
 
 
 def test_date_fast_path_is_taken_for_the_common_form():
-    assert mail.parse._PLAIN_DATE.fullmatch("Tue, 03 Nov 2026 10:00:00 +0100 (CET)")
+    assert mail.plain_headers._PLAIN_DATE.fullmatch("Tue, 03 Nov 2026 10:00:00 +0100 (CET)")
     assert mail.parse._date("Tue, 03 Nov 2026 10:00:00 -0000").tzinfo is UTC
     assert mail.parse._date("31 Feb 2026 10:00:00 +0100") is None
 
@@ -420,5 +423,5 @@ def test_clean_fast_path_agrees_with_the_regexes(text):
     st.lists(st.sampled_from([b"a", b":", b" ", b"\r", b"\n", b"\r\n", b"\r\n\r\n"])).map(b"".join)
 )
 def test_header_block_ends_where_the_regex_says(raw):
-    end = mail.parse._HEADER_END.search(raw)
-    assert mail.parse._header_block(raw) == (raw[: end.end()] if end else raw)
+    end = mail.plain_headers._HEADER_END.search(raw)
+    assert mail.plain_headers._header_block(raw) == (raw[: end.end()] if end else raw)

@@ -34,15 +34,15 @@ from mail.quota import (
 )
 from mail.sessions import SessionPool
 from mail.sweep import FolderCounts
-from mail.types import FolderState, NewMessage, PollResult, Protocol, ServerConfig
-from storage import archive, digest, outbox, repo
+from mail.types import NewMessage, PollResult, Protocol, ServerConfig
+from storage import archive, repo
 from storage.crypto import SecretBox
 from storage.live_alerts import Track
 from storage.models import Account
 from storage.outbox import Alert
-from watch import routed, routing, two_way
+from watch import two_way
+from watch.announce import Announcer
 from watch.board import BoardWatch
-from watch.conversations import thread_entry
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
@@ -102,6 +102,7 @@ class Watcher:
         )
         self.boards = BoardWatch(self, engine, renderer, on_queued)
         self.two_way = TwoWay(engine)  # live alerts followed in the polls (SPEC section 8)
+        self.announce = Announcer(engine, renderer, self.metrics, on_queued)
         self._closed = False
 
     async def start(self) -> int:
@@ -435,7 +436,7 @@ class Watcher:
             if await self.two_way.store(account, plan, checked[-1]):
                 self._on_queued()  # alert edits
             tracks = _tracks(plan, checked[-1], result)
-        announced, public = await self._queue_imap(account, result, states, tracks)
+        announced, public = await self.announce.imap(account, result, states, tracks)
         if report is not None:
             self.quota.was_read(account.id)
             await self.quota.check(account, report, account.id in self._due)
@@ -467,56 +468,6 @@ class Watcher:
                 self.sessions.run, account.id, cfg, work, idle, stale, generation
             )
 
-    async def _queue_imap(
-        self,
-        account: Account,
-        result: PollResult,
-        states: dict[str, FolderState],
-        tracks: Callable[[NewMessage], Track | None] | None = None,
-    ) -> tuple[int, list[NewMessage]]:
-        """Queue the poll's alerts; returns how many messages were new, and those whose
-        alert or digest line goes to the account's own channel (for its status board)."""
-        alerts = [
-            Alert(self.render.folder_reset(account.name, f.folder), mention=False)
-            for f in result.folders
-            if f.reset
-        ]
-        new = [m for f in result.folders if not f.reset for m in f.messages]
-        planned = await self._route(account, new)
-        alerts.extend(routing.alerts(planned, self.render, account, tracks))
-        waiting = digest.rows(account.id, planned.waiting)
-        changed = {f.folder: f.state for f in result.folders if f.state != states.get(f.folder)}
-        if alerts or changed or waiting:
-            try:
-                await asyncio.to_thread(
-                    outbox.enqueue_with_folder_states,
-                    self.engine,
-                    account,
-                    alerts,
-                    changed,
-                    waiting,
-                    states,
-                )
-            except repo.StateMovedError as exc:  # its writer announced this mail already
-                log.warning(
-                    "account %s: folder %s moved on in the store during this poll (a "
-                    "shard taken over, or its folders edited); queued nothing",
-                    account.id,
-                    exc,
-                )
-                return 0, []
-        if alerts:
-            self.metrics.alerts_queued.inc(len(alerts))
-            self._on_queued()
-        own = [
-            m
-            for route, ms in planned.instant.items()
-            if route.channel_id == account.channel_id
-            for m in ms
-            if route.rule_id is None
-        ]
-        return len(new), [*own, *planned.waiting]
-
     async def _poll_pop3(self, account: Account) -> int:
         """Download into the archive (committed before any DELE), then queue what is stored
         but not yet announced, marking it announced in the same transaction."""
@@ -528,14 +479,7 @@ class Watcher:
             archive.Retention.parse(account.retention),
             self.settings.allow_private_hosts,
         )
-        rules = await asyncio.to_thread(routed.load_rules, self.engine, account.id)
-        if rules or account.delivery != "instant":
-            queued, announced = await asyncio.to_thread(
-                routed.queue_pop3, self.engine, self.render, account, rules
-            )
-            self._queued(queued)
-        else:
-            announced = await self._queue_pop3(account)
+        announced = await self.announce.pop3(account)
         self.boards.pop3_polled(account.id, result.count, result.size_bytes)
         if account.mailbox_limit_mb:
             limit = QuotaResource(
@@ -544,43 +488,6 @@ class Watcher:
             report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
             await self.quota.check(account, report, account.id in self._due)
         return announced
-
-    async def _queue_pop3(self, account: Account) -> int:
-        """No rules, instant delivery: only the newest rows are read (a first download of
-        thousands becomes one digest)."""
-        rows, total = await asyncio.to_thread(
-            archive.unannounced, self.engine, account.id, self.render.digest_lines
-        )
-        if rows:
-            single = total <= self.render.digest_threshold
-            messages = await asyncio.to_thread(archive.new_messages, self.engine, rows, single)
-            if single:
-                alerts = [
-                    Alert(
-                        self.render.new_mail(account.name, m, account.privacy),
-                        thread=thread_entry(account, m),
-                    )
-                    for m in messages
-                ]
-            else:
-                alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]
-            await asyncio.to_thread(
-                outbox.enqueue_archived, self.engine, account, alerts, max(r.id for r in rows)
-            )
-            self.metrics.alerts_queued.inc(len(alerts))
-            self._on_queued()
-        return total if rows else 0
-
-    async def _route(self, account: Account, new: list[NewMessage]) -> routing.Plan:
-        if not new:
-            return routing.Plan()
-        rules = await asyncio.to_thread(routed.load_rules, self.engine, account.id)
-        return routing.plan(new, rules, account)
-
-    def _queued(self, count: int) -> None:
-        if count:
-            self.metrics.alerts_queued.inc(count)
-            self._on_queued()
 
 
 def _tracks(

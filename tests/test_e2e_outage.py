@@ -8,6 +8,7 @@ retry cap) takes 3.6 s."""
 import asyncio
 import itertools
 import math
+import statistics
 
 from tests.plugins.dovecot import make_message
 
@@ -69,7 +70,13 @@ async def test_long_outage_one_probe_at_a_time_then_prompt_ordered_delivery(
         gaps = [b.monotonic - a.monotonic for a, b in itertools.pairwise(failed)]
         assert gaps, "the outage was never probed"
         assert min(gaps) >= sender.probe_first * 0.9
-        assert max(gaps) <= sender.probe_max + 0.25
+        # Capped: the waits stop growing at the cap. One slow turn of a busy machine can
+        # stretch a single gap (seen once in CI: 0.6 s), so the cap is checked on the
+        # median of the capped gaps and each gap gets a looser bound; a schedule without
+        # the cap (0.32, 0.64, 1.28 s ...) fails both.
+        capped = [g for g in gaps if g >= sender.probe_max * 0.9]
+        assert capped and statistics.median(capped) <= sender.probe_max + 0.05, gaps
+        assert max(gaps) <= sender.probe_max + 0.6, gaps
         budget = _probe_budget(OUTAGE, sender.probe_first, sender.probe_max)
         assert len(failed) <= budget + 2, (len(failed), budget)
         assert len(failed) >= math.floor(OUTAGE / sender.probe_max) - 1  # it kept probing

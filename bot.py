@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,14 +21,12 @@ from sqlalchemy import Engine
 
 from cogs._errors import MailTree
 from cogs._group import MailGroup
-from mail import oauth, oauth_providers
+from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
 from storage.shard_locks import ShardCountMismatchError, ShardLocks, is_postgresql
-from storage.shards import ALL_SHARDS, ShardSet
-from watch import digest_clock
 from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
 from web.health import add_health_routes
@@ -49,117 +46,6 @@ EXTENSIONS = (
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
-
-
-class ConfigError(Exception):
-    pass
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    discord_token: str = field(repr=False)
-    secret_key: str = field(repr=False)
-    database_url: str = "sqlite:///data/mailsync.db"
-    guild_id: int | None = None
-    allow_private_hosts: bool = False
-    poll_concurrency: int = 20
-    idle_reissue_minutes: float = 24.0
-    max_accounts_per_guild: int = 25
-    log_level: str = "INFO"
-    # The web endpoint; 0 = off. from_env defaults to 8080 (SPEC section 10); a Settings
-    # built in code (tests) starts none unless asked.
-    http_host: str = "127.0.0.1"
-    http_port: int = 0
-    public_url: str = ""  # how browsers reach the web endpoint; default http://host:port
-    oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
-    timezone: str = "UTC"  # IANA name; hourly/daily digests and digest_time follow it
-    shards: ShardSet = ALL_SHARDS  # MAILSYNC_SHARD_COUNT and MAILSYNC_SHARD_IDS
-
-    @property
-    def callback_url(self) -> str:
-        base = self.public_url or f"http://{self.http_host}:{self.http_port}"
-        return base.rstrip("/") + "/oauth/callback"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        token = env.get("DISCORD_TOKEN", "").strip()
-        if not token:
-            raise ConfigError(
-                "DISCORD_TOKEN is not set: put your bot token in .env "
-                "(Discord Developer Portal -> your application -> Bot -> Reset Token)."
-            )
-        key = env.get("MAILSYNC_SECRET_KEY", "").strip()
-        if not key:
-            raise ConfigError(
-                "MAILSYNC_SECRET_KEY is not set: run `python bot.py --generate-key` "
-                "and put the key it prints in .env."
-            )
-        try:
-            guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
-            concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
-            idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
-            max_accounts = int(env.get("MAILSYNC_MAX_ACCOUNTS_PER_GUILD") or 25)
-            http_port = int(env.get("MAILSYNC_HTTP_PORT") or 8080)
-        except ValueError as exc:
-            raise ConfigError(
-                "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES, "
-                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD and MAILSYNC_HTTP_PORT must be numbers."
-            ) from exc
-        if not 0 <= http_port <= 65535:
-            raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")
-        try:
-            providers = oauth_providers.load_providers(env)
-        except oauth_providers.OAuthConfigError as exc:
-            raise ConfigError(str(exc)) from exc
-        public_url = (env.get("MAILSYNC_PUBLIC_URL") or "").strip()
-        if public_url and not public_url.startswith(("https://", "http://")):
-            raise ConfigError("MAILSYNC_PUBLIC_URL must start with https:// (or http://).")
-        if max_accounts < 1:
-            raise ConfigError("MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be at least 1.")
-        if concurrency < 1:
-            raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
-        if not 1 <= idle_minutes <= 29:
-            raise ConfigError("MAILSYNC_IDLE_MINUTES must be 1 to 29 (servers drop IDLE at 30).")
-        timezone = (env.get("MAILSYNC_TIMEZONE") or "UTC").strip()
-        try:
-            digest_clock.zone(timezone)
-        except digest_clock.TimezoneError as exc:
-            raise ConfigError(str(exc)) from exc
-        database_url = env.get("DATABASE_URL") or "sqlite:///data/mailsync.db"
-        try:
-            shards = ShardSet.parse(env.get("MAILSYNC_SHARD_COUNT"), env.get("MAILSYNC_SHARD_IDS"))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        if not shards.complete and database_url.startswith("sqlite"):
-            raise ConfigError(
-                f"MAILSYNC_SHARD_IDS runs {shards.describe()}, but the other shards' "
-                "processes cannot share a SQLite store: use PostgreSQL (DATABASE_URL) or "
-                "run every shard in this process."
-            )
-        level = (env.get("LOG_LEVEL") or "INFO").upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
-        return cls(
-            discord_token=token,
-            secret_key=key,
-            database_url=database_url,
-            guild_id=guild,
-            allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
-            poll_concurrency=concurrency,
-            idle_reissue_minutes=idle_minutes,
-            max_accounts_per_guild=max_accounts,
-            log_level=level,
-            http_host=(env.get("MAILSYNC_HTTP_HOST") or "127.0.0.1").strip(),
-            http_port=http_port,
-            public_url=public_url,
-            oauth_providers=providers,
-            timezone=timezone,
-            shards=shards,
-        )
 
 
 def setup_logging(level: str) -> None:

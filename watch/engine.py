@@ -34,10 +34,9 @@ from mail.quota import (
 )
 from mail.sessions import SessionPool
 from mail.sweep import FolderCounts
-from mail.types import NewMessage, PollResult, Protocol, ServerConfig
+from mail.types import PollResult, Protocol, ServerConfig
 from storage import archive, repo
 from storage.crypto import SecretBox
-from storage.live_alerts import Track
 from storage.models import Account
 from storage.outbox import Alert
 from watch import two_way
@@ -51,7 +50,7 @@ from watch.push import Reconnects
 from watch.quota_watch import QuotaWatch
 from watch.render import Renderer
 from watch.state import TROUBLE_AFTER, Watched, WatchSettings, failure_backoff
-from watch.two_way import Checked, Plan, TwoWay
+from watch.two_way import Checked, TwoWay
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +434,7 @@ class Watcher:
         if plan is not None and checked:
             if await self.two_way.store(account, plan, checked[-1]):
                 self._on_queued()  # alert edits
-            tracks = _tracks(plan, checked[-1], result)
+            tracks = two_way.tracks(plan, checked[-1], result)
         announced, public = await self.announce.imap(account, result, states, tracks)
         if report is not None:
             self.quota.was_read(account.id)
@@ -488,19 +487,3 @@ class Watcher:
             report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
             await self.quota.check(account, report, account.id in self._due)
         return announced
-
-
-def _tracks(
-    plan: Plan, checked: Checked, result: PollResult
-) -> Callable[[NewMessage], Track | None]:
-    """What each new message's buttons act on (single alerts of a watched folder)."""
-    uidvalidity = {f.folder: f.state.uidvalidity for f in result.folders}
-
-    def track(message: NewMessage) -> Track | None:
-        key = plan.keys.get(message.folder)
-        if key is None:
-            return None
-        flags = checked.new_flags.get((message.folder, message.uid))
-        return Track(key, uidvalidity[message.folder], message.uid, flags)
-
-    return track

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -24,9 +24,9 @@ from mail import changes
 from mail.changes import FolderChanges, MessageFlags, Tracked
 from mail.errors import FolderError
 from mail.sweep import FolderCounts
-from mail.types import PollResult, Protocol
+from mail.types import NewMessage, PollResult, Protocol
 from storage import live_alerts
-from storage.live_alerts import GONE, Change, TrackedFolder
+from storage.live_alerts import GONE, Change, Track, TrackedFolder
 from storage.models import Account
 
 log = logging.getLogger(__name__)
@@ -183,3 +183,19 @@ class TwoWay:
         return any(
             folder in counts and counts[folder].modseq != modseq for folder, modseq in seqs.items()
         )
+
+
+def tracks(
+    plan: Plan, checked: Checked, result: PollResult
+) -> Callable[[NewMessage], Track | None]:
+    """What each new message's buttons act on (single alerts of a watched folder)."""
+    uidvalidity = {f.folder: f.state.uidvalidity for f in result.folders}
+
+    def track(message: NewMessage) -> Track | None:
+        key = plan.keys.get(message.folder)
+        if key is None:
+            return None
+        flags = checked.new_flags.get((message.folder, message.uid))
+        return Track(key, uidvalidity[message.folder], message.uid, flags)
+
+    return track

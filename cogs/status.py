@@ -11,7 +11,7 @@ from discord import app_commands
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._group import MailCommandsCog
-from mail import imap, pop3
+from mail import imap, imap_quota, pop3
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import Protocol
 from storage.models import Account
@@ -58,7 +58,7 @@ class Status(MailCommandsCog):
         if found.protocol == Protocol.POP3:
             await interaction.followup.send(embed=await self._pop3_quota(found), ephemeral=True)
             return
-        report = await self.watcher.on_session(found, imap.quota)
+        report = await self.watcher.on_session(found, imap_quota.quota)
         embed = _ui.quota_report_embed(found.name, report)
         await interaction.followup.send(embed=embed, ephemeral=True)
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
-from mail import imap
+from mail import imap_quota
 from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reader
 from mail.idle_renewal import Progress, Renewal
 from mail.quota import QuotaReport
@@ -392,7 +392,7 @@ class IdleHub:
             watch.sock.settimeout(READ_TIMEOUT)
             responses = reader(watch.client).idle_done()[1]
             if watch.client.has_capability("QUOTA") and self._quota_due(watch.key):
-                self._on_quota(watch.key, imap.quota(watch.client))
+                self._on_quota(watch.key, imap_quota.quota(watch.client))
             watch.client.idle()
             pending = buffered(watch.client)
             if not pending:

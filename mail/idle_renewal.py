@@ -9,7 +9,7 @@ from enum import Enum
 
 from imapclient import IMAPClient
 
-from mail import imap
+from mail import imap_quota
 from mail.quota import QuotaReport
 
 
@@ -73,4 +73,4 @@ class Renewal:
         if self.quota_tag is None:
             return None
         tagged.pop(self.quota_tag, None)
-        return imap.parse_quota_lines(self.quota_lines) if self.quota_ok else None
+        return imap_quota.parse_quota_lines(self.quota_lines) if self.quota_ok else None

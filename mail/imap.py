@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -15,7 +14,6 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from mail import net, oauth
 from mail.errors import AuthError, ConnectError, FolderError, ProtocolError, TLSError
 from mail.parse import parse_message
-from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from mail.types import (
     FolderBaseline,
     FolderPoll,
@@ -316,52 +314,6 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
         state = FolderState(uidvalidity=known.uidvalidity, highest_uid=highest)
         results.append(FolderPoll(folder, tuple(new), state, messages_total=total, unseen=unseen))
     return PollResult(folders=tuple(results))
-
-
-_QUOTA_LINE = re.compile(rb'^\* QUOTA (?:"((?:[^"\\]|\\.)*)"|(\S+)) \(([^)]*)\)', re.IGNORECASE)
-
-
-def parse_quota_lines(lines: Iterable[bytes]) -> QuotaReport:
-    """`* QUOTA root (RESOURCE usage limit ...)` lines, as a pipelined GETQUOTAROOT gets
-    them (mail/idle.py reads those itself). Unreadable triplets are skipped."""
-    roots = []
-    for line in lines:
-        found = _QUOTA_LINE.match(line)
-        if not found:
-            continue
-        name = (found.group(1) or found.group(2) or b"").decode("utf-8", "replace")
-        items = found.group(3).split()
-        resources = []
-        for i in range(0, len(items) - 2, 3):
-            try:
-                usage, limit = int(items[i + 1]), int(items[i + 2])
-            except ValueError:
-                continue
-            resources.append(
-                QuotaResource(items[i].decode("ascii", "replace").upper(), usage, limit)
-            )
-        if resources:
-            roots.append(QuotaRoot(name, tuple(resources)))
-    return QuotaReport(supported=True, roots=tuple(roots))
-
-
-def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:
-    """GETQUOTAROOT (RFC 2087/9208). Zero roots means no limit applies."""
-    if not client.has_capability("QUOTA"):
-        return QuotaReport(supported=False)
-    try:
-        roots_info, quotas = client.get_quota_root(mailbox)
-    except IMAPClientAbortError as exc:
-        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
-    except IMAPClientError:  # offered but refused (NO/BAD): report no usable quota
-        return QuotaReport(supported=False)
-    by_root: dict[str, list[QuotaResource]] = {name: [] for name in roots_info.quota_roots}
-    for q in quotas:
-        by_root.setdefault(q.quota_root, []).append(
-            QuotaResource(name=str(q.resource).upper(), usage=int(q.usage), limit=int(q.limit))
-        )
-    roots = tuple(QuotaRoot(name, tuple(res)) for name, res in by_root.items() if res)
-    return QuotaReport(supported=True, roots=roots)
 
 
 MAX_LISTED_FOLDERS = 500

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from mail import imap, net
+from mail import imap, imap_quota, net
 from mail.idle import IdleHub
 from mail.idle_conn import enter_idle, leave_idle, open_idle
 from mail.types import FolderState, Protocol, Security, ServerConfig
@@ -169,7 +169,7 @@ def test_renewal_reads_quota_between_done_and_idle(dovecot, mail_user, cfg_for):
 
 def test_parse_quota_lines_reads_roots_and_resources():
     """The hub's own GETQUOTAROOT reading: quoted and atom roots, several resources."""
-    report = imap.parse_quota_lines(
+    report = imap_quota.parse_quota_lines(
         [
             b'* QUOTA "User quota" (STORAGE 10 1024 MESSAGE 2 1000)',
             b"* QUOTA root2 (STORAGE 5 0)",

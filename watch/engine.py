@@ -24,7 +24,7 @@ from typing import TypeVar
 from imapclient import IMAPClient
 from sqlalchemy import Engine
 
-from mail import imap, oauth
+from mail import imap, imap_quota, oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
 from mail.quota import (
@@ -405,7 +405,7 @@ class Watcher:
             if not (quota_due or moved):
                 return result, None
             try:
-                return result, imap.quota(client)
+                return result, imap_quota.quota(client)
             except MailError as exc:  # quota is extra information: it must not fail the poll
                 log.info("quota of account %s unreadable: %s", account.id, exc.kind)
                 return result, None

@@ -12,13 +12,13 @@ import base64
 import contextlib
 import logging
 import poplib
-import re
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from mail import net, oauth
-from mail.errors import AuthError, ConnectError, MailError, ProtocolError, TLSError
+from mail.errors import AuthError, MailError, ProtocolError, TLSError
+from mail.pop3_reader import Reader
 from mail.types import Security, ServerConfig
 
 # The logger keeps the name it had before this module was split out of mail/pop3.py.
@@ -28,10 +28,6 @@ log = logging.getLogger("mail.pop3")
 # unwrapped base64). Our connection classes override _getline with this limit instead of
 # raising the global, so other poplib users in the process keep their own bound.
 MAX_LINE = 1024 * 1024
-# The end of a multi-line response: a line holding only "." (CRLF, or a bare LF as poplib
-# also accepts), searched in the body prefixed with the status line's own line end.
-_TERMINATOR = re.compile(rb"\n\.\r?\n")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 @dataclass(frozen=True)
@@ -63,6 +59,7 @@ class _Conn:
     socket pinned to the addresses `net.check_host` vetted (no second, unchecked lookup)."""
 
     caps: Capabilities = Capabilities(frozenset(), known=False)
+    _reader: Reader | None = None  # everything the server sends is read through it
 
     def __init__(self, addresses: Sequence[str], *args, **kwargs) -> None:
         self._addresses = list(addresses)
@@ -78,52 +75,30 @@ class _Conn:
         raise error or OSError(f"no address for {self.host}")
 
     def _getline(self) -> tuple[bytes, int]:
-        line = self.file.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise ProtocolError(f"`{self.host}` sent a line longer than {MAX_LINE} bytes.")
-        if not line:
-            raise ConnectError(f"`{self.host}` closed the connection.")
+        reader = self._reader
+        if reader is None:  # the first read of this socket (or of the TLS one after STLS)
+            reader = self._reader = Reader(self.sock, self.host, MAX_LINE)
+        line = reader.readline()
         octets = len(line)
         if line.endswith(b"\r\n"):
             return line[:-2], octets
         return line.rstrip(b"\n"), octets
 
+    def stls(self, context=None):  # type: ignore[no-untyped-def]
+        """As poplib's, but bytes that arrived behind the +OK, before the TLS handshake, are
+        refused: they were never encrypted, so anyone on the path could have put them there
+        (poplib's own buffer would have dropped them silently, or read them as the server's)."""
+        answer = super().stls(context)
+        if self._reader is not None and self._reader.pending():
+            raise ProtocolError(f"`{self.host}` sent data after STLS before the TLS handshake.")
+        self._reader = None
+        return answer
+
 
 def read_multiline(conn: poplib.POP3) -> bytes:
-    """The body of a multi-line response whose +OK line has been read: up to the "." line,
-    dot-unstuffed, every line ending in CRLF. The same bytes as joining poplib's
-    `_getlongresp` lines with CRLF (bare LF endings become CRLF too), but found with a
-    regex over whole buffered chunks instead of a Python call per line, which was the
-    largest cost of a download. Reads exactly this response: what follows it (the next
-    pipelined response) stays in the connection's buffer. Lines longer than MAX_LINE raise
-    ProtocolError, as `_Conn._getline` does."""
-    file = conn.file
-    acc = bytearray(b"\r\n")  # a body line starts after every LF, the first one too
-    line_start = len(acc)
-    while True:
-        chunk = file.peek(1 << 16)  # what is buffered; one socket read if nothing is
-        if not chunk:
-            raise ConnectError(f"`{conn.host}` closed the connection.")
-        base = len(acc)
-        acc += chunk
-        end = _TERMINATOR.search(acc, max(0, base - 3))
-        if end is not None:
-            file.read(end.end() - base)  # consume this response only, from the buffer
-            del acc[end.start() + 1 :]
-            break
-        file.read(len(chunk))
-        last_lf = acc.rfind(b"\n", base)
-        if last_lf >= 0:
-            line_start = last_lf + 1
-        if len(acc) - line_start > MAX_LINE:
-            raise ProtocolError(f"`{conn.host}` sent a line longer than {MAX_LINE} bytes.")
-    # The loop only sees lines still open at a chunk's end; one ending in the last chunk:
-    if len(acc) > MAX_LINE and max(map(len, acc.split(b"\n"))) > MAX_LINE:
-        raise ProtocolError(f"`{conn.host}` sent a line longer than {MAX_LINE} bytes.")
-    body = bytes(acc[1:]).replace(b"\n..", b"\n.")[1:]  # RFC 1939 dot-stuffing undone
-    if body.count(b"\n") != body.count(b"\r\n"):
-        body = _BARE_LF.sub(b"\r\n", body)
-    return body
+    """The body of a multi-line response whose +OK line has been read (see Reader.body):
+    dot-unstuffed, CRLF line ends; what follows it stays buffered."""
+    return conn._reader.body()  # type: ignore[attr-defined]  (our connections have one)
 
 
 class _POP3(_Conn, poplib.POP3):

@@ -3,7 +3,6 @@ the server is ever asked to delete it (watch/pop3_download.py wires mail.pop3 to
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ from sqlmodel import Session, col, select
 from mail import pop3
 from mail.parse import parse_message
 from mail.types import NewMessage
-from storage import archive_insert
+from storage import archive_codec, archive_insert
 from storage.models import ArchivedMessage, utcnow
 
 _CHUNK = 500  # bound on parameters per IN (...) query
@@ -98,6 +97,7 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
     even the Core's parameter handling did (storage/archive_insert.py goes below it)."""
     if not batch:
         return
+    pack = archive_codec.Packer().pack
     constant = {
         "account_id": account_id,
         "downloaded_at": utcnow(),
@@ -116,7 +116,7 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
             "reference_ids": "\n".join(d.parsed.references) or None,
             "sent_at": d.parsed.date,
             "size": d.size,
-            "raw_compressed": zlib.compress(d.raw, 1),
+            "raw_compressed": pack(d.raw),
         }
         for d in batch
     ]
@@ -293,4 +293,4 @@ def raw_message(engine: Engine, message_id: int) -> bytes | None:
         row = session.get(ArchivedMessage, message_id)
         if row is None or row.raw_compressed is None:
             return None
-        return zlib.decompress(row.raw_compressed)
+        return archive_codec.unpack(row.raw_compressed)

@@ -109,8 +109,8 @@ class QuotaSample(SQLModel, table=True):
 
 
 class ArchivedMessage(SQLModel, table=True):
-    """A POP3 message: downloaded bytes (zlib) with metadata, or a baseline row (raw None)
-    for mail that was on the server before the account was added."""
+    """A POP3 message: downloaded bytes (zstd; older rows zlib, see storage/archive_codec.py)
+    with metadata, or a baseline row (raw None) for mail on the server before it was added."""
 
     __tablename__ = "pop3_message"
     __table_args__ = (

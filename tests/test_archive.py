@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import time
-import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlalchemy import text
 
 from mail import net
 from mail.types import Protocol, Security, ServerConfig
-from storage import archive, repo
+from storage import archive, archive_codec, repo
 from storage.db import make_engine, migrate
 from storage.models import utcnow
 from tests.plugins.dovecot import make_message
@@ -328,7 +327,7 @@ def test_store_writes_what_the_core_insert_writes(store, mail_user, monkeypatch)
             "subject": d.parsed.subject[:1000],
             "sent_at": d.parsed.date,
             "size": d.size,
-            "raw_compressed": zlib.compress(d.raw, 1),
+            "raw_compressed": archive_codec.Packer().pack(d.raw),
             "downloaded_at": at,
             "announced": False,
             "deleted_at": None,

@@ -203,6 +203,16 @@ _ADDRESS_LIKE = re.compile(r'[<>@,;:"]')
 
 
 def _sender(from_header: str) -> str:
+    """The From header as an alert shows it: `Name <address>` or the address."""
+    simple = _SIMPLE_ADDRESS.fullmatch(from_header)
+    if simple is not None:  # what _sender_parsed gives these, read off the groups
+        addr = (simple[2] or simple[3])[:254]
+        name = (simple[1] or "")[: max(0, SENDER_CHARS - len(addr) - 5)].rstrip()
+        return f"{name} <{addr}>" if name and name != addr else addr
+    return _sender_parsed(from_header)
+
+
+def _sender_parsed(from_header: str) -> str:
     raw = from_header if from_header.isascii() else _MASK_MARKS.sub("", from_header)
     name, addr = _simple_address(raw) or _address(raw)
     if not _BARE_ADDRESS.fullmatch(addr):  # the parser gave up: show the raw text
@@ -224,28 +234,38 @@ def _addresses(header: str | None) -> tuple[str, ...]:
     once; a list of simple forms skips the stdlib parser (as _sender does)."""
     if not header:
         return ()
+    if "," not in header and len(header) <= 254 and (one := _SIMPLE_ADDRESS.fullmatch(header)):
+        return ((one[2] or one[3]).lower(),)  # one plain address, as below
     simple = [_SIMPLE_ADDRESS.fullmatch(part) for part in header.split(",")]
-    if all(simple):  # plain ASCII addresses already: nothing to clean
-        found = [m[2] or m[3] for m in simple if m]
+    if all(simple):  # plain ASCII addresses already: nothing to clean but the length
+        found = [(m[2] or m[3])[:254] for m in simple if m]
     else:
-        raw = re.sub("[\ue000\ue001]", "", header)
-        masked = _ENCODED_WORD.sub(" ", raw)  # a name's encoded word is no address syntax
-        try:
-            pairs = email.utils.getaddresses([masked])
-        except Exception:  # e.g. RecursionError on deeply nested comments
-            pairs = []
-        found = [_clean(addr, 254) for _name, addr in pairs]
+        found = _parsed_addresses(header)
     kept = dict.fromkeys(a.lower() for a in found if _PLAIN_ADDRESS.fullmatch(a))
     return tuple(kept)[:MAX_RECIPIENTS]
 
 
+def _parsed_addresses(header: str) -> list[str]:
+    """The addresses of an address list by the stdlib parser, cleaned."""
+    raw = re.sub("[\ue000\ue001]", "", header)
+    masked = _ENCODED_WORD.sub(" ", raw)  # a name's encoded word is no address syntax
+    try:
+        pairs = email.utils.getaddresses([masked])
+    except Exception:  # e.g. RecursionError on deeply nested comments
+        pairs = []
+    return [_clean(addr, 254) for _name, addr in pairs]
+
+
 def _date(date_header: str) -> datetime | None:
+    if not date_header:
+        return None
     try:
         plain = _PLAIN_DATE.fullmatch(date_header)
         date = _plain_date(plain) if plain else email.utils.parsedate_to_datetime(date_header)
         if date.tzinfo is None:  # no zone, or "-0000" (zone unknown): taken as UTC
             date = date.replace(tzinfo=UTC)
-        date.astimezone(UTC)  # raises if the offset pushes it outside datetime's range
+        if not 1 < date.year < 9999:
+            date.astimezone(UTC)  # raises if the offset pushes it outside datetime's range
         return date
     except Exception:
         return None
@@ -328,21 +348,29 @@ def _summary(
     header: Callable[[str], str | None], snippet: str, attachments: tuple[str, ...]
 ) -> ParsedMessage:
     """The fields from the top-level headers; `header(name)` gives the first header of that
-    (lower-case) name as _header does, or None."""
-    message_id = _clean(header("message-id") or "", 1000)
-    found = _MSG_ID.search(message_id)
-    replied = _MSG_ID.search(_clean(header("in-reply-to") or "", 1000))
+    (lower-case) name as _header does, or None. (Positional: a bulk POP3 download makes
+    thousands; absent headers skip their cleaning.)"""
+    message_id = None
+    if raw_id := header("message-id"):
+        cleaned = _clean(raw_id, 1000)
+        found = _MSG_ID.search(cleaned)
+        message_id = found[0] if found else cleaned[:300] or None
+    replied = None
+    if raw_reply := header("in-reply-to"):
+        replied = _MSG_ID.search(_clean(raw_reply, 1000))
+    references = header("references")
     return ParsedMessage(
-        subject=decode_header(header("subject"), SUBJECT_CHARS) or "(no subject)",
-        sender=_sender(header("from") or ""),
-        date=_date(header("date") or ""),
-        snippet=snippet,
-        attachments=attachments,
-        message_id=found[0] if found else message_id[:300] or None,
-        to=_addresses(header("to")),
-        cc=_addresses(header("cc")),
-        in_reply_to=replied[0] if replied else None,
-        references=_references(header("references") or ""),
+        decode_header(header("subject"), SUBJECT_CHARS) or "(no subject)",
+        _sender(header("from") or ""),
+        _date(header("date") or ""),
+        snippet,
+        attachments,
+        message_id,
+        "",
+        _addresses(header("to")),
+        _addresses(header("cc")),
+        replied[0] if replied else None,
+        _references(references) if references else (),
     )
 
 

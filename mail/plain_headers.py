@@ -28,15 +28,24 @@ _MONTHS = {
 }
 
 
+_ZONES: dict[str, timezone | None] = {}  # "+0100" -> its timezone, made once
+
+
 def _plain_date(match: re.Match[str]) -> datetime:
     """As email.utils.parsedate_to_datetime: "-0000" gives a naive datetime; a zone of a day
     or more, or a day or time out of range, raises ValueError."""
     day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
-    offset = int(zone_h) * 3600 + int(zone_m) * 60
-    if sign == "-" and not offset:
-        zone = None
+    key = sign + zone_h + zone_m
+    if key in _ZONES:
+        zone = _ZONES[key]
     else:
-        zone = timezone(timedelta(seconds=-offset if sign == "-" else offset))
+        offset = int(zone_h) * 3600 + int(zone_m) * 60
+        zone = (
+            None
+            if sign == "-" and not offset
+            else timezone(timedelta(seconds=-offset if sign == "-" else offset))
+        )
+        _ZONES[key] = zone  # at most 2 x 100 x 100 keys, and only valid zones get here
     return datetime(
         int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=zone
     )
@@ -49,8 +58,8 @@ _PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[\t -~]*\r\n(?:[\t ][\t -~]*\r\n)*)+\r
 # Anchored on the line feed before the name (the block is searched with one put in front):
 # a literal first character lets the regex engine skip ahead instead of trying every byte.
 _WANTED_FIELD = re.compile(
-    rb"\n((?i:subject|from|date|message-id|to|cc|in-reply-to|references)):"
-    rb"[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)"
+    r"\n((?i:subject|from|date|message-id|to|cc|in-reply-to|references)):"
+    r"[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)"
 )
 
 
@@ -63,10 +72,10 @@ def _simple_headers(head: bytes) -> dict[str, str] | None:
     if not _PLAIN_BLOCK.fullmatch(head):
         return None
     found: dict[str, str] = {}
-    for field in _WANTED_FIELD.finditer(b"\n" + head):
-        key = field[1].decode("ascii").lower()
+    for name, value in _WANTED_FIELD.findall("\n" + head.decode("ascii")):
+        key = name.lower()
         if key not in found:
-            found[key] = field[2].decode("ascii")[:MAX_HEADER].replace("\r\n", "")
+            found[key] = value[:MAX_HEADER].replace("\r\n", "")
     return found
 
 

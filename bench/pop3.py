@@ -5,8 +5,10 @@ then downloads all N from it, fresh (no UIDL state from an earlier run), keeping
 the server, over POP3S (implicit TLS, certificate verified against the rig's test CA) or,
 with --plain, plain POP3:
 
-- Mailsync: watch.pop3_download.download, retention keep, into a new SQLite store (mail.pop3.poll:
-  pipelined RETR, headers parsed, zlib-compressed and committed in batches of 1,000).
+- Mailsync: watch.pop3_download.download, retention keep, into a new SQLite store
+  (mail.pop3.poll: pipelined RETR, zstd-compressed and committed in batches of 1,000), then
+  what the engine reads to announce it (watch/announce.py without rules: the newest 20
+  rows, whose headers are read then; the other rows' headers when first needed).
 - fetchmail (Debian package): -p POP3 --keep --fetchall --ssl --sslcertck --sslcertfile CA
   --bsmtp FILE --nosyslog, no daemon; a fresh FETCHMAILHOME, rcfile and idfile per run.
 - getmail6: SimplePOP3SSLRetriever with ca_certs, Maildir destination, delete = false,
@@ -70,9 +72,10 @@ from bench._pop3_baselines import (
 )
 from bench._pop3_common import BenchError, Run, Target, ids_in, verify
 from bench._rig import dovecot_server
+from cogs._ui import DIGEST_LINES, DIGEST_THRESHOLD
 from mail import net, pop3
 from mail.types import Protocol, Security, ServerConfig
-from storage import archive, repo
+from storage import archive, archive_codec, repo
 from storage.db import make_engine, migrate
 from storage.models import ArchivedMessage
 from tests.plugins.dovecot import Dovecot, MailUser, make_message
@@ -212,17 +215,24 @@ def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
         ).id
         cpu0, wall0 = _cpu_self(), time.perf_counter()
         result = download(engine, account_id, cfg, archive.Retention("keep"), True)
+        # What the engine reads next to announce it (watch/announce.py, no rules): the
+        # newest rows' headers, so the time ends where the alert could be queued.
+        rows, total = archive.unannounced(engine, account_id, DIGEST_LINES)
+        shown = archive.new_messages(engine, rows, total <= DIGEST_THRESHOLD)
         wall, cpu = time.perf_counter() - wall0, _cpu_self() - cpu0
         if result.failed or result.deleted:
             raise BenchError(f"mailsync: failed {len(result.failed)}, deleted {result.deleted}")
+        if total != len(expected) or not all(m.sender and m.date for m in shown):
+            raise BenchError(f"mailsync: {total} to announce, newest read {shown[-1:]}")
         with Session(engine) as session:
-            found = session.exec(
-                select(ArchivedMessage.message_id).where(
+            stored = session.exec(
+                select(ArchivedMessage.raw_compressed).where(
                     ArchivedMessage.account_id == account_id,
                     col(ArchivedMessage.raw_compressed).is_not(None),
                 )
             ).all()
-        got = verify("mailsync", [(m or "").strip("<>") for m in found], expected)
+        found = [i for blob in stored for i in ids_in(archive_codec.unpack(blob)[:2000])]
+        got = verify("mailsync", found, expected)
         if len(result.new) != got:
             raise BenchError(f"mailsync reported {len(result.new)} new but stored {got}")
     finally:

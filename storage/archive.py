@@ -3,23 +3,27 @@ the server is ever asked to delete it (watch/pop3_download.py wires mail.pop3 to
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, Insert, func, insert, or_
+from sqlalchemy import Engine, Insert, bindparam, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mail import pop3
-from mail.parse import parse_message
+from mail.parse import ParsedMessage, parse_headers, parse_message
 from mail.types import NewMessage
 from storage import archive_codec, archive_insert
 from storage.models import ArchivedMessage, utcnow
 
-_CHUNK = 500  # bound on parameters per IN (...) query
+log = logging.getLogger(__name__)
+
+_CHUNK = 500  # bound on parameters per IN (...) query, and rows read per step
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,19 @@ def baseline_rows(account_id: int, uidls: Iterable[str]) -> list[ArchivedMessage
 
 
 def known_uidls(engine: Engine, account_id: int, uidls: Iterable[str]) -> set[str]:
+    wanted = list(uidls)
     found: set[str] = set()
     with _session(engine) as session:
-        for chunk in _chunks(list(uidls)):
+        # An account with no more rows than the server lists (a first download, a mailbox
+        # kept on the server): all of its UIDLs in one read of the unique index.
+        some = session.exec(
+            select(ArchivedMessage.uidl)
+            .where(ArchivedMessage.account_id == account_id)
+            .limit(len(wanted) + 1)
+        ).all()
+        if len(some) <= len(wanted):
+            return set(some).intersection(wanted)
+        for chunk in _chunks(wanted):
             found.update(
                 session.exec(
                     select(ArchivedMessage.uidl).where(
@@ -92,39 +106,24 @@ def _insert_new(engine: Engine) -> Insert | None:
 
 def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None:
     """Commit a batch of downloads in one transaction (durable before any DELE): one
-    executemany of an INSERT that skips UIDLs already stored. The ORM's bulk path and a
+    executemany of an INSERT that skips UIDLs already stored. Only the bytes: the header
+    fields are read when a reader first needs them (read_headers), so a first download of
+    thousands reads the headers of the few it shows, not of all. The ORM's bulk path and a
     SELECT for the UIDLs present cost more per message than the commit's fsync; on SQLite
     even the Core's parameter handling did (storage/archive_insert.py goes below it)."""
     if not batch:
         return
     pack = archive_codec.Packer().pack
-    constant = {
-        "account_id": account_id,
-        "downloaded_at": utcnow(),
-        "announced": False,
-        "deleted_at": None,
-    }
-    rows = [
-        {
-            "uidl": d.uidl,
-            "message_id": d.parsed.message_id[:300] if d.parsed.message_id else None,
-            "sender": d.parsed.sender[:1000],
-            "subject": d.parsed.subject[:1000],
-            "to_addrs": "\n".join(d.parsed.to) or None,
-            "cc_addrs": "\n".join(d.parsed.cc) or None,
-            "in_reply_to": d.parsed.in_reply_to,
-            "reference_ids": "\n".join(d.parsed.references) or None,
-            "sent_at": d.parsed.date,
-            "size": d.size,
-            "raw_compressed": pack(d.raw),
-        }
-        for d in batch
-    ]
+    at = utcnow()
     if engine.dialect.name == "sqlite":
+        packed = [(d.uidl, d.size, pack(d.raw)) for d in batch]
         with engine.begin() as connection:
-            archive_insert.insert_rows(connection, constant, rows)
+            archive_insert.insert_rows(connection, account_id, at, packed)
         return
-    rows = [{**constant, **row} for row in rows]
+    constant = {**_UNREAD, "account_id": account_id, "downloaded_at": at}
+    rows = [
+        {**constant, "uidl": d.uidl, "size": d.size, "raw_compressed": pack(d.raw)} for d in batch
+    ]
     statement = _insert_new(engine)
     with engine.begin() as connection:
         if statement is not None:
@@ -141,6 +140,92 @@ def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None
         rows = [r for r in rows if r["uidl"] not in present]
         if rows:
             connection.execute(insert(ArchivedMessage.__table__), rows)
+
+
+# A downloaded row before its headers are read; what every stored row holds besides.
+_UNREAD = {
+    "announced": False,
+    "deleted_at": None,
+    "headers_read": False,
+    "message_id": None,
+    "sender": "",
+    "subject": "",
+    "sent_at": None,
+    "to_addrs": None,
+    "cc_addrs": None,
+    "in_reply_to": None,
+    "reference_ids": None,
+}
+
+
+def _header_fields(parsed: ParsedMessage) -> dict[str, object]:
+    """The row's header fields from a parse, keyed as _FILL's parameters."""
+    return {
+        "h_message_id": parsed.message_id[:300] if parsed.message_id else None,
+        "h_sender": parsed.sender[:1000],
+        "h_subject": parsed.subject[:1000],
+        "h_sent_at": parsed.date,
+        "h_to_addrs": "\n".join(parsed.to) or None,
+        "h_cc_addrs": "\n".join(parsed.cc) or None,
+        "h_in_reply_to": parsed.in_reply_to,
+        "h_reference_ids": "\n".join(parsed.references) or None,
+    }
+
+
+_HEADER_COLUMNS = ("message_id", "sender", "subject", "sent_at", "to_addrs", "cc_addrs",
+                   "in_reply_to", "reference_ids")  # fmt: skip
+_table = ArchivedMessage.__table__
+_FILL = (
+    update(_table)
+    .where(_table.c.id == bindparam("row_id"))
+    .values(headers_read=True, **{c: bindparam("h_" + c) for c in _HEADER_COLUMNS})
+)
+_UNREADABLE = ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)
+
+
+def _read(row_id: int, raw: bytes) -> dict[str, object]:
+    try:
+        parsed = parse_headers(archive_codec.unpack(raw))
+    except Exception:  # bytes the codec cannot read: a damaged store, not hostile mail
+        log.error("archive row %s: stored bytes do not decompress", row_id)
+        parsed = _UNREADABLE
+    return {"row_id": row_id, **_header_fields(parsed)}
+
+
+def read_headers(
+    session: Session, account_id: int, ids: Iterable[int] | None = None, *where: Any
+) -> int:
+    """Reads the header fields of the account's stored rows whose headers are unread (of
+    `ids` only, when given; also matching `where`) and writes them in the session's
+    transaction, which the caller commits. Returns how many rows it read."""
+    conditions = [
+        ArchivedMessage.account_id == account_id,
+        col(ArchivedMessage.headers_read).is_(False),
+        col(ArchivedMessage.raw_compressed).is_not(None),
+        *where,
+    ]
+    done = 0
+    chunks = _chunks(list(ids)) if ids is not None else None
+    while True:
+        if chunks is not None:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return done
+            query = select(ArchivedMessage.id, ArchivedMessage.raw_compressed).where(
+                *conditions, col(ArchivedMessage.id).in_(chunk)
+            )
+        else:
+            query = (
+                select(ArchivedMessage.id, ArchivedMessage.raw_compressed)
+                .where(*conditions)
+                .limit(_CHUNK)
+            )
+        unread = session.exec(query).all()
+        if unread:
+            session.connection().execute(_FILL, [_read(row_id, raw) for row_id, raw in unread])
+            done += len(unread)
+        elif chunks is None:
+            return done
 
 
 def deletable(
@@ -199,19 +284,28 @@ def unannounced(
         total = session.exec(
             select(func.count()).select_from(ArchivedMessage).where(*condition)
         ).one()
-        rows = session.exec(
-            select(ArchivedMessage)
+        ids = session.exec(
+            select(ArchivedMessage.id)
             .where(*condition)
             .order_by(col(ArchivedMessage.id).desc())
             .limit(newest)
         ).all()
-        return list(reversed(rows)), int(total)
+        if read_headers(session, account_id, ids):  # only these are shown
+            session.commit()
+        rows = session.exec(
+            select(ArchivedMessage)
+            .where(col(ArchivedMessage.id).in_(ids))
+            .order_by(col(ArchivedMessage.id))
+        ).all()
+        return list(rows), int(total)
 
 
 def unannounced_all(engine: Engine, account_id: int) -> list[ArchivedMessage]:
     """Every not-yet-announced row, oldest first, without the bytes (routing rules look at
     each message; a first download of thousands reads only their headers' fields)."""
     with _session(engine) as session:
+        if read_headers(session, account_id, None, col(ArchivedMessage.announced).is_(False)):
+            session.commit()
         rows = session.exec(
             select(ArchivedMessage)
             .options(defer(ArchivedMessage.raw_compressed))  # type: ignore[arg-type]
@@ -274,16 +368,24 @@ def search(
                 col(ArchivedMessage.subject).icontains(query, autoescape=True),
             )
         )
+    newest_first = (col(ArchivedMessage.downloaded_at).desc(), col(ArchivedMessage.id).desc())
     with _session(engine) as session:
+        if query and read_headers(session, account_id):  # a search looks at every row
+            session.commit()
         total = session.exec(
             select(func.count()).select_from(ArchivedMessage).where(*condition)
         ).one()
-        rows = session.exec(
-            select(ArchivedMessage)
+        ids = session.exec(
+            select(ArchivedMessage.id)
             .where(*condition)
-            .order_by(col(ArchivedMessage.downloaded_at).desc(), col(ArchivedMessage.id).desc())
+            .order_by(*newest_first)
             .offset(offset)
             .limit(limit)
+        ).all()
+        if not query and read_headers(session, account_id, ids):  # a page reads its own
+            session.commit()
+        rows = session.exec(
+            select(ArchivedMessage).where(col(ArchivedMessage.id).in_(ids)).order_by(*newest_first)
         ).all()
         return list(rows), int(total)
 

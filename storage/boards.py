@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
+from storage import archive
 from storage.models import (
     Account,
     AccountHealth,
@@ -188,10 +189,17 @@ def _archive_totals(session: Session, account_id: int) -> ArchiveTotals:
     count, size = session.exec(
         select(func.count(), func.coalesce(func.sum(ArchivedMessage.size), 0)).where(*stored)
     ).one()
-    newest = session.exec(
-        select(ArchivedMessage.sender, ArchivedMessage.subject, ArchivedMessage.sent_at)
+    newest_id = session.exec(
+        select(ArchivedMessage.id)
         .where(*stored)
         .order_by(col(ArchivedMessage.downloaded_at).desc(), col(ArchivedMessage.id).desc())
         .limit(1)
+    ).first()
+    if newest_id is not None and archive.read_headers(session, account_id, [newest_id]):
+        session.commit()
+    newest = session.exec(
+        select(ArchivedMessage.sender, ArchivedMessage.subject, ArchivedMessage.sent_at).where(
+            ArchivedMessage.id == newest_id
+        )
     ).first()
     return ArchiveTotals(int(count), int(size), tuple(newest) if newest else None)  # type: ignore[arg-type]

@@ -138,6 +138,9 @@ class ArchivedMessage(SQLModel, table=True):
     # In-Reply-To and References (newline-separated <msg-id>s), so POP3 replies thread too.
     in_reply_to: str | None = Field(default=None, max_length=300)
     reference_ids: str | None = None
+    # False while the header fields above are unread: a download commits only the bytes,
+    # and storage/archive.py reads the headers of the rows a reader asks for, once.
+    headers_read: bool = Field(default=True)
 
 
 class OutboxAlert(SQLModel, table=True):

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, col, select
 
-from mail.parse import parse_headers
 from mail.pop3 import Downloaded
 from storage import archive, outbox, repo, thread_links
 from storage.models import OutboxAlert, utcnow
@@ -119,7 +118,7 @@ def test_the_pop3_archive_keeps_reply_headers(engine, account):
         b"From: b@example.com\r\nSubject: Re: plans\r\nMessage-ID: <3@x>\r\n"
         b"In-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nok\r\n"
     )
-    archive.store(engine, account.id, [Downloaded("u1", len(raw), raw, parse_headers(raw))])
+    archive.store(engine, account.id, [Downloaded("u1", len(raw), raw)])
     (row,) = archive.unannounced_all(engine, account.id)
     (message,) = archive.new_messages(engine, [row], False)
     assert message.in_reply_to == "<2@x>"

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import poplib
 import random
@@ -300,6 +301,7 @@ def measure(count: int, seed: int, rounds: int, tools: list[str], tls: bool, war
         on_server, server_bytes = warm_up(target)
         if on_server != count:
             raise BenchError(f"the mailbox holds {on_server} messages, expected {count}")
+        gc.freeze()  # as bot.main does after start-up: no full collection walks the rig's objects
         for _ in range(warmups):  # untimed, checked like the others
             for tool in tools:
                 _run(tool, target, expected)

@@ -45,6 +45,7 @@ the Message-ID check they all share are in bench/_pop3_common.py.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import gc
 import os
@@ -60,6 +61,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bench._pop3_baselines import (
@@ -192,28 +194,45 @@ def run_poplib(target: Target, work: Path, expected: set[str]) -> Run:
     return Run("poplib", wall, cpu, verify("poplib", found, expected))
 
 
+_store: dict[str, Engine] = {}
+
+
+def _mailsync_store() -> Engine:
+    """One SQLite store for every Mailsync run of this process, as the bot keeps one engine
+    for its life (its statement caches warm); each run downloads into an account of its
+    own, deleted with its rows afterwards (untimed), so every run starts from the same
+    store."""
+    if "engine" not in _store:
+        folder = tempfile.mkdtemp(prefix="bench-pop3-mailsync-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = make_engine(f"sqlite:///{Path(folder) / 'mailsync.db'}")
+        atexit.register(engine.dispose)
+        migrate(engine)
+        _store["engine"] = engine
+    return _store["engine"]
+
+
 def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
     cfg = _mailsync_cfg(target)
-    engine = make_engine(f"sqlite:///{work / 'mailsync.db'}")
+    engine = _mailsync_store()
+    account_id = repo.create_account(
+        engine,
+        repo.NewAccount(
+            guild_id=1,
+            channel_id=2,
+            name=f"bench {time.monotonic_ns()}",
+            protocol="pop3",
+            host=target.dovecot.host,
+            port=target.port,
+            security="tls" if target.tls else "none",
+            username=target.user.name,
+            password_encrypted="unused",
+            folders=("INBOX",),
+            interval_minutes=5,
+            created_by=3,
+        ),
+    ).id
     try:
-        migrate(engine)
-        account_id = repo.create_account(
-            engine,
-            repo.NewAccount(
-                guild_id=1,
-                channel_id=2,
-                name="bench",
-                protocol="pop3",
-                host=target.dovecot.host,
-                port=target.port,
-                security="tls" if target.tls else "none",
-                username=target.user.name,
-                password_encrypted="unused",
-                folders=("INBOX",),
-                interval_minutes=5,
-                created_by=3,
-            ),
-        ).id
         cpu0, wall0 = _cpu_self(), time.perf_counter()
         result = download(engine, account_id, cfg, archive.Retention("keep"), True)
         # What the engine reads next to announce it (watch/announce.py, no rules): the
@@ -237,7 +256,7 @@ def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:
         if len(result.new) != got:
             raise BenchError(f"mailsync reported {len(result.new)} new but stored {got}")
     finally:
-        engine.dispose()
+        repo.delete_account(engine, account_id)
     return Run("mailsync", wall, cpu, got)
 
 

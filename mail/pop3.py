@@ -24,6 +24,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from mail.errors import ProtocolError
 from mail.parse import parse_headers
@@ -45,7 +46,7 @@ BATCH_SIZE = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
 _UIDL_TOKEN = re.compile("[!-~]+")  # printable ASCII, no space
-_UIDL_LINE = re.compile(rb"^([0-9]+) ([!-~]{1,%d})\r$" % _MAX_UIDL, re.MULTILINE)
+_UIDL_LINE = re.compile(rf"^([0-9]+) ([!-~]{{1,{_MAX_UIDL}}})\r$", re.MULTILINE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,16 @@ def uidl_map(conn: poplib.POP3) -> dict[str, int]:
     except poplib.error_proto as exc:
         raise ProtocolError(f"`{conn.host}` refused the UIDL command.") from exc
     # Every line "N TOKEN" as servers write them: read by one regex, no loop per line.
-    pairs = [(int(n), t.decode("ascii")) for n, t in _UIDL_LINE.findall(body)]
-    if len(pairs) != body.count(b"\n"):
+    found = _UIDL_LINE.findall(body.decode("latin-1"))
+    if len(found) == body.count(b"\n"):
+        numbers = list(map(int, map(itemgetter(0), found)))
+        tokens = list(map(itemgetter(1), found))
+        if numbers == sorted(numbers) and len(set(numbers)) == len(set(tokens)) == len(found):
+            return dict(zip(tokens, numbers, strict=True))
+        pairs = list(zip(numbers, tokens, strict=True))
+    else:
         pairs = _checked_uidl_lines(conn.host, body.split(b"\r\n")[:-1])
     pairs.sort()
-    if len({t for _, t in pairs}) == len(pairs) == len({n for n, _ in pairs}):
-        return {token: number for number, token in pairs}
     tokens = Counter(t for _, t in pairs)
     numbers = Counter(n for n, _ in pairs)
     out: dict[str, int] = {}

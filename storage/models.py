@@ -116,6 +116,7 @@ class ArchivedMessage(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("account_id", "uidl", name="uq_pop3_message_uidl"),
         Index("ix_pop3_message_account_downloaded", "account_id", "downloaded_at"),
+        Index("ix_pop3_message_unannounced", "account_id", "announced", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

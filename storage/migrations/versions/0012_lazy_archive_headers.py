@@ -1,5 +1,6 @@
 """POP3 archive rows whose header fields are read when first needed (storage/archive.py):
-a bulk download commits the bytes only; rows stored before were read at download.
+a bulk download commits the bytes only; rows stored before were read at download. And an
+index for the announcement's count and newest rows of what is not announced yet.
 
 Revision ID: 0012
 Revises: 0011
@@ -20,10 +21,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("headers_read", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+    op.create_index(
+        "ix_pop3_message_unannounced", "pop3_message", ["account_id", "announced", "id"]
+    )
 
 
 def downgrade() -> None:
     # An older version reads the fields as stored: fill them first (the bot does when it
     # next needs them), or they show as empty there.
+    op.drop_index("ix_pop3_message_unannounced", table_name="pop3_message")
     with op.batch_alter_table("pop3_message") as batch:
         batch.drop_column("headers_read")

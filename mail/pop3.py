@@ -25,6 +25,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 from mail.errors import ProtocolError
 from mail.parse import parse_headers
@@ -225,20 +226,28 @@ def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
     return parsed.sender, parsed.subject
 
 
+def _downloaded(uidl: str, raw: bytes) -> Downloaded:
+    return Downloaded(uidl, len(raw), raw)
+
+
 def poll(
     cfg: ServerConfig,
     known_uidls: Callable[[Iterable[str]], set[str]],
-    store: Callable[[list[Downloaded]], None],
+    store: Callable[[list[Any]], None],
     deletable: Callable[[Mapping[str, int]], set[str]],
     allow_private: bool,
     batch_size: int = BATCH_SIZE,
     *,
     require_uidl: bool = True,
     batch_bytes: int = BATCH_BYTES,
+    prepare: Callable[[str, bytes], Any] = _downloaded,
 ) -> Pop3Poll:
     """Download new mail into `store` (which must commit durably before returning), then
     DELE what `deletable(uidl_map)` names and QUIT. If `store` raises, nothing is deleted
     and the error propagates; downloads already stored stay stored.
+
+    Each message is handed to `prepare(uidl, raw)` as it arrives, on this thread (by
+    default it makes a Downloaded), and `store` gets lists of what prepare returned.
 
     When there is more than one batch, store() runs one batch behind the download on a
     thread of its own (mail/store_behind.py); every call has returned before deletable()
@@ -252,21 +261,21 @@ def poll(
         wanted = [(n, u) for u, n in current.items() if u not in known]
         by_number = dict(wanted)
         new: list[Pop3New] = []
-        batch: list[Downloaded] = []
+        batch: list[Any] = []
         pending = 0
         with StoreBehind(store) as behind:
             # One batch has nothing to overlap with: stored on this thread.
             put = behind.put if len(wanted) > batch_size else store
             for number, raw in retrieve(conn, [n for n, _ in wanted], conn.caps.pipelining):
-                batch.append(Downloaded(by_number[number], len(raw), raw))
+                uidl = by_number[number]
+                batch.append(prepare(uidl, raw))
+                new.append(Pop3New(uidl, len(raw)))
                 pending += len(raw)
                 if len(batch) >= batch_size or pending >= batch_bytes:
                     put(batch)
-                    new.extend(Pop3New(d.uidl, d.size) for d in batch)
                     batch, pending = [], 0
             if batch:
                 put(batch)
-                new.extend(Pop3New(d.uidl, d.size) for d in batch)
             behind.drain()
         got = {n.uidl for n in new}
         failed = tuple(u for _, u in wanted if u not in got)

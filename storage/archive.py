@@ -4,7 +4,7 @@ the server is ever asked to delete it (watch/pop3_download.py wires mail.pop3 to
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,26 +104,41 @@ def _insert_new(engine: Engine) -> Insert | None:
     return None
 
 
+# A message as the store takes it: (UIDL, size, compressed bytes).
+Packed = tuple[str, int, bytes]
+
+
+def packer() -> Callable[[str, bytes], Packed]:
+    """Packs each message of one download as it arrives, on the downloading thread (for
+    mail.pop3.poll's `prepare`): there the compression fills the time spent waiting for the
+    server, while the thread that commits (store_packed, behind the download) does little
+    but SQLite's own work. One compressor per download, never shared between threads."""
+    pack = archive_codec.Packer().pack
+    return lambda uidl, raw: (uidl, len(raw), pack(raw))
+
+
 def store(engine: Engine, account_id: int, batch: list[pop3.Downloaded]) -> None:
-    """Commit a batch of downloads in one transaction (durable before any DELE): one
-    executemany of an INSERT that skips UIDLs already stored. Only the bytes: the header
-    fields are read when a reader first needs them (read_headers), so a first download of
-    thousands reads the headers of the few it shows, not of all. The ORM's bulk path and a
-    SELECT for the UIDLs present cost more per message than the commit's fsync; on SQLite
-    even the Core's parameter handling did (storage/archive_insert.py goes below it)."""
+    """store_packed of downloads not packed yet."""
+    pack = packer()
+    store_packed(engine, account_id, [pack(d.uidl, d.raw) for d in batch])
+
+
+def store_packed(engine: Engine, account_id: int, batch: list[Packed]) -> None:
+    """Commit a batch of downloads in one transaction (durable before any DELE): an INSERT
+    that skips UIDLs already stored. Only the bytes: the header fields are read when a
+    reader first needs them (read_headers), so a first download of thousands reads the
+    headers of the few it shows, not of all. The ORM's bulk path and a SELECT for the UIDLs
+    present cost more per message than the commit's fsync; on SQLite even the Core's
+    parameter handling did (storage/archive_insert.py goes below it)."""
     if not batch:
         return
-    pack = archive_codec.Packer().pack
     at = utcnow()
     if engine.dialect.name == "sqlite":
-        packed = [(d.uidl, d.size, pack(d.raw)) for d in batch]
         with engine.begin() as connection:
-            archive_insert.insert_rows(connection, account_id, at, packed)
+            archive_insert.insert_rows(connection, account_id, at, batch)
         return
     constant = {**_UNREAD, "account_id": account_id, "downloaded_at": at}
-    rows = [
-        {**constant, "uidl": d.uidl, "size": d.size, "raw_compressed": pack(d.raw)} for d in batch
-    ]
+    rows = [{**constant, "uidl": u, "size": n, "raw_compressed": b} for u, n, b in batch]
     statement = _insert_new(engine)
     with engine.begin() as connection:
         if statement is not None:

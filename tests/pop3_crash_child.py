@@ -21,7 +21,7 @@ def main() -> None:
     engine = make_engine(db_url)
     cfg = ServerConfig(Protocol.POP3, host, int(port), Security.TLS, user, password)
     if crash == "after_retr":  # bytes downloaded, not yet committed
-        archive.store = lambda *_a, **_k: die()
+        archive.store_packed = lambda *_a, **_k: die()
     elif crash == "after_commit":  # committed, before any DELE
         archive.deletable = lambda *_a, **_k: die()
     elif crash == "after_dele":  # DELE sent and accepted, before QUIT

@@ -290,6 +290,29 @@ def test_sqlite_archive_commits_with_synchronous_full(tmp_path):
         engine.dispose()
 
 
+def test_many_rows_a_statement_skip_what_is_stored(store, mail_user):
+    """A batch long enough for the INSERTs of many rows each (storage/archive_insert.py)
+    keeps every UIDL's first bytes: those stored before, and the first of a UIDL the batch
+    itself names twice."""
+    from mail import pop3
+    from storage.archive_insert import ROWS_PER_STATEMENT
+
+    account_id = _account(store, mail_user)
+
+    def item(uidl, subject):
+        raw = make_message(subject=subject)
+        return pop3.Downloaded(uidl, len(raw), raw)
+
+    count = 2 * ROWS_PER_STATEMENT + 7
+    archive.store(store, account_id, [item(f"u{i}", f"old {i}") for i in range(0, count, 3)])
+    batch = [item(f"u{i}", f"new {i}") for i in range(count)]
+    batch.insert(ROWS_PER_STATEMENT // 2, item("u1", "second u1"))
+    archive.store(store, account_id, batch)
+    stored, total = _stored(store, account_id)
+    assert total == count
+    assert set(stored) == {f"{'old' if i % 3 == 0 else 'new'} {i}" for i in range(count)}
+
+
 def test_store_writes_what_the_core_insert_writes(store, mail_user, monkeypatch):
     """archive.store (on SQLite an INSERT at the driver, below SQLAlchemy's parameter
     handling) writes the very values a Core INSERT of the same rows writes: the compressed

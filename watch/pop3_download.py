@@ -26,9 +26,10 @@ def download(
     result = pop3.poll(
         cfg,
         known_uidls=lambda uidls: archive.known_uidls(engine, account_id, uidls),
-        store=lambda batch: archive.store(engine, account_id, batch),
+        store=lambda batch: archive.store_packed(engine, account_id, batch),
         deletable=lambda on_server: archive.deletable(engine, account_id, on_server, retention, at),
         allow_private=allow_private,
+        prepare=archive.packer(),
     )
     if result.deleted:
         archive.mark_deleted(engine, account_id, result.deleted, at)

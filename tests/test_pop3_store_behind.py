@@ -79,3 +79,16 @@ def test_prepare_sees_each_message_on_the_downloading_thread(dovecot, mail_user)
     flat = [item for b in batches for item in b]
     assert flat == [(n.uidl, n.size) for n in result.new]
     assert [size for _, size in flat] == [len(_crlf(r)) for r in raws]
+
+
+def test_a_failed_last_batch_raises_and_deletes_nothing(dovecot, mail_user):
+    """The last batch is stored behind the download too: its failure still reaches the
+    caller before DELE is considered, and the server keeps everything."""
+    _append_all(dovecot, mail_user, [make_message(subject=f"f{i}") for i in range(5)])
+    rec = _Timed(delete=lambda current: set(current), fail_on_batch=3)
+    with pytest.raises(RuntimeError, match="database is down"):
+        rec.poll(_cfg(dovecot, mail_user), batch_size=2)
+    assert [len(b) for b in rec.batches] == [2, 2]
+    assert rec.stored_when_asked == []
+    with pop3.session(_cfg(dovecot, mail_user), allow_private=True) as conn:
+        assert pop3.stat(conn)[0] == 5

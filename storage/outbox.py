@@ -107,13 +107,16 @@ def enqueue_archived(
     alerts: Iterable[Alert],
     up_to: int,
     extra: Iterable[SQLModel] = (),
+    *,
+    expected: int,
 ) -> None:
     """POP3: queue the alerts (and `extra` rows: digest lines) and mark the account's
-    archive rows up to id `up_to` announced, atomically."""
+    archive rows up to id `up_to` announced, atomically; compare-and-set: unless exactly
+    `expected` rows were still unannounced (what the caller read), nothing is written and
+    repo.StateMovedError is raised, so a second writer (a process taking the shard over)
+    that read the same rows cannot announce them again."""
     with _session(engine) as session:
-        session.add_all(rows(account, alerts))
-        session.add_all(extra)
-        session.exec(  # type: ignore[call-overload]
+        marked = session.exec(  # type: ignore[call-overload]
             update(ArchivedMessage)
             .where(
                 col(ArchivedMessage.account_id) == account.id,
@@ -122,6 +125,11 @@ def enqueue_archived(
             )
             .values(announced=True)
         )
+        if marked.rowcount != expected:
+            session.rollback()
+            raise repo.StateMovedError(f"archive: {marked.rowcount} of {expected} unannounced")
+        session.add_all(rows(account, alerts))
+        session.add_all(extra)
         session.commit()
 
 

@@ -189,8 +189,9 @@ def folder_states(engine: Engine, account_id: int) -> dict[str, FolderState]:
 
 
 class StateMovedError(Exception):
-    """A folder's stored state is not the one the poll started from: someone else (a
-    second process that took the shard over, a /mail edit of the folders) wrote it."""
+    """A folder's stored state (IMAP) or the unannounced archive rows (POP3) are not what
+    the poll started from: someone else (a second process that took the shard over, a
+    /mail edit of the folders) wrote them."""
 
 
 def apply_folder_states(

@@ -133,3 +133,41 @@ def test_a_poll_whose_folder_state_moved_meanwhile_queues_nothing(database_url):
         assert repo.folder_states(engine, account.id)["INBOX"].highest_uid == 7
     finally:
         engine.dispose()
+
+
+def test_pop3_mail_announced_by_another_writer_is_not_announced_again(database_url):
+    """Compare-and-set of the unannounced archive rows: two writers that read the same
+    downloaded mail (a process taking the shard over, and the one it replaces) queue its
+    alert once; the second queues nothing, and later mail is announced as usual."""
+    from mail.pop3 import Downloaded
+    from storage import archive
+    from tests.plugins.dovecot import make_message
+    from tests.store_helpers import new_account
+
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        account = repo.create_account(
+            engine, new_account(guild_id=1 << 22, name="p", protocol="pop3", port=995)
+        )
+        raws = [make_message(subject=f"m{i}") for i in range(3)]
+        archive.store(engine, account.id, [Downloaded(f"u{i}", 9, r) for i, r in enumerate(raws)])
+        rows, total = archive.unannounced(engine, account.id)  # both writers read this
+        up_to = max(r.id for r in rows)
+        outbox.enqueue_archived(engine, account, [Alert({"title": "first"})], up_to, expected=total)
+        with pytest.raises(repo.StateMovedError):
+            outbox.enqueue_archived(
+                engine, account, [Alert({"title": "second"})], up_to, expected=total
+            )
+        archive.store(engine, account.id, [Downloaded("u9", 9, make_message(subject="later"))])
+        rows, total = archive.unannounced(engine, account.id)
+        assert [r.subject for r in rows] == ["later"] and total == 1
+        outbox.enqueue_archived(
+            engine, account, [Alert({"title": "later"})], rows[0].id, expected=total
+        )
+        titles = [
+            json.loads(r.payload)["embed"]["title"] for r in outbox.due(engine, outbox.utcnow())
+        ]
+        assert titles == ["first", "later"]
+    finally:
+        engine.dispose()

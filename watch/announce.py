@@ -6,6 +6,7 @@ transaction that advances the stored state (IMAP) or marks the archive rows anno
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 
@@ -84,13 +85,17 @@ class Announcer:
         """Queue what the archive holds but has not announced, marking it announced in the
         same transaction; returns how many messages that was."""
         rules = await asyncio.to_thread(routed.load_rules, self.engine, account.id)
-        if rules or account.delivery != "instant":
-            queued, announced = await asyncio.to_thread(
-                routed.queue_pop3, self.engine, self.render, account, rules
-            )
-            self._queued(queued)
-            return announced
-        return await self._pop3_newest(account)
+        try:
+            if rules or account.delivery != "instant":
+                queued, announced = await asyncio.to_thread(
+                    routed.queue_pop3, self.engine, self.render, account, rules
+                )
+                self._queued(queued)
+                return announced
+            return await self._pop3_newest(account)
+        except repo.StateMovedError as exc:  # another writer announced these meanwhile
+            log.warning("account %s: %s during this poll; queued nothing", account.id, exc)
+            return 0
 
     async def _pop3_newest(self, account: Account) -> int:
         """No rules, instant delivery: only the newest rows are read (a first download of
@@ -112,7 +117,14 @@ class Announcer:
             else:
                 alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]
             await asyncio.to_thread(
-                outbox.enqueue_archived, self.engine, account, alerts, max(r.id for r in rows)
+                functools.partial(
+                    outbox.enqueue_archived,
+                    self.engine,
+                    account,
+                    alerts,
+                    max(r.id for r in rows),
+                    expected=total,
+                )
             )
             self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()

@@ -47,5 +47,5 @@ def queue_pop3(
     alerts = routing.alerts(planned, render, account)
     up_to = max(r.id for r in rows if r.id is not None)
     waiting = digest.rows(account.id, planned.waiting)
-    outbox.enqueue_archived(engine, account, alerts, up_to, waiting)
+    outbox.enqueue_archived(engine, account, alerts, up_to, waiting, expected=len(rows))
     return len(alerts), len(rows)

@@ -11,6 +11,7 @@ in-process). Run as a module by BotProcess:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -34,9 +35,29 @@ class BotProcess:
         self.pid = self.process.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the whole process (every thread) so far."""
+        """User + system CPU of the whole process (every thread) so far, in clock ticks
+        (10 ms): the kernel's own count, threads that ended included."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def cpu_mark(self) -> tuple[float, dict[int, int]]:
+        """A mark for cpu_since: the tick count, and each thread's time on a CPU in
+        nanoseconds (/proc/PID/task/TID/schedstat)."""
+        threads = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+        return self.cpu_seconds(), threads
+
+    def cpu_since(self, mark: tuple[float, dict[int, int]]) -> float:
+        """CPU seconds of the whole process since `mark`: to the nanosecond when no thread
+        ended meanwhile (a quiet minute is a few ticks, so ticks alone say 10 or 20 ms for
+        the same work), else in ticks."""
+        ticks, before = mark
+        now_ticks, after = self.cpu_mark()
+        if not before.keys() <= after.keys():  # a thread ended: only the ticks count it
+            return now_ticks - ticks
+        return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -170,9 +170,9 @@ async def run_bot(
         figures.connections = bot.connections_to(port)
         figures.server_sessions = await asyncio.to_thread(dovecot.imap_sessions_total)
 
-        cpu = bot.cpu_seconds()
+        cpu = bot.cpu_mark()
         await asyncio.sleep(quiet_seconds)
-        figures.quiet_cpu_per_min = (bot.cpu_seconds() - cpu) * 60 / quiet_seconds
+        figures.quiet_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
 
         rng = random.Random(7)
         for i in range(probes):
@@ -204,9 +204,9 @@ async def run_bot(
         await bot.wait_for(lambda: bot.connections_to(port) == n, 300, "reconnect at startup")
         figures.startup_s = time.monotonic() - start
         await asyncio.sleep(65)  # every connection has renewed at least once
-        cpu = bot.cpu_seconds()
+        cpu = bot.cpu_mark()
         await asyncio.sleep(quiet_seconds)
-        figures.renew_cpu_per_min = (bot.cpu_seconds() - cpu) * 60 / quiet_seconds
+        figures.renew_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
     finally:
         bot.stop()
         await double.stop()

@@ -439,7 +439,7 @@ def report(result: dict, messages: int, seed: int, rounds: int, warmups: int, pl
         above = medians["mailsync"] - medians["floor"]
         print(
             f"  mailsync above the floor: {above:.3f} s "
-            f"({above / medians['mailsync']:.0%} of its wall: parse, compress, store)"
+            f"({above / medians['mailsync']:.0%} of its wall: UIDL, store, announcement reads)"
         )
     print()
     print("order per round: " + "; ".join(",".join(order) for order in result["orders"]))

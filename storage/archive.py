@@ -7,18 +7,18 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, Insert, bindparam, func, insert, or_, update
+from sqlalchemy import Engine, Insert, func, insert, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mail import pop3
-from mail.parse import ParsedMessage, parse_headers, parse_message
+from mail.parse import parse_message
 from mail.types import NewMessage
 from storage import archive_codec, archive_insert
+from storage.archive_headers import UNREAD, read_headers
 from storage.models import ArchivedMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def store_packed(engine: Engine, account_id: int, batch: list[Packed]) -> None:
         with engine.begin() as connection:
             archive_insert.insert_rows(connection, account_id, at, batch)
         return
-    constant = {**_UNREAD, "account_id": account_id, "downloaded_at": at}
+    constant = {**UNREAD, "account_id": account_id, "downloaded_at": at}
     rows = [{**constant, "uidl": u, "size": n, "raw_compressed": b} for u, n, b in batch]
     statement = _insert_new(engine)
     with engine.begin() as connection:
@@ -155,92 +155,6 @@ def store_packed(engine: Engine, account_id: int, batch: list[Packed]) -> None:
         rows = [r for r in rows if r["uidl"] not in present]
         if rows:
             connection.execute(insert(ArchivedMessage.__table__), rows)
-
-
-# A downloaded row before its headers are read; what every stored row holds besides.
-_UNREAD = {
-    "announced": False,
-    "deleted_at": None,
-    "headers_read": False,
-    "message_id": None,
-    "sender": "",
-    "subject": "",
-    "sent_at": None,
-    "to_addrs": None,
-    "cc_addrs": None,
-    "in_reply_to": None,
-    "reference_ids": None,
-}
-
-
-def _header_fields(parsed: ParsedMessage) -> dict[str, object]:
-    """The row's header fields from a parse, keyed as _FILL's parameters."""
-    return {
-        "h_message_id": parsed.message_id[:300] if parsed.message_id else None,
-        "h_sender": parsed.sender[:1000],
-        "h_subject": parsed.subject[:1000],
-        "h_sent_at": parsed.date,
-        "h_to_addrs": "\n".join(parsed.to) or None,
-        "h_cc_addrs": "\n".join(parsed.cc) or None,
-        "h_in_reply_to": parsed.in_reply_to,
-        "h_reference_ids": "\n".join(parsed.references) or None,
-    }
-
-
-_HEADER_COLUMNS = ("message_id", "sender", "subject", "sent_at", "to_addrs", "cc_addrs",
-                   "in_reply_to", "reference_ids")  # fmt: skip
-_table = ArchivedMessage.__table__
-_FILL = (
-    update(_table)
-    .where(_table.c.id == bindparam("row_id"))
-    .values(headers_read=True, **{c: bindparam("h_" + c) for c in _HEADER_COLUMNS})
-)
-_UNREADABLE = ParsedMessage("(no subject)", "(unknown sender)", None, "", (), None)
-
-
-def _read(row_id: int, raw: bytes) -> dict[str, object]:
-    try:
-        parsed = parse_headers(archive_codec.unpack(raw))
-    except Exception:  # bytes the codec cannot read: a damaged store, not hostile mail
-        log.error("archive row %s: stored bytes do not decompress", row_id)
-        parsed = _UNREADABLE
-    return {"row_id": row_id, **_header_fields(parsed)}
-
-
-def read_headers(
-    session: Session, account_id: int, ids: Iterable[int] | None = None, *where: Any
-) -> int:
-    """Reads the header fields of the account's stored rows whose headers are unread (of
-    `ids` only, when given; also matching `where`) and writes them in the session's
-    transaction, which the caller commits. Returns how many rows it read."""
-    conditions = [
-        ArchivedMessage.account_id == account_id,
-        col(ArchivedMessage.headers_read).is_(False),
-        col(ArchivedMessage.raw_compressed).is_not(None),
-        *where,
-    ]
-    done = 0
-    chunks = _chunks(list(ids)) if ids is not None else None
-    while True:
-        if chunks is not None:
-            chunk = next(chunks, None)
-            if chunk is None:
-                return done
-            query = select(ArchivedMessage.id, ArchivedMessage.raw_compressed).where(
-                *conditions, col(ArchivedMessage.id).in_(chunk)
-            )
-        else:
-            query = (
-                select(ArchivedMessage.id, ArchivedMessage.raw_compressed)
-                .where(*conditions)
-                .limit(_CHUNK)
-            )
-        unread = session.exec(query).all()
-        if unread:
-            session.connection().execute(_FILL, [_read(row_id, raw) for row_id, raw in unread])
-            done += len(unread)
-        elif chunks is None:
-            return done
 
 
 def deletable(

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from storage.models import ArchivedMessage
 
 _BOUND = ("account_id", "uidl", "size", "raw_compressed", "downloaded_at")
-# A row whose headers are unread (storage/archive.py's _UNREAD); other columns stay NULL.
+# A row whose headers are unread (storage/archive_headers.UNREAD); other columns stay NULL.
 _UNREAD_SQL = {"announced": "0", "headers_read": "0", "sender": "''", "subject": "''"}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
-from storage import archive
+from storage.archive_headers import read_headers
 from storage.models import (
     Account,
     AccountHealth,
@@ -195,7 +195,7 @@ def _archive_totals(session: Session, account_id: int) -> ArchiveTotals:
         .order_by(col(ArchivedMessage.downloaded_at).desc(), col(ArchivedMessage.id).desc())
         .limit(1)
     ).first()
-    if newest_id is not None and archive.read_headers(session, account_id, [newest_id]):
+    if newest_id is not None and read_headers(session, account_id, [newest_id]):
         session.commit()
     newest = session.exec(
         select(ArchivedMessage.sender, ArchivedMessage.subject, ArchivedMessage.sent_at).where(

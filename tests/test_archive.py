@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from mail import net
 from mail.types import Protocol, Security, ServerConfig
-from storage import archive, archive_codec, repo
+from storage import archive, archive_codec, archive_headers, repo
 from storage.db import make_engine, migrate
 from storage.models import utcnow
 from tests.plugins.dovecot import make_message
@@ -332,7 +332,7 @@ def test_store_writes_what_the_core_insert_writes(store, mail_user, monkeypatch)
     archive.store(store, driver_account, items)
     rows = [
         {
-            **archive._UNREAD,
+            **archive_headers.UNREAD,
             "account_id": core_account,
             "uidl": d.uidl,
             "size": d.size,

@@ -18,6 +18,10 @@ from mail import net, pop3
 from mail.errors import ConnectError, ProtocolError
 from mail.pop3_reader import Reader
 from mail.types import Protocol, Security, ServerConfig
+from tests.plugins.dovecot import make_message
+from tests.test_pop3 import _append_all, _cfg, _crlf, _Recorder, _tricky_message
+from tests.test_pop3 import scripted as scripted  # the fixture: scripted POP3 servers
+from tests.test_pop3 import tls as tls  # the fixture: trust the rig's CA
 
 line_text = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"x")) | st.sampled_from(
     [b"", b".", b"..", b".x", b"\r", b"x\r", b"..\r", b"...", b". "]
@@ -165,3 +169,51 @@ def test_bytes_behind_the_stls_answer_are_refused(dovecot, dovecot_ssl_env, inje
     finally:
         listener.close()
         net.reset_tls_context()
+
+
+# Against Dovecot and scripted servers, through mail.pop3.retrieve and poll.
+
+
+@pytest.mark.usefixtures("tls")
+def test_large_and_odd_messages_read_byte_exact(dovecot):
+    """read_multiline reads whole buffered chunks: a message much larger than the buffer,
+    an empty-bodied one, one of dot lines only and one whose line ends exactly where a read
+    might, pipelined between others, each come back exactly as appended."""
+    big = make_message(subject="big", body=".x\n" * 20 + "y" * 70 + "\n", size=600_000)
+    dots = b"Subject: dots\r\n\r\n" + b".\r\n..\r\n...\r\n" * 500
+    empty = b"Subject: empty\r\n\r\n"
+    raws = [big, _tricky_message(1), dots, empty, _tricky_message(2), big]
+    mail_user = dovecot.add_user(quota_kib=8 * 1024)
+    _append_all(dovecot, mail_user, raws)
+    with pop3.session(_cfg(dovecot, mail_user), allow_private=True) as conn:
+        numbers = list(pop3.uidl_map(conn).values())
+        got = [raw for _, raw in pop3.retrieve(conn, numbers, pipelined=True)]
+        assert pop3.stat(conn)[0] == len(raws)  # the stream is still in step afterwards
+    assert got == [_crlf(r) for r in raws]
+
+
+def test_bare_lf_and_refused_retr_in_a_pipeline(scripted):
+    """A server that ends lines with a bare LF gets them back as CRLF (as poplib's lines
+    joined with CRLF would be), dot-stuffing is undone, and a -ERR between two messages
+    keeps the stream in step."""
+    server = scripted(
+        capa=("USER", "UIDL", "PIPELINING"),
+        uidl=["1 a", "2 b", "3 c"],
+        messages={1: b"S: 1\r\n\r\n..x\r\n", 2: b"S: 2\r\n\r\nno\r\n", 3: b"S: 3\r\n\r\ny\r\n"},
+        refuse_retr={"2"},
+        bare_lf=True,
+    )
+    rec = _Recorder()
+    result = rec.poll(server.config())
+    assert [d.raw for d in rec.stored] == [b"S: 1\r\n\r\n..x\r\n", b"S: 3\r\n\r\ny\r\n"]
+    assert result.failed == ("b",)
+
+
+def test_overlong_line_is_a_protocol_error(scripted):
+    """A line longer than MAX_LINE is refused as before, whether it ends mid-stream or in
+    the last chunk of the response."""
+    for size in (pop3.MAX_LINE + 10, pop3.MAX_LINE * 2):
+        line = b"x" * size
+        server = scripted(uidl=["1 a"], messages={1: b"S: 1\r\n\r\n" + line + b"\r\n"})
+        with pytest.raises(ProtocolError, match="longer than"):
+            _Recorder().poll(server.config())

@@ -11,7 +11,7 @@ import pytest
 
 from mail import pop3
 from tests.plugins.dovecot import make_message
-from tests.test_pop3 import _append_all, _cfg, _crlf, _Recorder
+from tests.test_pop3 import _append_all, _cfg, _crlf, _Recorder, _server_uidls
 from tests.test_pop3 import tls as tls  # the fixture: trust the rig's CA
 
 pytestmark = pytest.mark.usefixtures("tls")
@@ -92,3 +92,16 @@ def test_a_failed_last_batch_raises_and_deletes_nothing(dovecot, mail_user):
     assert rec.stored_when_asked == []
     with pop3.session(_cfg(dovecot, mail_user), allow_private=True) as conn:
         assert pop3.stat(conn)[0] == 5
+
+
+def test_failed_store_stops_later_batches_and_deletes_nothing(dovecot, mail_user):
+    """After a failed store() no later batch is stored, the error reaches the caller,
+    deletable is never asked and the server keeps everything."""
+    _append_all(dovecot, mail_user, [make_message(subject=f"m{i}") for i in range(10)])
+    rec = _Recorder(delete=lambda current: set(current), fail_on_batch=2)
+    with pytest.raises(RuntimeError, match="database is down"):
+        rec.poll(_cfg(dovecot, mail_user), batch_size=2)
+    assert [b"Subject: m0\r\n" in d.raw for d in rec.stored] == [True, False]
+    assert [b"Subject: m1\r\n" in d.raw for d in rec.stored] == [False, True]
+    assert rec.deletable_calls == 0
+    assert len(_server_uidls(dovecot, mail_user)) == 10

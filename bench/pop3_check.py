@@ -25,8 +25,9 @@ from pathlib import Path
 
 from bench._pop3_baselines import run_fetchmail
 from bench._pop3_common import Target
+from bench._pop3_runners import run_floor
 from bench._rig import bot_harness, dovecot_server
-from bench.pop3 import build_messages, deliver, rotation, run_floor, warm_up
+from bench.pop3 import build_messages, deliver, rotation, warm_up
 
 
 async def measure(count: int, rounds: int, tls: bool) -> dict[str, list[float]]:

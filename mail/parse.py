@@ -16,14 +16,15 @@ import quopri
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from mail.html_text import html_to_text
 from mail.plain_headers import (
-    _PLAIN_DATE,
+    _SIMPLE_ADDRESS,
     MAX_HEADER,
+    _date,
     _header_block,
-    _plain_date,
+    _simple_address,
     _simple_headers,
 )
 
@@ -184,19 +185,6 @@ def _address(raw: str) -> tuple[str, str]:
     return name, addr
 
 
-# `a.b@example.com` or `Ann Lee <a.b@example.com>`: the stdlib parser gives these the pair
-# the groups hold (tests/test_parse_properties.py checks it), at a tenth of the cost.
-_ADDR_SPEC = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-_SIMPLE_ADDRESS = re.compile(
-    rf"[ \t]*(?:([A-Za-z0-9]+(?: [A-Za-z0-9]+)*)[ \t]*<({_ADDR_SPEC})>|({_ADDR_SPEC}))[ \t]*"
-)
-
-
-def _simple_address(raw: str) -> tuple[str, str] | None:
-    simple = _SIMPLE_ADDRESS.fullmatch(raw)
-    return (simple[1] or "", simple[2] or simple[3]) if simple else None
-
-
 _MASK_MARKS = re.compile("[\ue000\ue001]")
 _BARE_ADDRESS = re.compile(r'[^\s<>()\[\],;:"]*')
 _ADDRESS_LIKE = re.compile(r'[<>@,;:"]')
@@ -254,21 +242,6 @@ def _parsed_addresses(header: str) -> list[str]:
     except Exception:  # e.g. RecursionError on deeply nested comments
         pairs = []
     return [_clean(addr, 254) for _name, addr in pairs]
-
-
-def _date(date_header: str) -> datetime | None:
-    if not date_header:
-        return None
-    try:
-        plain = _PLAIN_DATE.fullmatch(date_header)
-        date = _plain_date(plain) if plain else email.utils.parsedate_to_datetime(date_header)
-        if date.tzinfo is None:  # no zone, or "-0000" (zone unknown): taken as UTC
-            date = date.replace(tzinfo=UTC)
-        if not 1 < date.year < 9999:
-            date.astimezone(UTC)  # raises if the offset pushes it outside datetime's range
-        return date
-    except Exception:
-        return None
 
 
 def _walk(msg: Message) -> list[tuple[Message, bool]]:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import poplib
 import resource
@@ -85,22 +86,18 @@ def run_poplib(target: Target, work: Path, expected: set[str]) -> Run:
     return Run("poplib", wall, cpu, verify("poplib", found, expected))
 
 
-_store: dict[str, Engine] = {}
-
-
+@functools.cache
 def _mailsync_store() -> Engine:
     """One SQLite store for every Mailsync run of this process, as the bot keeps one engine
     for its life (its statement caches warm); each run downloads into an account of its
     own, deleted with its rows afterwards (untimed), so every run starts from the same
     store."""
-    if "engine" not in _store:
-        folder = tempfile.mkdtemp(prefix="bench-pop3-mailsync-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        engine = make_engine(f"sqlite:///{Path(folder) / 'mailsync.db'}")
-        atexit.register(engine.dispose)
-        migrate(engine)
-        _store["engine"] = engine
-    return _store["engine"]
+    folder = tempfile.mkdtemp(prefix="bench-pop3-mailsync-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    engine = make_engine(f"sqlite:///{Path(folder) / 'mailsync.db'}")
+    atexit.register(engine.dispose)
+    migrate(engine)
+    return engine
 
 
 def run_mailsync(target: Target, work: Path, expected: set[str]) -> Run:

@@ -89,25 +89,20 @@ def read_headers(
         col(ArchivedMessage.raw_compressed).is_not(None),
         *where,
     ]
+    unread = select(ArchivedMessage.id, ArchivedMessage.raw_compressed).where(*conditions)
+    if ids is not None:
+        return sum(
+            _fill(session, unread.where(col(ArchivedMessage.id).in_(chunk)))
+            for chunk in _chunks(list(ids))
+        )
     done = 0
-    chunks = _chunks(list(ids)) if ids is not None else None
-    while True:
-        if chunks is not None:
-            chunk = next(chunks, None)
-            if chunk is None:
-                return done
-            query = select(ArchivedMessage.id, ArchivedMessage.raw_compressed).where(
-                *conditions, col(ArchivedMessage.id).in_(chunk)
-            )
-        else:
-            query = (
-                select(ArchivedMessage.id, ArchivedMessage.raw_compressed)
-                .where(*conditions)
-                .limit(_CHUNK)
-            )
-        unread = session.exec(query).all()
-        if unread:
-            session.connection().execute(_FILL, [_read(row_id, raw) for row_id, raw in unread])
-            done += len(unread)
-        elif chunks is None:
-            return done
+    while filled := _fill(session, unread.limit(_CHUNK)):  # what it fills drops out
+        done += filled
+    return done
+
+
+def _fill(session: Session, unread: Any) -> int:
+    rows = session.exec(unread).all()
+    if rows:
+        session.connection().execute(_FILL, [_read(row_id, raw) for row_id, raw in rows])
+    return len(rows)

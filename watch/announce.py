@@ -6,7 +6,6 @@ transaction that advances the stored state (IMAP) or marks the archive rows anno
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
 
@@ -116,15 +115,9 @@ class Announcer:
                 ]
             else:
                 alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]
+            up_to = max(r.id for r in rows)
             await asyncio.to_thread(
-                functools.partial(
-                    outbox.enqueue_archived,
-                    self.engine,
-                    account,
-                    alerts,
-                    max(r.id for r in rows),
-                    expected=total,
-                )
+                outbox.enqueue_archived, self.engine, account, alerts, up_to, expected=total
             )
             self.metrics.alerts_queued.inc(len(alerts))
             self._on_queued()

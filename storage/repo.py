@@ -3,11 +3,13 @@ async callers go through asyncio.to_thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Engine, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from mail.types import FolderBaseline, FolderState
@@ -274,8 +276,31 @@ def update_account(
         return account
 
 
+T = TypeVar("T")
+_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
+
+
+def _retrying_deadlocks(delete: Callable[[], T], attempts: int = 3) -> T:
+    """Run `delete` again when PostgreSQL chose it as a deadlock's victim. Deleting an
+    account cascades to rows a poll may be writing at that moment (its health, in the
+    opposite lock order), and PostgreSQL aborts one of the two; the poll's write is
+    retried by the next poll, a removal must be retried here."""
+    for attempt in range(attempts):
+        try:
+            return delete()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def delete_account(engine: Engine, account_id: int) -> bool:
     """The account and everything hanging off it (state, health, archive, outbox, secret)."""
+    return _retrying_deadlocks(lambda: _delete_account(engine, account_id))
+
+
+def _delete_account(engine: Engine, account_id: int) -> bool:
     with _session(engine) as session:
         account = session.get(Account, account_id)
         if account is None:
@@ -287,6 +312,10 @@ def delete_account(engine: Engine, account_id: int) -> bool:
 
 def delete_guild(engine: Engine, guild_id: int) -> list[int]:
     """Every account of a guild the bot left, with their secrets; returns their ids."""
+    return _retrying_deadlocks(lambda: _delete_guild(engine, guild_id))
+
+
+def _delete_guild(engine: Engine, guild_id: int) -> list[int]:
     with _session(engine) as session:
         accounts = session.exec(select(Account).where(Account.guild_id == guild_id)).all()
         ids = [a.id for a in accounts if a.id is not None]

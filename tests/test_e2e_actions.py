@@ -57,6 +57,7 @@ async def start(harness, user, name: str = "desk", mode: str = "triage", **add) 
     assert "Watching" in reply, reply
     said = await ask(harness, "mail edit", {"account": name, "actions": mode})
     assert f"actions `{mode}`" in said, said
+    await harness.settled()  # a poll that read the account before the edit ends first
     return harness.account_id(name)
 
 

@@ -25,7 +25,10 @@ async def _ask(harness, name, options):
 
 async def _deliver(harness, user, raw, account):
     """Append, poll now, and wait until the alert is posted (anywhere: channels or
-    threads; an IDLE push may have polled first) and nothing polls or waits to be sent."""
+    threads; an IDLE push may have polled first) and nothing polls or waits to be sent.
+    A poll already running read the account before the test's last /mail edit (threads
+    on), so it ends first: the mail is meant for the settings as they are now."""
+    await harness.settled()
     before = _all_posts(harness.double)
     harness.dovecot.append(user, raw)
     await _ask(harness, "mail check", {"account": account})

@@ -21,8 +21,9 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import queue
-import selectors
+import select
 import socket
 import ssl
 import threading
@@ -46,11 +47,23 @@ READ_TIMEOUT = 30.0
 TAKE_TIMEOUT = 2 * READ_TIMEOUT + 5  # a renewal under way may hold the connection that long
 
 
+READ_SIZE = 16384  # one TLS record at most; a keepalive line is 20 bytes
+_KEEPALIVE = b"* OK "  # Dovecot's "* OK Still here" every 2 minutes (imap_idle_notify_interval)
+# Servers send keepalives in bursts: Dovecot times every IDLE connection from one client
+# address to the same second (imap_keepalive_interval_msecs), so a thousand accounts'
+# lines arrive within a second. After a pass that read nothing new (keepalives, renewal
+# answers) the hub waits this long before reading again, so one wake-up reads many lines
+# instead of one each; news arriving meanwhile waits at most this long.
+HOLD_OFF = 0.05
+RENEWAL_GRID = 5.0  # renewal times are rounded up to this step so renewals go out together
+
+
 @dataclass(eq=False, slots=True)
 class _Watch:
     key: Hashable
     client: IMAPClient
     sock: socket.socket
+    fd: int  # kept: a closed socket's fileno() is -1, but the poller must still forget it
     reissue_at: float
     partial: bytes = field(default=b"")
     renewal: Renewal | None = None
@@ -74,8 +87,11 @@ class IdleHub:
         self._quota_due = quota_due
         self._on_quota = on_quota
         self._reissue_seconds = reissue_seconds
-        self._selector = selectors.DefaultSelector()
+        self._news = 0  # activity, losses and hand-overs the hub thread reported so far
+        self._grid = min(RENEWAL_GRID, reissue_seconds / 12)
+        self._poller = _Poller()
         self._watches: dict[Hashable, _Watch] = {}
+        self._by_fd: dict[int, _Watch] = {}
         self._renewing: set[Hashable] = set()
         self._renewals: list[tuple[float, int, _Watch]] = []  # heap of (reissue_at, seq, watch)
         self._seq = itertools.count()
@@ -89,7 +105,8 @@ class IdleHub:
         self._commands: queue.SimpleQueue[tuple[str, Hashable, object]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._wake_fd = self._wake_r.fileno()
+        self._poller.register(self._wake_fd)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-idle")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="imap-idle-hub", daemon=True)
@@ -126,7 +143,7 @@ class IdleHub:
                 waiter.set_result(None)
         self._wake_r.close()
         self._wake_w.close()
-        self._selector.close()
+        self._poller.close()
 
     def add(self, key: Hashable, client: IMAPClient, activity: bool = False) -> None:
         """Hand over a client already in IDLE (see enter_idle); the hub owns it from now on.
@@ -173,22 +190,44 @@ class IdleHub:
 
     def _run(self) -> None:
         # Each pass costs what happened in it, not the number of watched connections: a
-        # heap holds the renewal times, and only sockets just read are checked for bytes
-        # the SSL layer still holds.
+        # heap holds the renewal times, only sockets just read are checked for bytes the
+        # SSL layer still holds, and commands are looked at only when a caller woke the
+        # hub. A quiet account's one regular pass is the server's keepalive line, so this
+        # loop is the bot's idle CPU (issue 11): keep it lean.
+        by_fd = self._by_fd
         while not self._stopping.is_set():
             ready, self._reread = self._reread, set()
             timeout = 0.0 if ready else self._until_next_renewal(time.monotonic())
-            for key, _events in self._selector.select(timeout):
-                if key.data is None:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
-                else:
-                    ready.add(key.data)
+            woken = False
+            for fd in self._poller.poll(timeout):
+                watch = by_fd.get(fd)
+                if watch is not None:
+                    ready.add(watch)
+                elif fd == self._wake_fd:
+                    woken = True
+            news = self._news
             for watch in ready:
-                if self._watches.get(watch.key) is watch:
+                if by_fd.get(watch.fd) is watch:
                     self._read(watch)
-            self._apply_commands()
-            self._renew_due(time.monotonic())
+            if woken:  # drained before the commands are read: a later command wakes again
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+                self._apply_commands()
+            if self._renewals and self._renewals[0][0] <= time.monotonic():
+                self._renew_due(time.monotonic())
+            elif ready and news == self._news and not woken and not self._reread:
+                self._hold_off()  # only keepalives or renewal answers were read
+
+    def _hold_off(self) -> None:
+        """Wait HOLD_OFF for more of a burst; a caller's command ends the wait at once."""
+        with contextlib.suppress(OSError, ValueError):
+            select.select([self._wake_fd], [], [], HOLD_OFF)
+
+    def _next_reissue(self) -> float:
+        """The reissue time of an IDLE starting now: rounded up to the grid, so that the
+        renewals of connections added about together go out in one pass."""
+        at = time.monotonic() + self._reissue_seconds
+        return math.ceil(at / self._grid) * self._grid
 
     def _until_next_renewal(self, now: float) -> float:
         while self._renewals:
@@ -250,12 +289,13 @@ class IdleHub:
         if report is not None:
             self._on_quota(watch.key, report)
         if self._hand_over(watch.key, watch.client):  # a take() waited for the renewal
+            self._news += 1
             self._detach(watch)
             return
-        watch.reissue_at = time.monotonic() + self._reissue_seconds
+        watch.reissue_at = self._next_reissue()
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
         if renewal.activity:
-            self._on_activity(watch.key)
+            self._activity(watch.key)
 
     def _hand_over(self, key: Hashable, client: IMAPClient) -> bool:
         """Give `client` to the first take() still waiting for it (the others get None)."""
@@ -335,14 +375,18 @@ class IdleHub:
         sock = client.socket()
         keepalive(sock)
         sock.setblocking(False)
-        watch = _Watch(key, client, sock, time.monotonic() + self._reissue_seconds)
+        stale = self._by_fd.get(sock.fileno())
+        if stale is not None:  # its socket was closed and the number reused
+            self._detach(stale)
+        watch = _Watch(key, client, sock, sock.fileno(), self._next_reissue())
         self._watches[key] = watch
-        self._selector.register(sock, selectors.EVENT_READ, watch)
+        self._by_fd[watch.fd] = watch
+        self._poller.register(watch.fd)
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
 
     def _read(self, watch: _Watch) -> None:
         try:
-            data = watch.sock.recv(65536)
+            data = watch.sock.recv(READ_SIZE)
         except NOT_READY:
             return
         except OSError as exc:
@@ -350,6 +394,15 @@ class IdleHub:
             return
         if not data:
             self._lose(watch, "the server closed the connection")
+            return
+        if (  # the server's keepalive, whole: nothing to split or report
+            data.startswith(_KEEPALIVE)
+            and data.find(b"\r\n") == len(data) - 2
+            and not watch.partial
+            and watch.renewal is None
+        ):
+            if self._ssl_pending(watch):
+                self._reread.add(watch)
             return
         *lines, watch.partial = (watch.partial + data).split(b"\r\n")
         watch.partial = watch.partial[-8192:]
@@ -363,16 +416,23 @@ class IdleHub:
             if self._watches.get(watch.key) is not watch:
                 return  # lost, or handed to a waiting take()
         if any(line and not line.upper().startswith(b"* OK") for line in lines):
-            self._on_activity(watch.key)
+            self._activity(watch.key)
         if self._ssl_pending(watch):  # more decrypted bytes than one recv took
             self._reread.add(watch)
 
     def _detach(self, watch: _Watch) -> None:
-        self._watches.pop(watch.key, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._selector.unregister(watch.sock)
+        if self._watches.get(watch.key) is watch:
+            del self._watches[watch.key]
+        if self._by_fd.get(watch.fd) is watch:
+            del self._by_fd[watch.fd]
+            self._poller.unregister(watch.fd)
+
+    def _activity(self, key: Hashable) -> None:
+        self._news += 1
+        self._on_activity(key)
 
     def _lose(self, watch: _Watch, reason: str) -> None:
+        self._news += 1
         self._hold(watch.key, False)
         self._detach(watch)
         self._close(watch)
@@ -412,3 +472,39 @@ class IdleHub:
         quiet = all(isinstance(r, tuple) and r and r[0] == b"OK" for r in responses or [])
         if pending or not quiet:
             self._on_activity(watch.key)
+
+
+class _Poller:
+    """The hub's readiness wait on raw file descriptors: epoll where there is one (its cost
+    follows the ready sockets, not the watched ones), else poll()."""
+
+    def __init__(self) -> None:
+        if hasattr(select, "epoll"):
+            self._epoll: select.epoll | None = select.epoll()
+            self._wait = self._epoll.poll
+            self._scale = 1.0
+        else:  # pragma: no cover (Linux has epoll)
+            self._epoll = None
+            poller = select.poll()
+            self._wait = poller.poll
+            self._scale = 1000.0  # poll() counts milliseconds
+        self._register = (self._epoll or poller).register
+        self._unregister = (self._epoll or poller).unregister
+
+    def register(self, fd: int) -> None:
+        try:
+            self._register(fd, select.POLLIN)
+        except FileExistsError:  # a closed socket's number, reused before epoll forgot it
+            self._unregister(fd)
+            self._register(fd, select.POLLIN)
+
+    def unregister(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._unregister(fd)
+
+    def poll(self, timeout: float) -> list[int]:
+        return [fd for fd, _events in self._wait(timeout * self._scale)]
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()

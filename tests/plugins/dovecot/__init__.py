@@ -4,9 +4,10 @@ The `dovecot` fixture starts one Dovecot per test session in a private temp dire
 loopback ports, with a self-signed certificate (trusted through `Dovecot.ca_file`), quota and
 special-use folders (Archives is the \\Archive one), and two more loopback addresses on
 which it advertises fewer extensions (`BASIC_HOST`: no MOVE, CONDSTORE, UNSELECT;
-`BARE_HOST`: IMAP4rev1 alone) to test clients' fallbacks. Users live in one passwd-file
-per user, which Dovecot reads on lookup, so `add_user` takes effect at once without a
-reload.
+`BARE_HOST`: IMAP4rev1 alone) to test clients' fallbacks, and one (`KEEPALIVE_HOST`) on
+which an idling connection hears Dovecot's "* OK Still here" every second. Users live in
+one passwd-file per user, which Dovecot reads on lookup, so `add_user` takes effect at
+once without a reload.
 
 The fixture also offers XOAUTH2 and OAUTHBEARER: an oauth2 passdb checks bearer tokens at
 the `idp` fixture's introspection endpoint (tests.plugins.idp), so the users of `add_user`
@@ -22,7 +23,7 @@ Layout: ``server`` (`Dovecot`: directories, ports, lifecycle), ``config`` (dovec
 """
 
 from .accounts import MailUser
-from .config import BARE_HOST, BASIC_HOST, DEFAULT_QUOTA_KIB, SPECIAL_FOLDERS
+from .config import BARE_HOST, BASIC_HOST, DEFAULT_QUOTA_KIB, KEEPALIVE_HOST, SPECIAL_FOLDERS
 from .errors import DovecotError
 from .fixtures import dovecot, dovecot_ssl_env, mail_user
 from .host import _alive as _alive  # the rig's tests use these three
@@ -36,6 +37,7 @@ __all__ = [
     "BASIC_HOST",
     "DEFAULT_QUOTA_KIB",
     "INSTALL_HINT",
+    "KEEPALIVE_HOST",
     "SPECIAL_FOLDERS",
     "START_TIMEOUT",
     "STOP_TIMEOUT",

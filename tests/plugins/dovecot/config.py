@@ -32,6 +32,10 @@ LIMITED_CAPABILITIES = {
     BASIC_HOST: "IMAP4rev1 IDLE UIDPLUS LITERAL+ SPECIAL-USE",
     BARE_HOST: "IMAP4rev1",
 }
+# One more, with every capability, on which an idling connection hears "* OK Still here"
+# every second instead of every 2 minutes (imap_idle_notify_interval), so the IDLE hub's
+# handling of keepalive bursts can be tested in seconds.
+KEEPALIVE_HOST = "127.0.0.4"
 
 
 def render_oauth2_args(introspection_url: str) -> str:
@@ -76,10 +80,15 @@ passdb {{
 
 
 def _limited_listeners() -> str:
-    return "\n".join(
+    limited = [
         f"local {host} {{\n  protocol imap {{\n    imap_capability = {caps}\n  }}\n}}"
         for host, caps in LIMITED_CAPABILITIES.items()
+    ]
+    keepalive = (
+        f"local {KEEPALIVE_HOST} {{\n  protocol imap {{\n"
+        "    imap_idle_notify_interval = 1 secs\n  }\n}"
     )
+    return "\n".join([*limited, keepalive])
 
 
 def render_config(server: Dovecot) -> str:
@@ -96,7 +105,7 @@ base_dir = {server.run_dir}
 state_dir = {server.state_dir}
 log_path = {server.log_path}
 protocols = imap pop3
-listen = {", ".join([server.host, *LIMITED_CAPABILITIES])}
+listen = {", ".join([server.host, *LIMITED_CAPABILITIES, KEEPALIVE_HOST])}
 
 default_login_user = {server.login_user}
 default_internal_user = {server.internal_user}

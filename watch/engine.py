@@ -58,6 +58,9 @@ T = TypeVar("T")
 
 SWEEP_SECONDS = 15.0  # tick; each account is still polled at its own interval
 FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are spread
+# A pushed INBOX-only account needs no sweep while it idles: the tick only looks this often
+# whether it still does (a lost connection or a failed poll makes it due at its interval).
+PUSHED_RECHECK_SECONDS = 15 * 60.0
 
 
 class Watcher:
@@ -220,6 +223,7 @@ class Watcher:
         if account_id not in self._due:
             return
         key = int(account_id)  # type: ignore[call-overload]
+        self._due_within_interval(key)
         watched = self._watched.get(key)
         if watched is not None and watched.auth == "oauth" and "expired" in reason.lower():
             # Exchange ends a session when its access token expires ("* BYE Session
@@ -247,6 +251,8 @@ class Watcher:
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
         anything that moved, failed or has no session gets a full poll."""
         now = time.monotonic()
+        if min(self._due.values(), default=now) > now:
+            return  # the usual tick once accounts are pushed: nothing to look at
         due = [a for a, at in self._due.items() if at <= now and not self._locks[a].locked()]
         if not due:
             return
@@ -257,7 +263,11 @@ class Watcher:
             if account.protocol == Protocol.IMAP and self.sessions.idling(account_id):
                 if account.folder_list != ["INBOX"]:
                     self.request_poll(account_id)  # the other folders, on the same connection
-                continue  # INBOX is pushed; quota is read with the IDLE renewals
+                else:  # INBOX is pushed; quota is read with the IDLE renewals
+                    self._due[account_id] = now + max(
+                        PUSHED_RECHECK_SECONDS, account.interval_minutes * 60
+                    )
+                continue
             quota_due = self.quota.due(account_id)
             # Live alerts on a server without CONDSTORE: only a poll reads their flags.
             checks = self.two_way.needs_poll(account_id)
@@ -361,7 +371,17 @@ class Watcher:
     async def _succeeded(self, account: Account) -> None:
         if account.id is not None and self.sessions.idling(account.id):
             self.reconnects.connected(account.id)
+        else:
+            self._due_within_interval(account.id)
         await self.poll_health.succeeded(account, account.id in self._due)
+
+    def _due_within_interval(self, account_id: int | None) -> None:
+        """No longer pushed: due at its interval at the latest, not PUSHED_RECHECK's."""
+        due = self._due.get(account_id)  # type: ignore[arg-type]
+        watched = self._watched.get(account_id)  # type: ignore[arg-type]
+        if due is not None and watched is not None:
+            soon = time.monotonic() + watched.interval_minutes * 60
+            self._due[account_id] = min(due, soon)  # type: ignore[index]
 
     async def _failed(self, account: Account, exc: MailError) -> None:
         """Count the failure, back off from the third in a row; a refused sign-in stops
@@ -372,6 +392,7 @@ class Watcher:
             await self.poll_health.reauth_needed(account, exc)
             self.unschedule(account.id)
             return
+        self._due_within_interval(account.id)
         pushed = self.pushable(account) and account.id in self._due
         if pushed and isinstance(exc, ConnectError | ProtocolError):
             # The connection is gone: bring push back with the reconnect backoff. A wrong

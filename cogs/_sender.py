@@ -96,7 +96,9 @@ class OutboxSender:
             try:
                 if self.probe_wait is not None:
                     await self._probe()
-                if self.probe_wait is None:
+                # The usual minute of a quiet bot: nothing waits, one indexed lookup says so.
+                unsent = await asyncio.to_thread(outbox.any_unsent, self.bot.engine)
+                if self.probe_wait is None and unsent:
                     await self._drain()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
@@ -104,7 +106,11 @@ class OutboxSender:
                 continue
             if self.probe_wait is not None:
                 continue  # pokes do not matter while Discord is down: the probe decides
-            upcoming = await asyncio.to_thread(outbox.next_due_at, self.bot.engine, self.shards)
+            upcoming = (
+                await asyncio.to_thread(outbox.next_due_at, self.bot.engine, self.shards)
+                if unsent
+                else None
+            )
             timeout = 60.0
             if upcoming is not None:
                 timeout = min(timeout, max(0.05, (upcoming - utcnow()).total_seconds()))

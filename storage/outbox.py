@@ -198,6 +198,17 @@ def due(
         return list(session.exec(_of_shards(query, shards)).all())
 
 
+# Built once: the sender asks this every minute, and an empty outbox should cost it one
+# indexed lookup, not the construction of the due() and next_due_at() queries.
+_ANY_UNSENT = select(OutboxAlert.id).where(col(OutboxAlert.sent_at).is_(None)).limit(1)
+
+
+def any_unsent(engine: Engine) -> bool:
+    """Some row of any shard waits to be sent (or held): worth asking due() about."""
+    with engine.connect() as connection:
+        return connection.execute(_ANY_UNSENT).first() is not None
+
+
 def next_due_at(engine: Engine, shards: ShardSet = ALL_SHARDS) -> datetime | None:
     query = (
         _with_owners(select(OutboxAlert.next_attempt_at))

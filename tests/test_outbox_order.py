@@ -51,6 +51,26 @@ def test_a_postponed_row_holds_its_channel_only(database_url):
         engine.dispose()
 
 
+def test_any_unsent_says_whether_the_sender_has_anything_to_look_at(database_url):
+    """The sender's quiet minute asks only this; held and postponed rows count too (due()
+    and next_due_at() then decide what to do with them)."""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        account = repo.create_account(engine, _new_account(1 << 22, "a"))
+        assert not outbox.any_unsent(engine)
+        outbox.enqueue(engine, account, [Alert({"title": "1"}), Alert({"title": "2"})])
+        assert outbox.any_unsent(engine)
+        first, second = outbox.due(engine, outbox.utcnow())
+        outbox.mark_sent(engine, first.id, 1)
+        outbox.postpone(engine, second.id, timedelta(minutes=5))
+        assert outbox.any_unsent(engine)  # postponed, still to be sent
+        outbox.mark_sent(engine, second.id, 2)
+        assert not outbox.any_unsent(engine)
+    finally:
+        engine.dispose()
+
+
 def test_a_row_moved_or_settled_meanwhile_is_not_waiting(database_url):
     engine = make_engine(database_url)
     try:

@@ -23,7 +23,6 @@ import itertools
 import logging
 import math
 import queue
-import select
 import socket
 import ssl
 import threading
@@ -31,12 +30,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
 from mail import imap_quota
 from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reader
+from mail.idle_poller import Poller, Watch
 from mail.idle_renewal import Progress, Renewal
 from mail.quota import QuotaReport
 
@@ -56,17 +55,6 @@ _KEEPALIVE = b"* OK "  # Dovecot's "* OK Still here" every 2 minutes (imap_idle_
 # instead of one each; news arriving meanwhile waits at most this long.
 HOLD_OFF = 0.05
 RENEWAL_GRID = 5.0  # renewal times are rounded up to this step so renewals go out together
-
-
-@dataclass(eq=False, slots=True)
-class _Watch:
-    key: Hashable
-    client: IMAPClient
-    sock: socket.socket
-    fd: int  # kept: a closed socket's fileno() is -1, but the poller must still forget it
-    reissue_at: float
-    partial: bytes = field(default=b"")
-    renewal: Renewal | None = None
 
 
 class IdleHub:
@@ -89,13 +77,13 @@ class IdleHub:
         self._reissue_seconds = reissue_seconds
         self._news = 0  # activity, losses and hand-overs the hub thread reported so far
         self._grid = min(RENEWAL_GRID, reissue_seconds / 12)
-        self._poller = _Poller()
-        self._watches: dict[Hashable, _Watch] = {}
-        self._by_fd: dict[int, _Watch] = {}
+        self._poller = Poller()
+        self._watches: dict[Hashable, Watch] = {}
+        self._by_fd: dict[int, Watch] = {}
         self._renewing: set[Hashable] = set()
-        self._renewals: list[tuple[float, int, _Watch]] = []  # heap of (reissue_at, seq, watch)
+        self._renewals: list[tuple[float, int, Watch]] = []  # heap of (reissue_at, seq, watch)
         self._seq = itertools.count()
-        self._reread: set[_Watch] = set()  # sockets whose SSL layer still holds bytes
+        self._reread: set[Watch] = set()  # sockets whose SSL layer still holds bytes
         self._waiters: defaultdict[Hashable, list[Future]] = defaultdict(list)
         self._dropped: set[Hashable] = set()  # removed keys whose renewal may still land
         # Keys the hub holds or is about to hold, kept by the callers' threads as well, so
@@ -107,6 +95,8 @@ class IdleHub:
         self._wake_r.setblocking(False)
         self._wake_fd = self._wake_r.fileno()
         self._poller.register(self._wake_fd)
+        self._wake_poller = Poller()  # the hold-off waits on the wake socket alone
+        self._wake_poller.register(self._wake_fd)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-idle")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="imap-idle-hub", daemon=True)
@@ -144,6 +134,7 @@ class IdleHub:
         self._wake_r.close()
         self._wake_w.close()
         self._poller.close()
+        self._wake_poller.close()
 
     def add(self, key: Hashable, client: IMAPClient, activity: bool = False) -> None:
         """Hand over a client already in IDLE (see enter_idle); the hub owns it from now on.
@@ -220,8 +211,7 @@ class IdleHub:
 
     def _hold_off(self) -> None:
         """Wait HOLD_OFF for more of a burst; a caller's command ends the wait at once."""
-        with contextlib.suppress(OSError, ValueError):
-            select.select([self._wake_fd], [], [], HOLD_OFF)
+        self._wake_poller.poll(HOLD_OFF)
 
     def _next_reissue(self) -> float:
         """The reissue time of an IDLE starting now: rounded up to the grid, so that the
@@ -237,7 +227,7 @@ class IdleHub:
             heapq.heappop(self._renewals)  # taken, lost or renewed since: stale entry
         return 60.0
 
-    def _current(self, watch: _Watch, at: float) -> bool:
+    def _current(self, watch: Watch, at: float) -> bool:
         """A heap entry still stands: the watch's renewal time, or its renewal's deadline."""
         if self._watches.get(watch.key) is not watch:
             return False
@@ -255,7 +245,7 @@ class IdleHub:
             else:
                 self._start_renewal(watch, now)
 
-    def _start_renewal(self, watch: _Watch, now: float) -> None:
+    def _start_renewal(self, watch: Watch, now: float) -> None:
         client = watch.client
         if client._imap.file is not None:  # imaplib holds bytes: renew the imapclient way
             self._detach(watch)
@@ -272,7 +262,7 @@ class IdleHub:
         watch.renewal = renewal
         heapq.heappush(self._renewals, (renewal.deadline, next(self._seq), watch))
 
-    def _renewal_lines(self, watch: _Watch, lines: list[bytes]) -> list[bytes]:
+    def _renewal_lines(self, watch: Watch, lines: list[bytes]) -> list[bytes]:
         """Feed the renewal its answers; returns the lines after IDLE's "+" (updates)."""
         renewal = watch.renewal
         assert renewal is not None  # noqa: S101 (the caller checked)
@@ -283,7 +273,7 @@ class IdleHub:
             self._renewed(watch, renewal)
         return rest
 
-    def _renewed(self, watch: _Watch, renewal: Renewal) -> None:
+    def _renewed(self, watch: Watch, renewal: Renewal) -> None:
         watch.renewal = None
         report = renewal.finish(watch.client)
         if report is not None:
@@ -307,7 +297,7 @@ class IdleHub:
         return given
 
     @staticmethod
-    def _ssl_pending(watch: _Watch) -> bool:
+    def _ssl_pending(watch: Watch) -> bool:
         return isinstance(watch.sock, ssl.SSLSocket) and watch.sock.pending() > 0
 
     def _apply_commands(self) -> None:
@@ -378,13 +368,13 @@ class IdleHub:
         stale = self._by_fd.get(sock.fileno())
         if stale is not None:  # its socket was closed and the number reused
             self._detach(stale)
-        watch = _Watch(key, client, sock, sock.fileno(), self._next_reissue())
+        watch = Watch(key, client, sock, sock.fileno(), self._next_reissue())
         self._watches[key] = watch
         self._by_fd[watch.fd] = watch
         self._poller.register(watch.fd)
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
 
-    def _read(self, watch: _Watch) -> None:
+    def _read(self, watch: Watch) -> None:
         try:
             data = watch.sock.recv(READ_SIZE)
         except NOT_READY:
@@ -420,7 +410,7 @@ class IdleHub:
         if self._ssl_pending(watch):  # more decrypted bytes than one recv took
             self._reread.add(watch)
 
-    def _detach(self, watch: _Watch) -> None:
+    def _detach(self, watch: Watch) -> None:
         if self._watches.get(watch.key) is watch:
             del self._watches[watch.key]
         if self._by_fd.get(watch.fd) is watch:
@@ -431,7 +421,7 @@ class IdleHub:
         self._news += 1
         self._on_activity(key)
 
-    def _lose(self, watch: _Watch, reason: str) -> None:
+    def _lose(self, watch: Watch, reason: str) -> None:
         self._news += 1
         self._hold(watch.key, False)
         self._detach(watch)
@@ -440,11 +430,11 @@ class IdleHub:
         self._on_lost(watch.key, reason)
 
     @staticmethod
-    def _close(watch: _Watch) -> None:
+    def _close(watch: Watch) -> None:
         with contextlib.suppress(Exception):
             reader(watch.client).shutdown()
 
-    def _reissue(self, watch: _Watch) -> None:
+    def _reissue(self, watch: Watch) -> None:
         """DONE, the renewal hook, then IDLE again, on a worker thread: round trips must
         not stall the hub."""
         try:
@@ -472,39 +462,3 @@ class IdleHub:
         quiet = all(isinstance(r, tuple) and r and r[0] == b"OK" for r in responses or [])
         if pending or not quiet:
             self._on_activity(watch.key)
-
-
-class _Poller:
-    """The hub's readiness wait on raw file descriptors: epoll where there is one (its cost
-    follows the ready sockets, not the watched ones), else poll()."""
-
-    def __init__(self) -> None:
-        if hasattr(select, "epoll"):
-            self._epoll: select.epoll | None = select.epoll()
-            self._wait = self._epoll.poll
-            self._scale = 1.0
-        else:  # pragma: no cover (Linux has epoll)
-            self._epoll = None
-            poller = select.poll()
-            self._wait = poller.poll
-            self._scale = 1000.0  # poll() counts milliseconds
-        self._register = (self._epoll or poller).register
-        self._unregister = (self._epoll or poller).unregister
-
-    def register(self, fd: int) -> None:
-        try:
-            self._register(fd, select.POLLIN)
-        except FileExistsError:  # a closed socket's number, reused before epoll forgot it
-            self._unregister(fd)
-            self._register(fd, select.POLLIN)
-
-    def unregister(self, fd: int) -> None:
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._unregister(fd)
-
-    def poll(self, timeout: float) -> list[int]:
-        return [fd for fd, _events in self._wait(timeout * self._scale)]
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self._epoll.close()

@@ -11,6 +11,7 @@ async def test_stop_right_after_a_poke_ends_the_loop(monkeypatch):
     """A poke that lands just before stop() (a poll finishing while the bot closes) must not
     swallow the cancellation: on Python 3.11 asyncio.wait_for returned the already-set
     event instead of raising, the loop went round again and stop() waited forever."""
+    monkeypatch.setattr(_sender.outbox, "any_unsent", lambda engine: True)
     monkeypatch.setattr(_sender.outbox, "due", lambda engine, now, limit, shards: [])
     monkeypatch.setattr(_sender.outbox, "next_due_at", lambda engine, shards: None)
 

@@ -13,7 +13,8 @@ worker (which sends DONE), and `add` takes it back once it idles again. A renewa
 pipelined by the hub thread itself, without a worker: "DONE", "GETQUOTAROOT INBOX" when
 `quota_due` says so, and "IDLE" go out in one write, and the answers are read as they
 come with the other sockets; the quota goes to `on_quota`. So a quiet account costs one
-round trip every renewal and nothing in between."""
+round trip every renewal and nothing in between. The renewal schedule lives in
+mail/idle_schedule.py, the epoll wait and the per-connection record in idle_poller.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import math
 import queue
 import socket
 import ssl
@@ -33,16 +33,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from imapclient import IMAPClient
 
-from mail import imap_quota
 from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reader
 from mail.idle_poller import Poller, Watch
-from mail.idle_renewal import Progress, Renewal
+from mail.idle_schedule import READ_TIMEOUT, RenewalSchedule
 from mail.quota import QuotaReport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REISSUE_SECONDS = 24 * 60
-READ_TIMEOUT = 30.0
 TAKE_TIMEOUT = 2 * READ_TIMEOUT + 5  # a renewal under way may hold the connection that long
 
 
@@ -57,7 +55,7 @@ HOLD_OFF = 0.05
 RENEWAL_GRID = 5.0  # renewal times are rounded up to this step so renewals go out together
 
 
-class IdleHub:
+class IdleHub(RenewalSchedule):
     """Watches IDLE connections. Callbacks run on the hub's threads: keep them short and
     thread-safe (e.g. loop.call_soon_threadsafe)."""
 
@@ -213,80 +211,6 @@ class IdleHub:
         """Wait HOLD_OFF for more of a burst; a caller's command ends the wait at once."""
         self._wake_poller.poll(HOLD_OFF)
 
-    def _next_reissue(self) -> float:
-        """The reissue time of an IDLE starting now: rounded up to the grid, so that the
-        renewals of connections added about together go out in one pass."""
-        at = time.monotonic() + self._reissue_seconds
-        return math.ceil(at / self._grid) * self._grid
-
-    def _until_next_renewal(self, now: float) -> float:
-        while self._renewals:
-            at, _seq, watch = self._renewals[0]
-            if self._current(watch, at):
-                return max(0.0, min(at - now, 60.0))
-            heapq.heappop(self._renewals)  # taken, lost or renewed since: stale entry
-        return 60.0
-
-    def _current(self, watch: Watch, at: float) -> bool:
-        """A heap entry still stands: the watch's renewal time, or its renewal's deadline."""
-        if self._watches.get(watch.key) is not watch:
-            return False
-        if watch.renewal is not None:
-            return watch.renewal.deadline == at
-        return watch.reissue_at == at
-
-    def _renew_due(self, now: float) -> None:
-        while self._renewals and self._renewals[0][0] <= now:
-            at, _seq, watch = heapq.heappop(self._renewals)
-            if not self._current(watch, at):
-                continue
-            if watch.renewal is not None:
-                self._lose(watch, "the server did not answer the IDLE renewal")
-            else:
-                self._start_renewal(watch, now)
-
-    def _start_renewal(self, watch: Watch, now: float) -> None:
-        client = watch.client
-        if client._imap.file is not None:  # imaplib holds bytes: renew the imapclient way
-            self._detach(watch)
-            self._renewing.add(watch.key)
-            self._pool.submit(self._reissue, watch)
-            return
-        with_quota = client.has_capability("QUOTA") and self._quota_due(watch.key)
-        renewal, data = Renewal.begin(client, with_quota, now + READ_TIMEOUT)
-        try:
-            watch.sock.send(data)  # a few dozen bytes: the socket buffer takes them at once
-        except (*NOT_READY, OSError) as exc:
-            self._lose(watch, f"IDLE could not be renewed: {exc}")
-            return
-        watch.renewal = renewal
-        heapq.heappush(self._renewals, (renewal.deadline, next(self._seq), watch))
-
-    def _renewal_lines(self, watch: Watch, lines: list[bytes]) -> list[bytes]:
-        """Feed the renewal its answers; returns the lines after IDLE's "+" (updates)."""
-        renewal = watch.renewal
-        assert renewal is not None  # noqa: S101 (the caller checked)
-        progress, rest = renewal.read(watch.client, lines)
-        if progress is Progress.REFUSED:
-            self._lose(watch, "the server refused the IDLE renewal")
-        elif progress is Progress.RENEWED:
-            self._renewed(watch, renewal)
-        return rest
-
-    def _renewed(self, watch: Watch, renewal: Renewal) -> None:
-        watch.renewal = None
-        report = renewal.finish(watch.client)
-        if report is not None:
-            self._on_quota(watch.key, report)
-        if self._hand_over(watch.key, watch.client):  # a take() waited for the renewal
-            self._news += 1
-            self._detach(watch)
-            return
-        watch.reissue_at = self._next_reissue()
-        heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
-        if renewal.activity:
-            self._activity(watch.key)
-
     def _hand_over(self, key: Hashable, client: IMAPClient) -> bool:
         """Give `client` to the first take() still waiting for it (the others get None)."""
         given = False
@@ -433,32 +357,3 @@ class IdleHub:
     def _close(watch: Watch) -> None:
         with contextlib.suppress(Exception):
             reader(watch.client).shutdown()
-
-    def _reissue(self, watch: Watch) -> None:
-        """DONE, the renewal hook, then IDLE again, on a worker thread: round trips must
-        not stall the hub."""
-        try:
-            watch.sock.setblocking(True)
-            watch.sock.settimeout(READ_TIMEOUT)
-            responses = reader(watch.client).idle_done()[1]
-            if watch.client.has_capability("QUOTA") and self._quota_due(watch.key):
-                self._on_quota(watch.key, imap_quota.quota(watch.client))
-            watch.client.idle()
-            pending = buffered(watch.client)
-            if not pending:
-                release_reader(watch.client)
-        except Exception as exc:
-            self._close(watch)
-            self._hold(watch.key, False)
-            self._commands.put(("renewed", watch.key, None))
-            self._wake()
-            self._on_lost(watch.key, f"IDLE could not be renewed: {exc}")
-            return
-        if self._stopping.is_set():
-            self._close(watch)
-            return
-        self._commands.put(("renewed", watch.key, watch.client))
-        self._wake()
-        quiet = all(isinstance(r, tuple) and r and r[0] == b"OK" for r in responses or [])
-        if pending or not quiet:
-            self._on_activity(watch.key)

@@ -8,7 +8,8 @@ are due at their interval; one sweep tick asks all their parked sessions for STA
 multiplexed round, and only accounts whose counts moved (or that have no session) get a
 full poll. A poll runs the blocking mail code in a thread and writes its alerts to the
 outbox in the same transaction that advances the stored state; health and quota notices
-are written with their state too, and a quiet poll writes nothing at all."""
+are written with their state too, and a quiet poll writes nothing at all. What one poll
+does on the account's connection is in watch/account_polls.py."""
 
 from __future__ import annotations
 
@@ -19,42 +20,33 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
-from imapclient import IMAPClient
 from sqlalchemy import Engine
 
-from mail import imap, imap_quota, oauth
+from mail import oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
-from mail.quota import (
-    QuotaReport,
-    QuotaResource,
-    QuotaRoot,
-)
+from mail.quota import QuotaReport
 from mail.sessions import SessionPool
 from mail.sweep import FolderCounts
-from mail.types import PollResult, Protocol, ServerConfig
-from storage import archive, repo
+from mail.types import Protocol, ServerConfig
+from storage import repo
 from storage.crypto import SecretBox
 from storage.models import Account
 from storage.outbox import Alert
-from watch import two_way
+from watch.account_polls import AccountPolls
 from watch.announce import Announcer
 from watch.board import BoardWatch
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
-from watch.pop3_download import download
 from watch.push import Reconnects
 from watch.quota_watch import QuotaWatch
 from watch.render import Renderer
 from watch.state import TROUBLE_AFTER, Watched, WatchSettings, failure_backoff
-from watch.two_way import Checked, TwoWay
+from watch.two_way import TwoWay
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 SWEEP_SECONDS = 15.0  # tick; each account is still polled at its own interval
 FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are spread
@@ -63,7 +55,7 @@ FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are
 PUSHED_RECHECK_SECONDS = 15 * 60.0
 
 
-class Watcher:
+class Watcher(AccountPolls):
     def __init__(
         self,
         engine: Engine,
@@ -363,11 +355,6 @@ class Watcher:
             self.boards.touch(account_id)  # after the health it shows is written
             return announced
 
-    async def _poll_once(self, account: Account, with_quota: bool) -> int:
-        if account.protocol == Protocol.POP3:
-            return await self._poll_pop3(account)
-        return await self._poll_imap(account, with_quota)
-
     async def _succeeded(self, account: Account) -> None:
         if account.id is not None and self.sessions.idling(account.id):
             self.reconnects.connected(account.id)
@@ -407,104 +394,3 @@ class Watcher:
         """A notice written with its state (health.py calls this inside the transaction)."""
         self.metrics.alerts_queued.inc()
         return Alert(payload)
-
-    async def _poll_imap(self, account: Account, with_quota: bool) -> int:
-        cfg = await self.credentials(account)
-        states = await asyncio.to_thread(repo.folder_states, self.engine, account.id)
-        quota_due = with_quota or self.quota.due(account.id)
-        plan = await self.two_way.plan(account)  # None: actions off, nothing to follow
-
-        polled: list[PollResult] = []  # the work's result, for `stale` right after it
-        checked: list[Checked] = []
-
-        def work(client: IMAPClient) -> tuple[PollResult, QuotaReport | None]:
-            result = imap.poll(client, states)
-            polled.append(result)
-            if plan is not None:  # on the same connection, right after the poll
-                checked.append(two_way.check(client, plan, result))
-            moved = result.messages or any(f.reset for f in result.folders)
-            if not (quota_due or moved):
-                return result, None
-            try:
-                return result, imap_quota.quota(client)
-            except MailError as exc:  # quota is extra information: it must not fail the poll
-                log.info("quota of account %s unreadable: %s", account.id, exc.kind)
-                return result, None
-
-        def stale(selected: dict) -> bool:
-            inbox = next((f.state for f in polled[-1].folders if f.folder == "INBOX"), None)
-            return inbox is not None and imap.shows_more(selected, inbox)
-
-        # Read now, on the loop where /mail pause and remove unschedule: a close() from
-        # them before this poll's checkout still drops its session afterwards.
-        if account.id in self._due:
-            generation = self.sessions.generation(account.id)
-            result, report = await asyncio.to_thread(
-                self.sessions.run,
-                account.id,
-                cfg,
-                work,
-                "INBOX" if self.pushable(account) else None,
-                stale,
-                generation,
-            )
-        else:  # a paused account (/mail check): no connection is kept for it
-            allow = self.settings.allow_private_hosts
-            result, report = await asyncio.to_thread(imap.once, cfg, allow, work)
-        tracks = None
-        if plan is not None and checked:
-            if await self.two_way.store(account, plan, checked[-1]):
-                self._on_queued()  # alert edits
-            tracks = two_way.tracks(plan, checked[-1], result)
-        announced, public = await self.announce.imap(account, result, states, tracks)
-        if report is not None:
-            self.quota.was_read(account.id)
-            await self.quota.check(account, report, account.id in self._due)
-            self.boards.quota_read(account.id, report)
-        self._seen[account.id] = {
-            f.folder: FolderCounts(f.state, f.messages_total, f.unseen) for f in result.folders
-        }
-        self.boards.polled(account.id, public)
-        return announced
-
-    async def on_session(self, account: Account, work: Callable[[IMAPClient], T]) -> T:
-        """Run `work` (blocking) on the account's one IMAP connection, e.g. for /mail
-        folders and /mail quota, instead of opening a second one."""
-        if account.id is None:
-            raise ValueError("only a stored account has a session")
-        cfg = await self.credentials(account)
-        if account.id not in self._due:  # paused: no connection is kept for it
-            allow = self.settings.allow_private_hosts
-            return await asyncio.to_thread(imap.once, cfg, allow, work)
-        idle = "INBOX" if self.pushable(account) else None
-        generation = self.sessions.generation(account.id)  # a pause while waiting drops it
-        known = self._seen.get(account.id, {}).get("INBOX")
-
-        def stale(selected: dict) -> bool:
-            return known is None or imap.shows_more(selected, known.state)
-
-        async with self._locks[account.id]:
-            return await asyncio.to_thread(
-                self.sessions.run, account.id, cfg, work, idle, stale, generation
-            )
-
-    async def _poll_pop3(self, account: Account) -> int:
-        """Download into the archive (committed before any DELE), then queue what is stored
-        but not yet announced, marking it announced in the same transaction."""
-        result = await asyncio.to_thread(
-            download,
-            self.engine,
-            account.id,
-            await self.credentials(account),
-            archive.Retention.parse(account.retention),
-            self.settings.allow_private_hosts,
-        )
-        announced = await self.announce.pop3(account)
-        self.boards.pop3_polled(account.id, result.count, result.size_bytes)
-        if account.mailbox_limit_mb:
-            limit = QuotaResource(
-                "STORAGE", result.size_bytes // 1024, account.mailbox_limit_mb * 1024
-            )
-            report = QuotaReport(True, (QuotaRoot("mailbox", (limit,)),))
-            await self.quota.check(account, report, account.id in self._due)
-        return announced

@@ -356,19 +356,18 @@ class Watcher(AccountPolls):
             return announced
 
     async def _succeeded(self, account: Account) -> None:
-        if account.id is not None and self.sessions.idling(account.id):
-            self.reconnects.connected(account.id)
-        else:
-            self._due_within_interval(account.id)
+        if account.id is not None:
+            if self.sessions.idling(account.id):
+                self.reconnects.connected(account.id)
+            else:
+                self._due_within_interval(account.id)
         await self.poll_health.succeeded(account, account.id in self._due)
 
-    def _due_within_interval(self, account_id: int | None) -> None:
+    def _due_within_interval(self, account_id: int) -> None:
         """No longer pushed: due at its interval at the latest, not PUSHED_RECHECK's."""
-        due = self._due.get(account_id)  # type: ignore[arg-type]
-        watched = self._watched.get(account_id)  # type: ignore[arg-type]
+        due, watched = self._due.get(account_id), self._watched.get(account_id)
         if due is not None and watched is not None:
-            soon = time.monotonic() + watched.interval_minutes * 60
-            self._due[account_id] = min(due, soon)  # type: ignore[index]
+            self._due[account_id] = min(due, time.monotonic() + watched.interval_minutes * 60)
 
     async def _failed(self, account: Account, exc: MailError) -> None:
         """Count the failure, back off from the third in a row; a refused sign-in stops

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.discord_double",
     "tests.plugins.mailsync",
     "tests.plugins.database",
+    "tests.plugins.hostile",
 ]

@@ -21,7 +21,7 @@ def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
     UIDVALIDITY ...). None when the server has no IDLE."""
     if not client.has_capability("IDLE"):
         return None
-    selected = client.select_folder(folder, readonly=True)
+    selected = imap.with_uidnext(client, client.select_folder(folder, readonly=True))
     client.idle()
     return selected
 

@@ -98,19 +98,28 @@ def find_destination(client: IMAPClient, action: Action) -> str:
     Archive or Trash (exactly, then in any case); NoDestinationError if neither."""
     use, name = _MOVES[action]
     folders = [
-        (tuple(f.lower() for f in flags), folder)
-        for flags, _delim, folder in client.list_folders()
+        (tuple(f.lower() for f in flags), folder, _personal_name(folder, delim))
+        for flags, delim, folder in client.list_folders()
         if not any(f.lower() in (b"\\noselect", b"\\nonexistent") for f in flags)
     ]
-    for flags, folder in folders:
+    for flags, folder, _short in folders:
         if use.lower() in flags:
             return folder
-    names = [folder for _flags, folder in folders]
-    for folder in [n for n in names if n == name] + [n for n in names if n.lower() == name.lower()]:
+    exact = [folder for _flags, folder, short in folders if short == name]
+    loose = [folder for _flags, folder, short in folders if short.lower() == name.lower()]
+    for folder in exact + loose:
         return folder
     raise NoDestinationError(
         f"This mailbox has no {name} folder (none marked `{use.decode()}` and none named `{name}`)."
     )
+
+
+def _personal_name(folder: str, delimiter: bytes | None) -> str:
+    """`Archive` for `INBOX.Archive`: Courier and Cyrus keep personal folders under INBOX."""
+    prefix = "INBOX" + (delimiter or b"").decode()
+    if delimiter and folder[: len(prefix)].upper() == prefix.upper():
+        return folder[len(prefix) :]
+    return folder
 
 
 def perform(client: IMAPClient, target: Target, action: Action) -> ActionDone:

@@ -296,9 +296,16 @@ def with_uidnext(client: IMAPClient, selected: dict) -> dict:
     """A SELECT or EXAMINE response with UIDNEXT. Courier leaves it out (RFC 3501 requires
     it): then one past the newest message's UID (UID FETCH *), which shows new mail as
     UIDNEXT would; mail expunged since the poll is not counted as new."""
-    if b"UIDNEXT" in selected:
-        return selected
-    newest = max(client.fetch("*", [b"UID"]), default=0) if selected.get(b"EXISTS") else 0
+    exists = int(selected.get(b"EXISTS") or 0)  # type: ignore[call-overload]
+    if b"UIDNEXT" in selected or not exists:
+        return selected if exists else {b"UIDNEXT": 1, **selected}
+    # FETCH of the last sequence number: imapclient drops the answer to UID FETCH *, and
+    # Courier answers UID SEARCH UID * with nothing.
+    by_uid, client.use_uid = client.use_uid, False
+    try:
+        newest = int(client.fetch([exists], [b"UID"]).get(exists, {}).get(b"UID", 0))
+    finally:
+        client.use_uid = by_uid
     return {**selected, b"UIDNEXT": newest + 1}
 
 

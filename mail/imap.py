@@ -292,23 +292,6 @@ def shows_more(selected: Mapping[bytes, object], known: FolderState) -> bool:
     return renumbered or uidnext - 1 > known.highest_uid
 
 
-def with_uidnext(client: IMAPClient, selected: dict) -> dict:
-    """A SELECT or EXAMINE response with UIDNEXT. Courier leaves it out (RFC 3501 requires
-    it): then one past the newest message's UID (UID FETCH *), which shows new mail as
-    UIDNEXT would; mail expunged since the poll is not counted as new."""
-    exists = int(selected.get(b"EXISTS") or 0)  # type: ignore[call-overload]
-    if b"UIDNEXT" in selected or not exists:
-        return selected if exists else {b"UIDNEXT": 1, **selected}
-    # FETCH of the last sequence number: imapclient drops the answer to UID FETCH *, and
-    # Courier answers UID SEARCH UID * with nothing.
-    by_uid, client.use_uid = client.use_uid, False
-    try:
-        newest = int(client.fetch([exists], [b"UID"]).get(exists, {}).get(b"UID", 0))
-    finally:
-        client.use_uid = by_uid
-    return {**selected, b"UIDNEXT": newest + 1}
-
-
 def _never_had_mail(known: FolderState) -> bool:
     """No UID was ever given out in the folder (UIDNEXT was 1). Courier makes up a new
     UIDVALIDITY at each STATUS or EXAMINE of such a folder until a read-write SELECT keeps

@@ -11,8 +11,8 @@ import imapclient
 import pytest
 from imapclient.exceptions import LoginError
 
-from mail import imap
 from mail.actions import Action, Target, find_destination, perform
+from mail.idle_conn import with_uidnext
 from tests.imap_hosts import connect, subjects, uidvalidity
 from tests.plugins.mailserver import (
     _FEATURES_BY_SERVER,
@@ -96,7 +96,7 @@ def test_the_idle_start_knows_uidnext_on_every_server(mail_server, mail_user):
         mail_server.append(mail_user, make_message(subject=subject))
     with mail_server.imap(mail_user) as client:
         status = client.folder_status("INBOX", [b"UIDNEXT"])
-        selected = imap.with_uidnext(client, client.select_folder("INBOX", readonly=True))
+        selected = with_uidnext(client, client.select_folder("INBOX", readonly=True))
     assert selected[b"UIDNEXT"] == status[b"UIDNEXT"] == 3
 
 

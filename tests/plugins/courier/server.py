@@ -57,16 +57,15 @@ class Courier(PackagedServer):
         missing = [_BINARIES[key] for key, path in found.items() if path is None]
         if missing or not Path("/etc/courier").is_dir() or not Path("/run/courier").is_dir():
             raise ServerError(f"Courier is not installed (missing {missing}): {INSTALL_HINT}")
+        if os.geteuid() != 0:
+            # Its own /etc/courier needs a mount namespace; without root only a user
+            # namespace gives one, where Courier's login fails on setgroups(2) (EPERM).
+            raise ServerError("the Courier fixture runs as root only (CI and this rig do)")
         super().__init__()
         for key, path in found.items():
             setattr(self, key, path)
-        # Mail processes run as the package's courier user (as root) or as us (mapped to
-        # root inside an unprivileged user namespace).
-        if self.is_root:
-            account = pwd.getpwnam("courier")
-            self.mail_uid, self.mail_gid = account.pw_uid, account.pw_gid
-        else:
-            self.mail_uid = self.mail_gid = 0
+        account = pwd.getpwnam("courier")  # mail processes run as the package's user
+        self.mail_uid, self.mail_gid = account.pw_uid, account.pw_gid
         self.etc_dir = self.root / "etc"
         self.run_dir = self.root / "run"
         self.home_dir = self.root / "home"
@@ -79,8 +78,8 @@ class Courier(PackagedServer):
             Path(self.key_file).read_bytes() + Path(self.cert_file).read_bytes()
         )
         self.pem_file.chmod(0o600)
-        if self.is_root:  # imaplogin reads it for STARTTLS after dropping to the courier user
-            os.chown(self.pem_file, self.mail_uid, self.mail_gid)
+        # imaplogin reads it for STARTTLS after dropping to the courier user
+        os.chown(self.pem_file, self.mail_uid, self.mail_gid)
         (self.etc_dir / "authdaemonrc").write_text(render_authdaemonrc())
         self.userdb_path = self.etc_dir / "userdb"
         self.userdb_path.write_text("")
@@ -92,10 +91,14 @@ class Courier(PackagedServer):
         self.script_path.write_text(render_start_script(self))
 
     def command(self) -> list[str]:
-        namespace = ["--mount", "--propagation", "private"]
-        if not self.is_root:
-            namespace.insert(0, "--map-root-user")
-        return [str(self.unshare), *namespace, "sh", str(self.script_path)]
+        return [
+            str(self.unshare),
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            str(self.script_path),
+        ]
 
     def environment(self) -> dict[str, str]:
         # Courier's start scripts run it with `env -i`; keep PATH for gam_server and makedat.
@@ -139,9 +142,8 @@ class Courier(PackagedServer):
         (maildir / "courierimapsubscribed").write_text(
             "".join(f"INBOX.{f}\n" for f in FOLDERS if special_folders or f not in ACTION_FOLDERS)
         )
-        if self.is_root:
-            for path in [home, *home.rglob("*")]:
-                os.chown(path, self.mail_uid, self.mail_gid)
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, self.mail_uid, self.mail_gid)
         digest = base64.b64encode(hashlib.sha256(password.encode()).digest()).decode()
         fields = (
             f"uid={self.mail_uid}|gid={self.mail_gid}|home={home}|mail={maildir}|"

@@ -137,10 +137,14 @@ def detect(
     return None
 
 
-def of_client(client) -> Provider | None:
-    """The provider behind a logged-in imapclient connection."""
-    try:
-        capabilities = client.capabilities()
-    except Exception:  # a capability read that fails says nothing about the provider
-        capabilities = ()
+def of_client(client, cached_only: bool = False) -> Provider | None:
+    """The provider behind a logged-in imapclient connection. `cached_only`: use only the
+    capabilities already read (a connection in IDLE must not be sent a command)."""
+    if cached_only:
+        capabilities = getattr(client, "_cached_capabilities", None) or ()
+    else:
+        try:
+            capabilities = client.capabilities()
+        except Exception:  # a capability read that fails says nothing about the provider
+            capabilities = ()
     return detect(client.host, capabilities, getattr(client, "welcome", b"") or b"")

@@ -3,6 +3,8 @@ itself says, against real Dovecots laid out like Gmail and like Exchange Online.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mail import actions, imap, imap_quota, providers
@@ -98,3 +100,32 @@ def test_an_unknown_server_keeps_the_standard_names(dovecot, mail_user, dovecot_
     with imap.session(_config(dovecot, mail_user), allow_private=True) as client:
         assert providers.of_client(client) is None
         assert actions.find_destination(client, actions.Action.ARCHIVE) == "Archives"
+
+
+def test_a_microsoft_connection_renews_idle_sooner_than_the_others(
+    layout_dovecot, dovecot, mail_user, dovecot_ssl_env
+):
+    """In one hub renewing every 24 minutes, the connection to the Exchange-like server is
+    due for renewal within Microsoft's 9 minutes; the plain Dovecot's keeps 24."""
+    from mail.idle import IdleHub
+    from mail.idle_conn import open_idle
+
+    exchange = layout_dovecot("exchange")
+    user = exchange.add_user()
+    hub = IdleHub(lambda key: None, lambda key, why: None, reissue_seconds=24 * 60)
+    hub.start()
+    try:
+        for key, (server, who) in {"ms": (exchange, user), "plain": (dovecot, mail_user)}.items():
+            client = open_idle(_config(server, who), allow_private=True)
+            assert client is not None
+            hub.add(key, client)
+        deadline = time.monotonic() + 10
+        while len(hub._watches) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        now = time.monotonic()
+        ms_due = hub._watches["ms"].reissue_at - now
+        plain_due = hub._watches["plain"].reissue_at - now
+    finally:
+        hub.stop()
+    assert 8 * 60 < ms_due <= 9 * 60 + 5, ms_due
+    assert 23 * 60 < plain_due <= 24 * 60 + 5, plain_due

@@ -45,11 +45,15 @@ def _setting_names(env: Mapping[str, str]) -> list[str]:
 
 def _value_problems(env: Mapping[str, str]) -> list[str]:
     base = _placeholders()
+    seen: set[str] = set()  # Settings' own messages, before any prefix
     found: list[str] = []
 
-    def add(message: str | None) -> None:
-        if message and message not in found:
-            found.append(message)
+    def add(message: str | None, name: str = "") -> None:
+        if not message or message in seen:
+            return
+        seen.add(message)
+        # A message shared by several variables says which one was read.
+        found.append(f"{name}: {message}" if name and not message.startswith(name) else message)
 
     for name in REQUIRED:
         if not env.get(name, "").strip():
@@ -58,10 +62,7 @@ def _value_problems(env: Mapping[str, str]) -> list[str]:
     grouped = {n for group in GROUPS for n in group}
     for name in _setting_names(env):
         if not name.startswith("MAILSYNC_OAUTH_") and name not in grouped:
-            message = _read({**base, name: env[name]})
-            if message and not message.startswith(name):  # a shared message: say which
-                message = f"{name}: {message}"
-            add(message)
+            add(_read({**base, name: env[name]}), name)
     add(_read({**base, **oauth}))  # the providers are one set: presets, the file
     for group in GROUPS:
         add(_read({**base, **{n: env[n] for n in group if n in env}}))

@@ -27,10 +27,12 @@ class Redactor:
         if password:
             found.add(str(password))
         # Longest first, so a key list is masked whole before its parts; short values
-        # (a "1" or "t") would mask ordinary words, and no real secret is that short.
-        self._secrets = sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
+        # (a "1" or "t") would mask ordinary words, and no real secret is that short. Any
+        # case: a message may quote a value upper- or lower-cased (LOG_LEVEL 'X').
+        secrets = sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(map(re.escape, secrets)), re.IGNORECASE) if secrets else None
+        )
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return text if self._pattern is None else self._pattern.sub(MASK, text)

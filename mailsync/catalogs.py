@@ -1,13 +1,16 @@
 """Doctor's "catalogs load" check. The translations (issue 23, section 1) live in a module
-`i18n` (top level or mailsync.i18n) with a `locales/` folder of gettext catalogs. If that
-module offers `load_catalogs()` (returning the languages it loaded, raising when one is
-broken), the check calls it; otherwise it compiles-or-reads every catalog found itself.
-Without the module, a `locales/` folder that exists means the catalogs are not installed."""
+`i18n` (top level or mailsync.i18n) with a `locales/` folder of gettext catalogs
+(`locales/<language>/LC_MESSAGES/*.po` or `.mo`). If that module offers `load_catalogs()`
+(returning the languages it loaded, raising when one is broken), the check calls it;
+otherwise it reads and compiles every catalog it finds, and checks that each language of
+the module's CATALOGS has one. Without the module, a `locales/` folder that exists means
+the catalogs are not installed."""
 
 from __future__ import annotations
 
 import gettext
 import importlib
+import io
 from pathlib import Path
 
 from mailsync.doctor_result import Result
@@ -41,10 +44,11 @@ def _load_files(folder: Path) -> list[str]:
             gettext.GNUTranslations(handle)
         languages.append(path.parent.parent.name)
     for path in sorted(folder.glob("*/LC_MESSAGES/*.po")):
-        from babel.messages.pofile import read_po  # Babel: section 1's dependency
+        from babel.messages.mofile import write_mo  # Babel: section 1's dependency
+        from babel.messages.pofile import read_po
 
         with path.open("rb") as handle:
-            read_po(handle)
+            write_mo(io.BytesIO(), read_po(handle))  # as the bot compiles it at start
         languages.append(path.parent.parent.name)
     return sorted(set(languages))
 
@@ -59,6 +63,9 @@ def check_catalogs() -> Result:
             languages = sorted(module.load_catalogs())
         else:
             languages = sorted({lang for folder in folders for lang in _load_files(folder)})
+            missing = sorted(set(getattr(module, "CATALOGS", ())) - set(languages))
+            if missing:
+                raise FileNotFoundError(f"no catalog for {', '.join(missing)}")
     except Exception as exc:
         hint = "reinstall (pip install -e .) or rebuild the catalogs (pybabel compile)"
         return Result.problem("catalogs", f"catalogs do not load: {exc}"[:300], hint)

@@ -93,7 +93,7 @@ def check_oauth(
     if missing:
         name, ids = next(iter(sorted(missing.items())))
         accounts = ", ".join(map(str, ids))
-        hint = "set that provider again (README configuration table, docs/oauth.md)"
+        hint = "configure that provider again (docs/oauth.md)"
         return Result.problem(
             "oauth", f"`{name}` is not configured; account(s) {accounts} use it", hint
         )

@@ -12,16 +12,21 @@ class Result:
     passed: bool
     detail: str
     hint: str = ""
+    skipped: bool = False  # could not run because an earlier check failed; not a failure
 
     @classmethod
     def ok(cls, name: str, detail: str) -> Result:
         return cls(name, True, detail)
 
     @classmethod
+    def skip(cls, name: str, detail: str) -> Result:
+        return cls(name, True, detail, skipped=True)
+
+    @classmethod
     def problem(cls, name: str, detail: str, hint: str) -> Result:
         return cls(name, False, detail, hint)
 
     def line(self) -> str:
-        status = "ok     " if self.passed else "problem"
+        status = "skipped" if self.skipped else "ok     " if self.passed else "problem"
         text = f"{status} {self.name:<9} {self.detail}"
         return f"{text} (hint: {self.hint})" if self.hint else text

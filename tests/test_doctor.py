@@ -134,6 +134,7 @@ async def test_no_store(setup, held_port):
     store = ran.line("store")
     assert store.startswith("problem") and "unreachable" in store and "hint:" in store
     assert "Zq9-db-SECRET" not in ran.out
+    assert ran.line("secrets").startswith("skipped")
     assert ran.line("discord").startswith("ok") and ran.line("web").startswith("ok")
 
 

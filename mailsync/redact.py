@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import make_url
 
+from mail import oauth_providers
+
 # Variables whose value is a secret by name (tokens, keys, client secrets, passwords).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|_KEY$", re.IGNORECASE)
 MASK = "***"
@@ -26,6 +28,7 @@ class Redactor:
             password = env.get("DATABASE_URL")
         if password:
             found.add(str(password))
+        found.update(_provider_secrets(env))
         # Longest first, so a key list is masked whole before its parts; short values
         # (a "1" or "t") would mask ordinary words, and no real secret is that short. Any
         # case: a message may quote a value upper- or lower-cased (LOG_LEVEL 'X').
@@ -36,3 +39,12 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return text if self._pattern is None else self._pattern.sub(MASK, text)
+
+
+def _provider_secrets(env: Mapping[str, str]) -> set[str]:
+    """Client secrets of the OAuth2 providers, including those in the providers file."""
+    try:
+        providers = oauth_providers.load_providers(env)
+    except Exception:  # a broken file is check-config's to report; its secrets stay unread
+        return set()
+    return {p.client_secret for p in providers.values() if p.client_secret}

@@ -148,3 +148,28 @@ def test_an_env_file_that_is_not_there_is_refused(tmp_path):
     )
     assert out.returncode == 2
     assert "no settings file" in out.stderr
+
+
+def test_redactor_masks_every_kind_of_configured_secret(tmp_path):
+    """Token, each key of a key list, the store password and a client secret kept in the
+    providers file are all masked, in any case; other words are left alone."""
+    from mailsync.redact import Redactor
+
+    providers = tmp_path / "providers.toml"
+    providers.write_text(
+        '[providers.corp]\nhosts = ["imap.corp.example"]\nflow = "device"\n'
+        'device_authorization_endpoint = "https://id.corp.example/device"\n'
+        'token_endpoint = "https://id.corp.example/token"\n'
+        'client_id = "mailsync"\nclient_secret = "Zq9-file-SECRET-555"\n'
+    )
+    old = Fernet.generate_key().decode()
+    redact = Redactor(
+        {
+            "DISCORD_TOKEN": TOKEN,
+            "MAILSYNC_SECRET_KEY": f"{KEY},{old}",
+            "DATABASE_URL": "postgresql://u:Zq9-db-SECRET@h/d",
+            "MAILSYNC_OAUTH_PROVIDERS_FILE": str(providers),
+        }
+    )
+    text = f"{TOKEN.upper()} {old} Zq9-db-SECRET zq9-file-secret-555 client mailsync"
+    assert redact(text) == "*** *** *** *** client mailsync"

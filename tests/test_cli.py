@@ -173,3 +173,34 @@ def test_redactor_masks_every_kind_of_configured_secret(tmp_path):
     )
     text = f"{TOKEN.upper()} {old} Zq9-db-SECRET zq9-file-secret-555 client mailsync"
     assert redact(text) == "*** *** *** *** client mailsync"
+
+
+def test_rotate_keys_through_the_console_script(tmp_path, database_url):
+    """`mailsync rotate-keys` re-encrypts the stored secrets with the first key."""
+    from storage import repo
+    from storage.crypto import SecretBox
+    from storage.db import make_engine, migrate
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        account = repo.create_account(
+            engine,
+            repo.NewAccount(
+                *(1, 2, "a", "imap", "h", 993, "tls", "u", SecretBox(old).encrypt("Zq9-pw")),
+                *(("INBOX",), 5, 3),
+            ),
+        )
+    finally:
+        engine.dispose()
+    _write_env(tmp_path, MAILSYNC_SECRET_KEY=f"{new},{old}", DATABASE_URL=database_url)
+    out = _mailsync("rotate-keys", env=base_env(), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "re-encrypted 1" in out.stdout
+    engine = make_engine(database_url)
+    try:
+        stored = repo.get_account(engine, account.id).password_encrypted
+    finally:
+        engine.dispose()
+    assert SecretBox(new).decrypt(stored) == "Zq9-pw"

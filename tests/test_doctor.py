@@ -196,3 +196,50 @@ async def test_invalid_settings_stop_before_any_check(setup, discord_double):
     assert ran.code == 2
     assert [line.split()[:2] for line in ran.lines] == [["problem", "config"]]
     assert discord_double.mark() == mark
+
+
+def test_store_states_without_the_command(database_url, tmp_path):
+    """The store check in-process: empty -> ok (run creates it); behind head -> a problem
+    whose hint is the migration at start; at head -> ok. A SQLite file that is not there
+    is not created by looking."""
+    from alembic import command
+
+    from mailsync.doctor_store import open_store
+    from storage.db import alembic_config
+
+    missing = tmp_path / "none" / "mailsync.db"
+    result, engine = open_store(f"sqlite:///{missing}")
+    assert result.passed and engine is None and "not created yet" in result.detail
+    assert not missing.parent.exists()
+
+    store = make_engine(database_url)
+    try:
+        with store.connect():  # SQLite: an empty file now exists
+            pass
+        result, engine = open_store(database_url)
+        assert result.passed and engine is None and "empty" in result.detail
+
+        cfg = alembic_config()
+        with store.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "0011")
+        result, engine = open_store(database_url)
+        assert engine is not None
+        engine.dispose()
+        assert not result.passed and "at revision 0011, not at head" in result.detail
+        assert "`mailsync run` migrates it" in result.hint
+        migrate(store)
+        result, engine = open_store(database_url)
+        assert engine is not None
+        engine.dispose()
+        assert result.passed and "schema at head" in result.detail
+    finally:
+        store.dispose()
+
+
+def test_web_endpoint_off_needs_no_port():
+    """MAILSYNC_HTTP_PORT=0: the web check passes without binding anything."""
+    from mailsync.doctor_remote import check_port
+
+    result = check_port("127.0.0.1", 0)
+    assert result.passed and "off" in result.detail

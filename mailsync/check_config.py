@@ -36,6 +36,8 @@ def _read(env: Mapping[str, str]) -> str | None:
         Settings.from_env(env)
     except ConfigError as exc:
         return str(exc)
+    except Exception as exc:  # a reader that fails otherwise is still one problem line
+        return f"the settings cannot be read: {type(exc).__name__}: {exc}"
     return None
 
 

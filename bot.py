@@ -20,6 +20,7 @@ from discord.ext import commands
 from dotenv import load_dotenv
 from sqlalchemy import Engine
 
+import logs
 from cogs._errors import MailTree
 from cogs._group import MailGroup
 from settings import ConfigError, Settings
@@ -46,18 +47,12 @@ EXTENSIONS = (
     "cogs.actions",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
-PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")
+PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        force=True,
-    )
-    # Never let a log level show a password: cap the payload loggers at INFO.
-    for name in (*PAYLOAD_LOGGERS, "imapclient", "imapclient.imaplib"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """LOG_LEVEL and LOG_FORMAT (logs.py), with the payload loggers capped at INFO."""
+    logs.setup_logging(level, fmt, PAYLOAD_LOGGERS)
 
 
 class MailsyncBot(commands.Bot):
@@ -87,21 +82,34 @@ class MailsyncBot(commands.Bot):
         )
         self.lost_shard_locks = False
         self._connected: set[int] = set()  # shards whose gateway session is up
+        # `mailsync sync-commands`: log in, build the command tree, push it, nothing else.
+        self.sync_only = False
+        self.synced = 0
 
-    async def setup_hook(self) -> None:
-        await asyncio.to_thread(migrate, self.engine)
+    async def _load_commands(self) -> None:
         self.tree.add_command(self.mail_group)
-        # The scheduler must start inside the running loop; cogs add their jobs to it.
-        self.scheduler.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+
+    async def setup_hook(self) -> None:
+        if self.sync_only:
+            await self._load_commands()
+            await self._sync_commands()
+            return
+        await asyncio.to_thread(migrate, self.engine)
+        # The scheduler must start inside the running loop; cogs add their jobs to it.
+        self.scheduler.start()
+        await self._load_commands()
         await self.web.start()  # after the cogs: they add its routes; /healthz while waiting
         if self.shard_locks is not None:
             if not await self.shard_locks.acquire():
                 return  # stopped while waiting: watch nothing, connect nothing
             self.shard_locks.watch(self._shard_locks_lost)
         await self.get_cog("Alerts").start_watching()  # type: ignore[union-attr]
-        await self._sync_commands()
+        if self.settings.sync_commands:
+            await self._sync_commands()
+        else:
+            log.info("commands not synced (MAILSYNC_SYNC_COMMANDS=off; `mailsync sync-commands`)")
 
     def _shard_locks_lost(self) -> None:
         self.lost_shard_locks = True
@@ -114,6 +122,7 @@ class MailsyncBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
         else:
             synced = await self.tree.sync()
+        self.synced = len(synced)
         log.info("synced %d application command(s)", len(synced))
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
@@ -237,10 +246,24 @@ async def run(bot: MailsyncBot) -> None:
         bot.engine.dispose()
 
 
+async def sync_commands(settings: Settings) -> int:
+    """`mailsync sync-commands`: log in over REST, push the command tree (to
+    MAILSYNC_GUILD_ID when set), log out; no gateway, no store, no watching. Returns how
+    many commands Discord now holds."""
+    bot = build_bot(settings)
+    bot.sync_only = True
+    try:
+        async with bot:
+            await bot.login(settings.discord_token)  # runs setup_hook: the sync
+    finally:
+        bot.engine.dispose()
+    return bot.synced
+
+
 def rotate_keys(env: Mapping[str, str] = os.environ) -> int:
     """--rotate-keys: re-encrypt every stored password with the first MAILSYNC_SECRET_KEY
     key, so an old key can then be dropped from the list."""
-    setup_logging("INFO")
+    setup_logging("INFO", (env.get("LOG_FORMAT") or "text").strip().lower())
     try:
         secrets = SecretBox(env.get("MAILSYNC_SECRET_KEY", ""))
     except SecretKeyError as exc:
@@ -284,9 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv()
     if args.rotate_keys:
         return rotate_keys()
+    return start()
+
+
+def start(env: Mapping[str, str] = os.environ) -> int:
+    """Read the settings, run the bot until it stops; the process's exit code."""
     try:
-        settings = Settings.from_env()
-        setup_logging(settings.log_level)
+        settings = Settings.from_env(env)
+        setup_logging(settings.log_level, settings.log_format)
         bot = build_bot(settings)
     except (ConfigError, SecretKeyError) as exc:
         print(f"mailsync: {exc}", file=sys.stderr)

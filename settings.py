@@ -40,6 +40,10 @@ class Settings:
     oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
     timezone: str = "UTC"  # IANA name; hourly/daily digests and digest_time follow it
     shards: ShardSet = ALL_SHARDS  # MAILSYNC_SHARD_COUNT and MAILSYNC_SHARD_IDS
+    log_format: str = "text"  # LOG_FORMAT: text | json (one JSON object a line)
+    # MAILSYNC_SYNC_COMMANDS: push the command tree at every start (on) or only on
+    # `mailsync sync-commands` (off).
+    sync_commands: bool = True
 
     @property
     def callback_url(self) -> str:
@@ -57,8 +61,8 @@ class Settings:
         key = env.get("MAILSYNC_SECRET_KEY", "").strip()
         if not key:
             raise ConfigError(
-                "MAILSYNC_SECRET_KEY is not set: run `python bot.py --generate-key` "
-                "and put the key it prints in .env."
+                "MAILSYNC_SECRET_KEY is not set: run `mailsync generate-key` (or "
+                "`python bot.py --generate-key`) and put the key it prints in .env."
             )
         try:
             guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
@@ -105,6 +109,12 @@ class Settings:
         level = (env.get("LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
+        log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT {log_format[:20]!r} must be text or json.")
+        sync = (env.get("MAILSYNC_SYNC_COMMANDS") or "on").strip().lower()
+        if sync not in ("on", "off"):
+            raise ConfigError(f"MAILSYNC_SYNC_COMMANDS {sync[:20]!r} must be on or off.")
         return cls(
             discord_token=token,
             secret_key=key,
@@ -121,4 +131,6 @@ class Settings:
             oauth_providers=providers,
             timezone=timezone,
             shards=shards,
+            log_format=log_format,
+            sync_commands=sync == "on",
         )

@@ -185,7 +185,9 @@ def quota_warning_embed(
 def quota_report_embed(account_name: str, report: QuotaReport) -> discord.Embed:
     embed = discord.Embed(title=f"Quota of {truncate(account_name, 200)}", colour=NEW_MAIL_COLOUR)
     if not report.supported:
-        embed.description = "The server does not offer the QUOTA extension, so it reports no limit."
+        embed.description = (
+            report.note or "The server does not offer the QUOTA extension, so it reports no limit."
+        )
     elif not report.roots:
         embed.description = "No quota applies to this mailbox (no limit)."
     for root in report.roots[:25]:

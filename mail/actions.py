@@ -19,6 +19,7 @@ from enum import StrEnum
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from mail import providers
 from mail.changes import MessageFlags
 from mail.errors import MailError
 
@@ -95,8 +96,15 @@ class ActionRefusedError(ActionError):
 
 def find_destination(client: IMAPClient, action: Action) -> str:
     """The folder with ARCHIVE's or TRASH's SPECIAL-USE flag (RFC 6154), else one named
-    Archive or Trash (exactly, then in any case); NoDestinationError if neither."""
+    Archive or Trash (exactly, then in any case); NoDestinationError if neither. A known
+    provider may mean another flag (Gmail archives to `\\All`) or name its folders its own
+    way (Microsoft's "Deleted Items", which carry no flag)."""
     use, name = _MOVES[action]
+    provider = providers.of_client(client)
+    names = [name]
+    if provider is not None:
+        use = provider.roles.get(action.value, use)
+        names = [*provider.folder_names.get(action.value, ()), name]
     folders = [
         (tuple(f.lower() for f in flags), folder, _personal_name(folder, delim))
         for flags, delim, folder in client.list_folders()
@@ -105,10 +113,11 @@ def find_destination(client: IMAPClient, action: Action) -> str:
     for flags, folder, _short in folders:
         if use.lower() in flags:
             return folder
-    exact = [folder for _flags, folder, short in folders if short == name]
-    loose = [folder for _flags, folder, short in folders if short.lower() == name.lower()]
-    for folder in exact + loose:
-        return folder
+    for wanted in names:  # by the name under INBOX. too (Courier, Cyrus: INBOX.Archive)
+        exact = [folder for _flags, folder, short in folders if short == wanted]
+        loose = [folder for _flags, folder, short in folders if short.lower() == wanted.lower()]
+        for folder in exact + loose:
+            return folder
     raise NoDestinationError(
         f"This mailbox has no {name} folder (none marked `{use.decode()}` and none named `{name}`)."
     )

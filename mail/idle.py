@@ -292,7 +292,8 @@ class IdleHub(RenewalSchedule):
         stale = self._by_fd.get(sock.fileno())
         if stale is not None:  # its socket was closed and the number reused
             self._detach(stale)
-        watch = Watch(key, client, sock, sock.fileno(), self._next_reissue())
+        every = self._renewal_period(client)
+        watch = Watch(key, client, sock, sock.fileno(), self._next_reissue(every), every=every)
         self._watches[key] = watch
         self._by_fd[watch.fd] = watch
         self._poller.register(watch.fd)

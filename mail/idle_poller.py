@@ -22,6 +22,7 @@ class Watch:
     sock: socket.socket
     fd: int  # kept: a closed socket's fileno() is -1, but the poller must still forget it
     reissue_at: float
+    every: float = 0.0  # this connection's renewal period (a provider may need it shorter)
     partial: bytes = field(default=b"")
     renewal: Renewal | None = None
 

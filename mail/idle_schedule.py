@@ -9,7 +9,7 @@ import heapq
 import math
 import time
 
-from mail import imap_quota
+from mail import imap_quota, providers
 from mail.idle_conn import NOT_READY, buffered, reader, release_reader
 from mail.idle_poller import Watch
 from mail.idle_renewal import Progress, Renewal
@@ -18,10 +18,19 @@ READ_TIMEOUT = 30.0
 
 
 class RenewalSchedule:
-    def _next_reissue(self) -> float:
+    def _renewal_period(self, client) -> float:
+        """The hub's renewal period, or a known provider's shorter one (Microsoft stops
+        sending IDLE updates long before RFC 2177's 29 minutes). Capabilities and the
+        greeting are cached by then: no command is sent."""
+        provider = providers.of_client(client, cached_only=True)
+        if provider is not None and provider.idle_renewal_seconds is not None:
+            return min(self._reissue_seconds, provider.idle_renewal_seconds)
+        return self._reissue_seconds
+
+    def _next_reissue(self, every: float | None = None) -> float:
         """The reissue time of an IDLE starting now: rounded up to the grid, so that the
         renewals of connections added about together go out in one pass."""
-        at = time.monotonic() + self._reissue_seconds
+        at = time.monotonic() + (every or self._reissue_seconds)
         return math.ceil(at / self._grid) * self._grid
 
     def _until_next_renewal(self, now: float) -> float:
@@ -87,7 +96,7 @@ class RenewalSchedule:
             self._news += 1
             self._detach(watch)
             return
-        watch.reissue_at = self._next_reissue()
+        watch.reissue_at = self._next_reissue(watch.every)
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
         if renewal.activity:
             self._activity(watch.key)

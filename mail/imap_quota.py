@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from mail import providers
 from mail.errors import ConnectError
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 
@@ -42,7 +43,8 @@ def parse_quota_lines(lines: Iterable[bytes]) -> QuotaReport:
 def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:
     """GETQUOTAROOT (RFC 2087/9208). Zero roots means no limit applies."""
     if not client.has_capability("QUOTA"):
-        return QuotaReport(supported=False)
+        provider = providers.of_client(client)
+        return QuotaReport(supported=False, note=provider.quota_note if provider else None)
     try:
         roots_info, quotas = client.get_quota_root(mailbox)
     except IMAPClientAbortError as exc:

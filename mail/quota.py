@@ -33,6 +33,7 @@ class QuotaRoot:
 class QuotaReport:
     supported: bool
     roots: tuple[QuotaRoot, ...] = ()
+    note: str | None = None  # why there is no quota, where a provider profile knows
 
     @property
     def fullest(self) -> QuotaResource | None:

@@ -1,9 +1,10 @@
 """Secrets (SPEC §5): a password typed into the /mail add modal never reaches a log record
-at any level, nor the database file in clear; and key rotation re-encrypts stored
-passwords without crashing on ones no key can read."""
+at any level, nor what either LOG_FORMAT writes, nor the database file in clear; and key
+rotation re-encrypts stored passwords without crashing on ones no key can read."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -245,3 +246,24 @@ def test_rotation_on_an_empty_store(database_url):
         assert rotate_passwords(engine, SecretBox(Fernet.generate_key().decode())) == (0, [])
     finally:
         engine.dispose()
+
+
+# ------------------------------------------------------------------ both log formats
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_modal_password_is_not_in_either_log_format(
+    harness, dovecot, debug_logs, capsys, fmt
+):
+    """At DEBUG, what LOG_FORMAT=text or json writes to stderr never holds the modal
+    password (and json is one object a line)."""
+    password = f"Zq9-UNIQUE-pw-{secrets.token_hex(8)}"
+    bot_module.setup_logging("DEBUG", fmt)
+    await _add_and_poll(harness, dovecot, password)
+    written = capsys.readouterr().err
+    lines = written.splitlines()
+    assert len(lines) > 50, written[:500]  # DEBUG output really was written
+    assert any("discord" in line for line in lines)
+    if fmt == "json":
+        assert all(json.loads(line)["level"] for line in lines)
+    assert password not in written

@@ -34,6 +34,7 @@ from storage import repo
 from storage.crypto import SecretBox
 from storage.models import Account
 from storage.outbox import Alert
+from watch import log_context
 from watch.account_polls import AccountPolls
 from watch.announce import Announcer
 from watch.board import BoardWatch
@@ -326,6 +327,7 @@ class Watcher(AccountPolls):
             account = await asyncio.to_thread(repo.get_account, self.engine, account_id)
             if account is None:  # removed meanwhile; /mail remove already unscheduled it
                 return 0
+            log_context.bind(account.id, account.guild_id)  # this task's log lines name it
             if account.needs_reauth:
                 raise oauth.ReauthNeededError(
                     f"`{account.name}` waits for a new sign-in: run `/mail reauth`."

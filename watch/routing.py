@@ -2,7 +2,7 @@
 and its delivery (instant, or waiting for an hourly/daily digest). Pure: the engine loads
 the rules and writes what this returns.
 
-How rules and digests combine (README "Routing rules and digests"):
+How rules and digests combine (docs/routing.md):
 - a muted message is never posted, not even in a digest;
 - a message a rule routes (another channel, or a mention) is posted at once, whatever the
   account's delivery: a rule names mail someone wants to see now;

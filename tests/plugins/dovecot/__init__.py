@@ -25,7 +25,7 @@ Layout: ``server`` (`Dovecot`: directories, ports, lifecycle), ``config`` (dovec
 from .accounts import MailUser
 from .config import BARE_HOST, BASIC_HOST, DEFAULT_QUOTA_KIB, KEEPALIVE_HOST, SPECIAL_FOLDERS
 from .errors import DovecotError
-from .fixtures import dovecot, dovecot_ssl_env, mail_user
+from .fixtures import dovecot, dovecot_ssl_env, layout_dovecot, mail_user
 from .host import _alive as _alive  # the rig's tests use these three
 from .host import _descendants as _descendants
 from .host import _find_binary as _find_binary  # patched here; Dovecot looks it up here
@@ -46,6 +46,7 @@ __all__ = [
     "MailUser",
     "dovecot",
     "dovecot_ssl_env",
+    "layout_dovecot",
     "mail_user",
     "make_message",
 ]

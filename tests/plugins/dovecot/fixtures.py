@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -10,6 +10,7 @@ from tests.plugins.idp import IdentityProvider
 
 from .accounts import MailUser
 from .errors import DovecotError
+from .layouts import LAYOUTS
 from .server import Dovecot
 
 
@@ -50,3 +51,27 @@ def dovecot_ssl_env(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point SSL_CERT_FILE at the test CA so default SSL contexts trust Dovecot."""
     monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
     return dovecot.ca_file
+
+
+@pytest.fixture(scope="session")
+def layout_dovecot(dovecot: Dovecot) -> Iterator[Callable[[str], Dovecot]]:
+    """`layout_dovecot("gmail")`: a Dovecot of its own laid out like that provider (see
+    layouts.py), started on first use, with the session Dovecot's certificate."""
+    started: dict[str, Dovecot] = {}
+
+    def get(name: str) -> Dovecot:
+        if name not in started:
+            server = Dovecot(layout=LAYOUTS[name], tls_from=dovecot)
+            try:
+                server.start()
+            except DovecotError as exc:
+                server.cleanup()
+                pytest.fail(f"could not start the {name} Dovecot: {exc}", pytrace=False)
+            started[name] = server
+        return started[name]
+
+    try:
+        yield get
+    finally:
+        for server in started.values():
+            server.cleanup()

@@ -23,6 +23,7 @@ from .certs import _make_certificates
 from .config import render_config, render_oauth2_args
 from .errors import DovecotError
 from .host import _alive, _descendants, _free_ports, _make_temp_root, _set_parent_death_signal
+from .layouts import Layout
 
 INSTALL_HINT = "apt-get install dovecot-core dovecot-imapd dovecot-pop3d"
 START_TIMEOUT = 15.0
@@ -44,7 +45,17 @@ class Dovecot(AccountsMixin):
         {"pop3", "quota", "special_use", "status_size", "move", "condstore", "oauth", "restart"}
     )
 
-    def __init__(self, root: Path | None = None, *, introspection_url: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        introspection_url: str | None = None,
+        layout: Layout | None = None,
+        tls_from: Dovecot | None = None,
+    ) -> None:
+        """`layout` makes it look like a provider (layouts.py); `tls_from` reuses another
+        instance's certificate, so one SSL_CERT_FILE trusts both."""
+        self.layout = layout
         # Looked up on the package, where tests patch it to fake a missing install.
         from . import _find_binary
 
@@ -92,8 +103,15 @@ class Dovecot(AccountsMixin):
             directory.chmod(0o755)
 
         self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = _free_ports(4)
-        ca_file, self.cert_file, self.key_file = _make_certificates(self.root)
-        self.ca_file = str(ca_file)
+        if tls_from is not None:
+            self.ca_file, self.cert_file, self.key_file = (
+                tls_from.ca_file,
+                tls_from.cert_file,
+                tls_from.key_file,
+            )
+        else:
+            ca_file, self.cert_file, self.key_file = _make_certificates(self.root)
+            self.ca_file = str(ca_file)
         self.config_path.write_text(render_config(self))
         self.config_path.chmod(0o644)
         if introspection_url is not None:

@@ -112,7 +112,8 @@ class StoreFaults:
         """A poll of this account could not commit (its mail is polled again)."""
         fault = self.record(exc)
         if fault is None:
-            log.error("account %s: poll not saved: %s", account_id, exc)
+            first = str(exc).splitlines()[0][:300]  # not the SQL's parameters (mail text)
+            log.error("account %s: poll not saved: %s", account_id, first)
             return
         with self._lock:
             new = account_id not in fault.accounts

@@ -139,8 +139,8 @@ class StoreFaults:
         """The current fault for /healthz, or None (none, or none for STALE_SECONDS)."""
         fault = self.current
         if fault is not None and time.monotonic() - fault.last > STALE_SECONDS:
-            self.cleared()
-            fault = None
+            with self._lock:
+                self.current = fault = None  # not seen again: over, as far as anyone knows
         if fault is None:
             return None
         return {

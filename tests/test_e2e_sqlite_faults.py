@@ -116,6 +116,20 @@ def _tiny_filesystem(folder: Path, size: str = "8m"):
         subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
 
 
+def _empty_wal(db_path: Path, timeout: float = 15.0) -> None:
+    """An empty WAL, so the next commit needs new space rather than reusing the WAL's: a
+    TRUNCATE checkpoint, again until no reader of the bot's kept it from finishing."""
+    wal = db_path.with_name(db_path.name + "-wal")
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(sqlite3.connect(db_path, timeout=timeout)) as db:
+        while True:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy == 0 and (not wal.exists() or wal.stat().st_size == 0):
+                return
+            assert time.monotonic() < deadline, "the WAL could not be emptied"
+            time.sleep(0.1)
+
+
 def _fill(path: Path) -> int:
     """Write until the filesystem refuses (ENOSPC); returns the bytes written."""
     written = 0
@@ -148,9 +162,7 @@ async def test_full_disk_is_reported_and_loses_nothing(
             account_id = harness.account_id("full")
             dovecot.append(mail_user, make_message(subject="before the disk filled"))
             await harness.posts(1, timeout=30)
-            # An empty WAL, so the next commit needs new space rather than reusing old.
-            with sqlite3.connect(folder / "mailsync.db") as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await asyncio.to_thread(_empty_wal, folder / "mailsync.db")
             filler = folder / "filler"
             assert _fill(filler) > 0
             dovecot.append(mail_user, make_message(subject="while the disk is full"))

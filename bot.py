@@ -118,9 +118,17 @@ class MailsyncBot(commands.Bot):
         if locks is None or alerts is None:  # SQLite has no locks; no cog: stopping
             return
         while True:
-            await alerts.stop_watching()  # type: ignore[attr-defined]
-            if not await locks.acquire():
-                return  # the process is stopping
+            try:
+                await alerts.stop_watching()  # type: ignore[attr-defined]
+            except Exception:  # closing what is left of the old watcher: taking over matters
+                log.exception("stopping the watcher after the lock loss failed")
+            try:
+                if not await locks.acquire():
+                    return  # the process is stopping
+            except ShardCountMismatchError as exc:  # meanwhile started with another count
+                log.error("%s", exc)
+                await self.close()
+                return
             try:  # from the stored state: every poll commits before it advances
                 await alerts.start_watching(resumed=True)  # type: ignore[attr-defined]
             except Exception:  # the store went away again meanwhile: give up and retry

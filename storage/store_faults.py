@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 LOCKED = "locked"
 DISK_FULL = "disk full"
+DISK_ERROR = "disk error"
 UNREACHABLE = "unreachable"
 ERROR = "error"
 
@@ -37,6 +38,10 @@ TEXTS = {
     DISK_FULL: (
         "the disk of the SQLite database is full: free space next to the database file; "
         "writes are refused and retried, nothing is lost"
+    ),
+    DISK_ERROR: (
+        "the disk of the SQLite database refused a write (disk I/O error): check that disk "
+        "and its free space; writes are retried, nothing is lost"
     ),
     UNREACHABLE: (
         "the database server does not answer (restarting, failing over, or the network is "
@@ -54,6 +59,8 @@ def classify(exc: BaseException) -> str:
         return LOCKED
     if "database or disk is full" in text or "no space left" in text:
         return DISK_FULL
+    if "disk i/o error" in text:  # some writes report a full disk this way too
+        return DISK_ERROR
     module = type(orig).__module__ or ""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return UNREACHABLE

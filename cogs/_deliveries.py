@@ -54,7 +54,8 @@ class Delivery(Protocol):
 
 
 class Post:
-    """A new message: alerts and notices. The row id is the nonce (Discord dedupes it).
+    """A new message: alerts and notices. The row's nonce goes with every try (Discord
+    dedupes it; storage/models.py says why it is not the row id).
     A threaded alert or any post in a forum goes through cogs/_threads.py."""
 
     def __init__(self) -> None:
@@ -68,7 +69,7 @@ class Post:
             "content": f"<@&{role}>" if role else None,
             "embed": discord.Embed.from_dict(payload["embed"]),
             "allowed_mentions": _mentions(role),
-            "nonce": f"ms{row.id}",
+            "nonce": row.nonce,
         }
         if payload.get("actions"):  # a live alert's buttons, in a thread or a post too
             message["view"] = await view_of_post(bot, row.id)  # type: ignore[arg-type]
@@ -133,7 +134,7 @@ class BoardEdit:
                     raise  # the channel itself is gone: refused
                 log.info("board of account %s was deleted; posting it again", row.account_id)
             await pace(row.channel_id)
-        message = await channel.send(embed=embed, allowed_mentions=none, nonce=f"ms{row.id}")
+        message = await channel.send(embed=embed, allowed_mentions=none, nonce=row.nonce)
         return message.id
 
     async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_nonce() -> str:
+    """A Discord message nonce that no other outbox row ever carries: 128 random bits
+    (22 characters, under Discord's 25), so neither a reused row id (SQLite reuses the ids
+    of deleted rows), a restored backup nor another process can repeat an earlier one."""
+    return "m" + secrets.token_urlsafe(16)
 
 
 class Account(SQLModel, table=True):
@@ -146,7 +163,7 @@ class ArchivedMessage(SQLModel, table=True):
 
 class OutboxAlert(SQLModel, table=True):
     """An alert written before it is sent: a Discord outage or a restart delays it, never
-    drops or doubles it (the row id is sent as the message nonce, which Discord dedupes)."""
+    drops or doubles it (its nonce, sent with every try, lets Discord dedupe a retry)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
@@ -170,6 +187,13 @@ class OutboxAlert(SQLModel, table=True):
     kind: str = Field(default="post", max_length=16)
     # The Discord message the send created or edited, written with sent_at.
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The message nonce of every try, drawn when the row is queued (a Core insert too).
+    # Not the row id: Discord answers a nonce it saw from the bot in the past minutes with
+    # that earlier message and creates none, and ids come back after removals or restores.
+    nonce: str = Field(
+        default_factory=new_nonce,
+        sa_column=Column(String(25), nullable=False, unique=True, default=new_nonce),
+    )
 
 
 class RoutingRule(SQLModel, table=True):

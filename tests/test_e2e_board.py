@@ -175,7 +175,7 @@ async def test_remove_true_deletes_the_board_and_stops_edits(harness, dovecot, m
         with Session(harness.bot.engine) as session:
             alert = session.exec(select(OutboxAlert).where(OutboxAlert.kind == "post")).one()
         message = harness.double.message(alert.message_id)
-        assert message is not None and message["nonce"] == f"ms{alert.id}"
+        assert message is not None and message["nonce"] == alert.nonce
         again = await harness.command("mail board", options)
         assert "has no status board" in await harness.reply_text(again)
 

@@ -20,6 +20,7 @@ from mail.sweep import FolderCounts
 from mail.types import PollResult, Protocol
 from storage import archive, repo
 from storage.models import Account
+from storage.store_faults import faults_of
 from watch import two_way
 from watch.pop3_download import download
 from watch.two_way import Checked
@@ -27,9 +28,22 @@ from watch.two_way import Checked
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+STORE_RETRY_SECONDS = 15.0  # a poll the store refused is tried again this soon
 
 
 class AccountPolls:
+    def _store_refused(self, account_id: int, exc: Exception) -> None:
+        """The store refused a poll's commit (SQLite locked, a full disk, PostgreSQL gone):
+        say so on the account, and poll it again in a sweep tick, not at its next push
+        (this one is spent; the mail state did not advance, so the mail is found again)."""
+        faults_of(self.engine).on_account(account_id, exc)
+
+        def again() -> None:
+            if not self._closed and account_id in self._due:
+                self.request_poll(account_id)
+
+        self._loop.call_later(STORE_RETRY_SECONDS, again)
+
     async def _poll_once(self, account: Account, with_quota: bool) -> int:
         if account.protocol == Protocol.POP3:
             return await self._poll_pop3(account)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from mail import oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError
@@ -100,16 +101,16 @@ class Watcher(AccountPolls):
         self.announce = Announcer(engine, renderer, self.metrics, on_queued)
         self._closed = False
 
-    async def start(self) -> int:
+    async def start(self, spread: float = FIRST_POLL_SPREAD) -> int:
         """Start the IDLE hub and schedule every active account; returns how many. First
-        polls (which also open the connections) are spread over a minute."""
+        polls (which also open the connections) are spread over `spread` seconds."""
         self.hub.start()
         await self.boards.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.engine, self.settings.shards)
         for account in accounts:
             # Spread the first polls after a restart so the servers are not hammered.
-            spread = random.uniform(0, min(FIRST_POLL_SPREAD, account.interval_minutes * 60))  # noqa: S311
-            self.schedule(account, first_in=spread)
+            first_in = random.uniform(0, min(spread, account.interval_minutes * 60))  # noqa: S311
+            self.schedule(account, first_in=first_in)
         return len(accounts)
 
     async def stop(self) -> None:
@@ -317,6 +318,8 @@ class Watcher(AccountPolls):
             log.debug("polled account %s: %d new", account_id, posted)
         except MailError as exc:
             log.info("poll of account %s failed: %s", account_id, exc.kind)
+        except DBAPIError as exc:  # the store refused the poll's commit: nothing advanced
+            self._store_refused(account_id, exc)
         except Exception:
             log.exception("poll of account %s crashed", account_id)
 

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.mailsync",
     "tests.plugins.database",
     "tests.plugins.hostile",
+    "tests.plugins.smtp_sink",
 ]

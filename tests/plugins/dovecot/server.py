@@ -39,7 +39,13 @@ class Dovecot(AccountsMixin):
 
     host: str = "127.0.0.1"
 
-    def __init__(self, root: Path | None = None, *, introspection_url: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        introspection_url: str | None = None,
+        relay_port: int | None = None,
+    ) -> None:
         # Looked up on the package, where tests patch it to fake a missing install.
         from . import _find_binary
 
@@ -87,6 +93,9 @@ class Dovecot(AccountsMixin):
             directory.chmod(0o755)
 
         self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = _free_ports(4)
+        # SMTP submission, relaying to an SMTP sink on relay_port (only when given one).
+        self.relay_port = relay_port
+        self.submission_port, self.submissions_port = _free_ports(2) if relay_port else (0, 0)
         ca_file, self.cert_file, self.key_file = _make_certificates(self.root)
         self.ca_file = str(ca_file)
         self.config_path.write_text(render_config(self))

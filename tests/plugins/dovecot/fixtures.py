@@ -27,9 +27,7 @@ def dovecot(idp: IdentityProvider, smtp_sink: SmtpSink) -> Iterator[Dovecot]:
     """
     problem = None
     try:
-        server = Dovecot(
-            introspection_url=idp.introspection_endpoint, relay_port=smtp_sink.port
-        )
+        server = Dovecot(introspection_url=idp.introspection_endpoint, relay_port=smtp_sink.port)
     except DovecotError as exc:
         problem = str(exc)
     else:

@@ -71,8 +71,8 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(
                 "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES, "
-                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD, MAILSYNC_HTTP_PORT and MAILSYNC_MAX_SENDS_PER_HOUR "
-                "must be numbers."
+                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD, MAILSYNC_HTTP_PORT and "
+                "MAILSYNC_MAX_SENDS_PER_HOUR must be numbers."
             ) from exc
         if not 0 <= http_port <= 65535:
             raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")

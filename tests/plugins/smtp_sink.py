@@ -104,7 +104,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def sink(smtp_sink: SmtpSink) -> Iterator[SmtpSink]:
-    """The session's sink with no script; scripts are cleared after the test."""
-    smtp_sink.script()
+    """The session's sink, emptied, with no script; the script is cleared after the test."""
+    smtp_sink.reset()
     yield smtp_sink
     smtp_sink.script()

@@ -61,6 +61,7 @@ class _PinnedSMTP(smtplib.SMTP):
         self._server = server
         self._addresses = addresses
         super().__init__(local_hostname=server.helo, timeout=TIMEOUT)
+        self._host = server.host  # STARTTLS checks the certificate against this name
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = net.connect_checked(self._addresses, port, timeout, host)

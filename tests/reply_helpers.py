@@ -33,9 +33,10 @@ def incoming(
     return (head + "Content-Type: text/plain\r\n\r\nHello desk.\r\n").encode()
 
 
-async def set_up(harness, user, name: str = "desk", threads: bool = True, **smtp: Any) -> int:
-    """/mail add, /mail smtp (implicit TLS on the rig's submissions port), replies on."""
-    _, said = await harness.add_account(user, name=name)
+async def set_up(harness, user, name: str = "desk", threads: bool = True, **add: Any) -> int:
+    """/mail add (with `add`'s options), /mail smtp (implicit TLS on the rig's submissions
+    port), replies on, and threads on unless told otherwise."""
+    _, said = await harness.add_account(user, name=name, **add)
     assert "Watching" in said, said
     options = {
         "account": name,
@@ -44,7 +45,6 @@ async def set_up(harness, user, name: str = "desk", threads: bool = True, **smtp
         "security": "tls",
         "from_address": FROM,
     }
-    options.update(smtp)
     said = await ask(harness, "mail smtp", options)
     assert "login was checked" in said, said
     edit = {"account": name, "replies": "on"}

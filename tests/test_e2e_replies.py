@@ -123,3 +123,23 @@ async def deliver_anywhere(harness, user, raw):
     from tests.test_e2e_threads import _deliver
 
     await _deliver(harness, user, raw, "desk")
+
+
+async def test_a_pop3_alert_can_be_answered_without_a_sent_copy(harness, dovecot, mail_user, sink):
+    """POP3 alerts carry Reply too (the headers come from the archive); the reply goes out
+    once and, POP3 having no Sent folder, the copy is skipped."""
+    d = harness.double
+    async with harness.running():
+        account_id = await set_up(
+            harness, mail_user, threads=False, protocol="pop3", port=dovecot.pop3s_port
+        )
+        raw = incoming("By POP3", "<pop1@example.com>", reply_to="help@example.com")
+        mid = int((await deliver(harness, mail_user, raw))["id"])
+        assert d.button_labels(mid) == ["Reply", "Reply all"]
+        await press(harness, mid, "Reply")
+        assert modal_values(harness)["To"] == "help@example.com"
+        await submit(harness, {"Message": "Got it."})
+        (got,) = await until(lambda: sink.to("help@example.com"), 60)
+        assert parsed(got.data)["In-Reply-To"] == "<pop1@example.com>"
+        row = await settled_state(harness, account_id, "sent")
+        assert await copy_settled(harness, row.id) == "skipped"

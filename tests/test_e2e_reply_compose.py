@@ -96,7 +96,11 @@ async def files():
     """A tiny web server for Discord's CDN: the attachments' bytes."""
     blobs = {"report.pdf": b"%PDF-1.4\n" + bytes(range(256)) * 40, "notes.txt": "café\n".encode()}
     app = web.Application()
-    app.router.add_get("/cdn/{name}", lambda r: web.Response(body=blobs[r.match_info["name"]]))
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=blobs[request.match_info["name"]])
+
+    app.router.add_get("/cdn/{name}", serve)
     runner = web.AppRunner(app)
     await runner.setup()
     with socket.socket() as s:

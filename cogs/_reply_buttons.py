@@ -35,8 +35,11 @@ def with_buttons(view: ui.View | None, wanted: dict[str, Any], outbox_id: int) -
     if not ops:
         return view
     view = view or ui.View(timeout=None)
+    present = {getattr(item, "custom_id", None) for item in view.children}
     for op, row_id in ops:
-        view.add_item(ReplyButton(_button(op, row_id)))
+        button = _button(op, row_id)
+        if button.custom_id not in present:  # a live alert's view may carry them already
+            view.add_item(ReplyButton(button))
     view.stop()  # the DynamicItem template handles presses
     return view
 

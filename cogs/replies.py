@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_FILES = 3
 MAX_FILE_BYTES = 10 * 1024 * 1024
+READ_TIMEOUT = 60.0  # seconds to fetch one attachment from Discord's CDN
 NOTHING_SENT = "Nothing was sent."
 NO_RIGHTS = "Only members with **Manage Server**{role} may send mail from `{name}`."
 REPLIES_OFF = "Replies are off for `{name}` (`/mail edit replies:on`)."
@@ -263,7 +264,7 @@ class Replies(MailCommandsCog):
             account_id=account.id,  # type: ignore[arg-type]
             sent_by=interaction.user.id,
             message_ref=draft.message_id,
-            raw=compose.build(draft),
+            raw=await asyncio.to_thread(compose.build, draft),  # MBs of base64 with files
             sender=sender,
             recipients="\n".join(draft.recipients),
             to_addrs="\n".join(draft.to),
@@ -292,6 +293,10 @@ class Replies(MailCommandsCog):
         pings; allowed mentions stay none)."""
         if not row.alert_channel_id or not row.alert_message_id:
             return
+        line = REPLIED.format(who=row.sent_by)
+        await asyncio.to_thread(
+            reply_sources.mark_replied, self.bot.engine, row.alert_message_id, "Reply", line
+        )
         channel = self.bot.get_channel(row.alert_channel_id)
         if channel is None:
             channel = await self.bot.fetch_channel(row.alert_channel_id)
@@ -299,7 +304,6 @@ class Replies(MailCommandsCog):
         if not message.embeds:
             return
         embed = message.embeds[0]
-        line = REPLIED.format(who=row.sent_by)
         if any(f.value == line for f in embed.fields):
             return
         embed.add_field(name="Reply", value=line, inline=False)
@@ -313,7 +317,8 @@ def _with(context: ReplyContext, **changes: object) -> ReplyContext:
 async def _read(file: discord.Attachment) -> compose.Attachment:
     if file.size > MAX_FILE_BYTES:
         raise UserError(FILE_LARGE.format(file=discord.utils.escape_markdown(file.filename)))
-    data = await file.read()
+    async with asyncio.timeout(READ_TIMEOUT):
+        data = await file.read()
     if len(data) > MAX_FILE_BYTES:
         raise UserError(FILE_LARGE.format(file=discord.utils.escape_markdown(file.filename)))
     return compose.Attachment(file.filename, file.content_type or "application/octet-stream", data)

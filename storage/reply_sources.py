@@ -66,3 +66,24 @@ def newest_in_thread(engine: Engine, thread_id: int) -> tuple[int, int, dict[str
             if reply is not None and reply.get("id") in refs:
                 return account_id, row.id, reply  # type: ignore[return-value]
         return None
+
+
+def mark_replied(engine: Engine, message_id: int, name: str, line: str) -> bool:
+    """Add the "Replied by" field to the embed kept in the alert's outbox row, the one
+    later edits of a live alert start from, so they keep it. False: already there, or no
+    such alert."""
+    with Session(engine) as session:
+        row = session.exec(
+            select(OutboxAlert).where(col(OutboxAlert.message_id) == message_id)
+        ).first()
+        if row is None:
+            return False
+        payload = json.loads(row.payload)
+        fields = payload.setdefault("embed", {}).setdefault("fields", [])
+        if any(f.get("value") == line for f in fields):
+            return False
+        fields.append({"name": name, "value": line, "inline": False})
+        row.payload = json.dumps(payload)
+        session.add(row)
+        session.commit()
+        return True

@@ -18,6 +18,8 @@ from tests.reply_helpers import (
     settled_state,
     submit,
 )
+from tests.test_e2e_actions import ask
+from tests.test_e2e_actions import press as press_action
 from tests.test_e2e_threads import _posts
 
 
@@ -143,3 +145,22 @@ async def test_a_pop3_alert_can_be_answered_without_a_sent_copy(harness, dovecot
         assert parsed(got.data)["In-Reply-To"] == "<pop1@example.com>"
         row = await settled_state(harness, account_id, "sent")
         assert await copy_settled(harness, row.id) == "skipped"
+
+
+async def test_replied_by_stays_when_a_button_edits_the_alert(harness, dovecot, mail_user, sink):
+    """With action buttons too, the alert keeps "Replied by" after a later press re-renders
+    it (the line is kept with the alert, not only on the Discord message)."""
+    d = harness.double
+    async with harness.running():
+        await set_up(harness, mail_user)
+        await ask(harness, "mail edit", {"account": "desk", "actions": "read"})
+        mid = int((await deliver(harness, mail_user, incoming("Both", "<both@example.com>")))["id"])
+        assert d.button_labels(mid) == ["Mark read", "Reply", "Reply all"]
+        await press(harness, mid, "Reply")
+        await submit(harness, {"Message": "Done."})
+        await until(lambda: "Replied by" in str(d.message(mid)["embeds"][0]), 60)
+        await press_action(harness, mid, "Mark read")
+        await until(lambda: "Read by" in str(d.message(mid)["embeds"][0]), 30)
+        embed = str(d.message(mid)["embeds"][0])
+        assert f"Replied by <@{d.admin_id}>" in embed
+        assert d.button_labels(mid) == ["Mark unread", "Reply", "Reply all"]

@@ -169,8 +169,10 @@ class ReplySender:
         log.info("outgoing %s: sent for account %s", row.id, account.id)
         self._on_queued()
         if self._on_sent is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._on_sent(row)
+            except Exception as exc:  # the alert's "Replied by" line is cosmetic
+                log.warning("outgoing %s: the alert replied to was not edited (%r)", row.id, exc)
         await self._copy(account, row)
 
     async def _refused(self, account: Account, row: OutgoingMail, exc: MailError) -> None:

@@ -46,6 +46,7 @@ EXTENSIONS = (
     "cogs.rules",
     "cogs.board",
     "cogs.actions",
+    "cogs.replies",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS

@@ -31,6 +31,7 @@ class Settings:
     poll_concurrency: int = 20
     idle_reissue_minutes: float = 24.0
     max_accounts_per_guild: int = 25
+    max_sends_per_hour: int = 20  # replies and new messages per account (SPEC section 13)
     log_level: str = "INFO"
     # The web endpoint; 0 = off. from_env defaults to 8080 (SPEC section 10); a Settings
     # built in code (tests) starts none unless asked.
@@ -70,10 +71,12 @@ class Settings:
             idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
             max_accounts = int(env.get("MAILSYNC_MAX_ACCOUNTS_PER_GUILD") or 25)
             http_port = int(env.get("MAILSYNC_HTTP_PORT") or 8080)
+            max_sends = int(env.get("MAILSYNC_MAX_SENDS_PER_HOUR") or 20)
         except ValueError as exc:
             raise ConfigError(
                 "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES, "
-                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD and MAILSYNC_HTTP_PORT must be numbers."
+                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD, MAILSYNC_HTTP_PORT and "
+                "MAILSYNC_MAX_SENDS_PER_HOUR must be numbers."
             ) from exc
         if not 0 <= http_port <= 65535:
             raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")
@@ -86,6 +89,8 @@ class Settings:
             raise ConfigError("MAILSYNC_PUBLIC_URL must start with https:// (or http://).")
         if max_accounts < 1:
             raise ConfigError("MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be at least 1.")
+        if max_sends < 1:
+            raise ConfigError("MAILSYNC_MAX_SENDS_PER_HOUR must be at least 1.")
         if concurrency < 1:
             raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
         if not 1 <= idle_minutes <= 29:
@@ -124,6 +129,7 @@ class Settings:
             poll_concurrency=concurrency,
             idle_reissue_minutes=idle_minutes,
             max_accounts_per_guild=max_accounts,
+            max_sends_per_hour=max_sends,
             log_level=level,
             http_host=(env.get("MAILSYNC_HTTP_HOST") or "127.0.0.1").strip(),
             http_port=http_port,

@@ -14,6 +14,7 @@ import discord
 from discord import ui
 
 from cogs._action_ids import PREFIX, TEMPLATE, ActionId, InvalidActionId, from_match
+from cogs._reply_buttons import with_buttons
 from cogs._ui import FIELD_MAX, fit, truncate
 from mail.actions import Action
 from storage import live_alerts
@@ -107,7 +108,8 @@ def alert_view(account: Account, live: LiveAlert) -> ui.View | None:
         action_id = ActionId(action, account.id, live.folder_id, live.uidvalidity, live.uid)
         view.add_item(ActionButton.made(action_id))
     view.stop()  # nothing to keep in memory: the DynamicItem template handles presses
-    return view
+    replies = account.replies and bool(account.smtp_host)  # Reply stays beside them
+    return with_buttons(view, {"reply": replies}, live.outbox_id)
 
 
 async def view_of_post(bot: MailsyncBot, outbox_id: int) -> ui.View | None:

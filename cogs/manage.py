@@ -14,6 +14,7 @@ from cogs import _ui, _validate
 from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
+from cogs._reply_settings import reply_changes
 from cogs.board import end_board
 from mail import imap, pop3
 from mail.errors import MailError
@@ -121,6 +122,9 @@ class Manage(MailCommandsCog):
         actions_role="a role whose members may press them (Manage Server always may; "
         "@everyone: only Manage Server)",
         threads="on: replies go into a thread on the first alert (in a forum: into its post)",
+        replies="on: Reply buttons on new alerts (needs /mail smtp)",
+        reply_role="a role whose members may send replies (@everyone: only Manage Server)",
+        signature="added under every reply and new message (up to 500 characters; - removes)",
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
@@ -140,6 +144,9 @@ class Manage(MailCommandsCog):
         actions: Literal["off", "read", "triage"] | None = None,
         actions_role: discord.Role | None = None,
         threads: Literal["on", "off"] | None = None,
+        replies: Literal["on", "off"] | None = None,
+        reply_role: discord.Role | None = None,
+        signature: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
@@ -148,6 +155,7 @@ class Manage(MailCommandsCog):
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
         _actions_changes(found, actions, actions_role, changes, said)
+        reply_changes(found, replies, reply_role, signature, changes, said)
         if privacy is not None:
             changes["privacy"] = privacy
             said.append(f"alerts show {_PRIVACY_SAID[privacy]}")

@@ -278,6 +278,7 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
                     cc=parsed.cc,
                     in_reply_to=parsed.in_reply_to,
                     references=parsed.references,
+                    reply_to=parsed.reply_to,
                 )
             )
     return messages

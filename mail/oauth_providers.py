@@ -21,6 +21,8 @@ MICROSOFT_HOSTS = (
 MICROSOFT_SCOPES = (
     "https://outlook.office.com/IMAP.AccessAsUser.All",
     "https://outlook.office.com/POP.AccessAsUser.All",
+    # Replies over SMTP (docs/replies.md); accounts signed in before need /mail reauth.
+    "https://outlook.office.com/SMTP.Send",
     "offline_access",
 )
 GOOGLE_HOSTS = ("imap.gmail.com", "pop.gmail.com")

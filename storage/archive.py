@@ -276,6 +276,7 @@ def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -
                 cc=_lines(row.cc_addrs),
                 in_reply_to=row.in_reply_to,
                 references=_lines(row.reference_ids),
+                reply_to=parsed.reply_to if parsed else (),
             )
         )
     return out

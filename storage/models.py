@@ -65,6 +65,15 @@ class Account(SQLModel, table=True):
     # Members with this role may press them (besides Manage Server); None: Manage Server only.
     actions_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     threads: bool = Field(default=False)  # replies go into their conversation's thread or post
+    # Replies over SMTP (SPEC section 13, docs/replies.md); smtp_host None: sending is off.
+    smtp_host: str | None = Field(default=None, max_length=255)
+    smtp_port: int | None = None
+    smtp_security: str | None = Field(default=None, max_length=16)  # tls | starttls
+    smtp_sent_copy: str = Field(default="auto", max_length=8)  # auto | on | off
+    smtp_from: str | None = Field(default=None, max_length=320)
+    replies: bool = Field(default=False)
+    reply_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    signature: str | None = Field(default=None, max_length=500)
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -316,3 +325,40 @@ class ThreadLink(SQLModel, table=True):
     thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     title: str | None = Field(default=None, max_length=100)  # the conversation's thread name
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutgoingMail(SQLModel, table=True):
+    """A reply or new message sent from Discord, stored (state `queued`) in one transaction
+    before SMTP starts: `sending` from right before DATA, then `sent` (accepted), `failed`
+    (a permanent refusal or an hour of temporary ones), `unknown` (the process died
+    between DATA and the commit; only a member's Resend sends it again) or `discarded`."""
+
+    __tablename__ = "outgoing"
+    __table_args__ = (Index("ix_outgoing_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    sent_by: int = Field(sa_column=Column(BigInteger, nullable=False))  # the member
+    message_ref: str = Field(max_length=300, unique=True)  # its Message-ID, <...>
+    state: str = Field(default="queued", max_length=16)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # exactly what is sent
+    sender: str = Field(max_length=320)
+    recipients: str  # newline-separated envelope recipients
+    to_addrs: str
+    cc_addrs: str = ""
+    subject: str = Field(default="", max_length=300)
+    body: str = ""  # the text as typed (for the thread message at the account's privacy)
+    attachments: str = ""  # newline-separated file names
+    in_reply_to: str | None = Field(default=None, max_length=300)
+    reference_ids: str | None = None  # newline-separated, the parent's thread (placement)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    error: str | None = None  # the last refusal, as the server said it
+    sent_copy: str | None = Field(default=None, max_length=16)  # done | failed | skipped
+    # The alert replied to (its "Replied by" line), when the reply came from its buttons.
+    alert_channel_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    alert_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

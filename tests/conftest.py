@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.plugins.database",
     "tests.plugins.hostile",
     "tests.plugins.pg_restart",
+    "tests.plugins.smtp_sink",
 ]

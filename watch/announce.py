@@ -20,6 +20,7 @@ from watch import routed, routing
 from watch.conversations import thread_entry
 from watch.metrics import Metrics
 from watch.render import Renderer
+from watch.reply_source import reply_view
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Announcer:
                     Alert(
                         self.render.new_mail(account.name, m, account.privacy),
                         thread=thread_entry(account, m),
+                        view=reply_view(account, m),
                     )
                     for m in messages
                 ]

@@ -21,6 +21,7 @@ from storage.outbox import Alert
 from watch.conversations import thread_entry
 from watch.match import Match, parse_match
 from watch.render import Renderer
+from watch.reply_source import reply_view
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def alerts(
     for route, messages in plan.instant.items():
         if len(messages) > render.digest_threshold:  # a burst digest: no buttons, no thread
             payloads = [
-                (render.digest(account.name, messages, privacy=account.privacy), None, None)
+                (render.digest(account.name, messages, privacy=account.privacy), None, None, None)
             ]
         else:
             payloads = [
@@ -124,6 +125,7 @@ def alerts(
                     render.new_mail(account.name, m, account.privacy),
                     track and track(m),
                     thread_entry(account, m),
+                    reply_view(account, m),
                 )
                 for m in messages
             ]
@@ -135,7 +137,8 @@ def alerts(
                 rule_id=route.rule_id,
                 track=t,
                 thread=thread,
+                view=view,
             )
-            for p, t, thread in payloads
+            for p, t, thread, view in payloads
         )
     return out

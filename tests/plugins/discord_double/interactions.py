@@ -150,6 +150,10 @@ class InteractionsMixin:
             return bool(value)
         if type_ == _OPTION_NUMBER:
             return float(value)
+        if type_ == _OPTION_ATTACHMENT:  # a dict: id, filename, size, url (served by the test)
+            attachment = {"proxy_url": value["url"], **value, "id": str(value["id"])}
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+            return attachment["id"]
         ident = int(getattr(value, "id", getattr(value, "user_id", value)))
         if type_ == _OPTION_CHANNEL:
             channel = guild.channel(ident)

@@ -2,7 +2,7 @@
 and the outgoing messages, stored before SMTP starts.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07
 """
 

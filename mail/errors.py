@@ -1,19 +1,29 @@
-"""Mail failures, each with the sentence a user reads in Discord."""
+"""Mail failures, each with the sentence a user reads in Discord. The sentence is an
+English msgid with its arguments (i18n.Msg): str() gives the English text (logs, health
+records), `render(t)` the reader's language."""
 
 from __future__ import annotations
 
+from i18n import Msg, Translator
+
 
 class MailError(Exception):
-    """Base class. `kind` is a short stable tag (for health records); str() is user-facing."""
+    """Base class. `kind` is a short stable tag (for health records); str() is user-facing.
+    Raise as `AuthError(N_("... `{host}` ..."), host=cfg.host)`, or with a ready Msg."""
 
     kind = "error"
     # True: the failure left the IMAP session usable (a refused mailbox action), so
     # SessionPool.run keeps the connection instead of dropping it.
     keeps_session = False
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Msg, /, **args: object) -> None:
+        self.msg = message if isinstance(message, Msg) else Msg(message, **args)
+        self.message = str(self.msg)
+        super().__init__(self.message)
+
+    def render(self, t: Translator) -> str:
+        """The sentence in the language of `t`."""
+        return self.msg.render(t)
 
 
 class ConnectError(MailError):

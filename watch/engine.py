@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from i18n import N_
 from mail import oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
@@ -328,7 +329,8 @@ class Watcher(AccountPolls):
                 return 0
             if account.needs_reauth:
                 raise oauth.ReauthNeededError(
-                    f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
+                    N_("`{account}` waits for a new sign-in: run `/mail reauth`."),
+                    account=account.name,
                 )
             started = time.monotonic()
             try:

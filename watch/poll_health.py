@@ -52,7 +52,9 @@ class PollHealth:
             health.record_success,
             self._engine,
             account_id,
-            lambda failures: self._notice(self._render.recovered(account.name, failures)),
+            lambda failures: self._notice(
+                self._render.recovered(account.name, failures, guild_id=account.guild_id)
+            ),
         )
         if keep:
             self._healthy.add(account_id)
@@ -69,7 +71,9 @@ class PollHealth:
         def trouble(failures: int) -> Alert:
             retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
             return self._notice(
-                self._render.trouble(account.name, failures, str(exc), exc.kind, retry_at)
+                self._render.trouble(
+                    account.name, failures, exc, exc.kind, retry_at, guild_id=account.guild_id
+                )
             )
 
         state = await asyncio.to_thread(
@@ -96,7 +100,9 @@ class PollHealth:
             account.id,
             str(exc),
             lambda failures: self._notice(
-                self._render.trouble(account.name, failures, str(exc), exc.kind, None)
+                self._render.trouble(
+                    account.name, failures, exc, exc.kind, None, guild_id=account.guild_id
+                )
             ),
         )
         if flagged:

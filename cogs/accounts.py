@@ -15,6 +15,7 @@ from discord.ext import commands
 from cogs import _ui, _validate
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
+from i18n import N_
 from mail import imap, oauth, pop3
 from mail.errors import MailError
 from mail.types import FolderBaseline, FolderState, Protocol, Security, ServerConfig
@@ -59,7 +60,7 @@ class AddPasswordModal(_ui.PasswordModal):
 
     async def submitted(self, interaction: discord.Interaction, password: str) -> None:
         if interaction.guild_id != self.draft.guild_id:
-            raise UserError("This form belongs to another server; nothing was saved.")
+            raise UserError(N_("This form belongs to another server; nothing was saved."))
         await self.cog.finish_add(interaction, self.draft, password)
 
 
@@ -111,7 +112,9 @@ class Accounts(MailCommandsCog):
         if await asyncio.to_thread(
             repo.account_name_taken, self.bot.engine, draft.guild_id, draft.name
         ):
-            raise UserError(f"An account named `{draft.name}` already exists in this server.")
+            raise UserError(
+                N_("An account named `{name}` already exists in this server."), name=draft.name
+            )
         await self._check_room(draft.guild_id)
         if auth == "oauth":
             await self.bot.get_cog("SignIn").add(interaction, draft)  # type: ignore[union-attr]
@@ -122,8 +125,11 @@ class Accounts(MailCommandsCog):
         limit = self.bot.settings.max_accounts_per_guild
         if await asyncio.to_thread(repo.count_accounts, self.bot.engine, guild_id) >= limit:
             raise UserError(
-                f"This server already has {limit} mail accounts, the most allowed; "
-                "remove one with `/mail remove` first."
+                N_(
+                    "This server already has {limit} mail accounts, the most allowed;"
+                    " remove one with `/mail remove` first."
+                ),
+                limit=limit,
             )
 
     async def finish_add(
@@ -157,7 +163,9 @@ class Accounts(MailCommandsCog):
                 pop3_uidls = found.uidls
                 baselines = [_pop3_summary(found.count, found.newest)]
         except MailError as exc:
-            raise UserError(f"Could not add `{draft.name}`: {exc} Nothing was saved.") from exc
+            raise UserError(
+                N_("Could not add `{name}`: {exc} Nothing was saved."), name=draft.name, exc=exc
+            ) from exc
         new = repo.NewAccount(
             guild_id=draft.guild_id,
             channel_id=draft.channel_id,
@@ -185,7 +193,9 @@ class Accounts(MailCommandsCog):
                 pop3_uidls,
             )
         except repo.DuplicateAccountError as exc:
-            raise UserError(f"An account named `{draft.name}` already exists.") from exc
+            raise UserError(
+                N_("An account named `{name}` already exists."), name=draft.name
+            ) from exc
         self.watcher.schedule(account)
         log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
         await interaction.followup.send(_added_text(draft, baselines), ephemeral=True)

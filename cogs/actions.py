@@ -28,6 +28,7 @@ from cogs._alert_buttons import (
     status_line,
 )
 from cogs._errors import UserError, reply_ephemeral
+from i18n import N_
 from mail import actions
 from mail.actions import Action, MessageGoneError, StaleFolderError
 from mail.errors import MailError
@@ -70,13 +71,18 @@ class Actions(commands.Cog):
         self, interaction: discord.Interaction, action_id: ActionId | None
     ) -> Pressed:
         if action_id is None or interaction.message is None or interaction.guild_id is None:
-            raise UserError(f"This is not a button this bot made for an alert. {NOTHING}")
+            raise UserError(
+                N_("This is not a button this bot made for an alert. {nothing}"), nothing=NOTHING
+            )
         pressed = await asyncio.to_thread(
             live_alerts.press_context, self.bot.engine, action_id.account_id, interaction.message.id
         )
         account = pressed.account
         if account is None or account.guild_id != interaction.guild_id:
-            raise UserError(f"The mail account of this alert no longer exists here. {NOTHING}")
+            raise UserError(
+                N_("The mail account of this alert no longer exists here. {nothing}"),
+                nothing=NOTHING,
+            )
         name = discord.utils.escape_markdown(account.name)
         if not _may_press(interaction, account):
             role = f" or the <@&{account.actions_role_id}> role" if account.actions_role_id else ""
@@ -85,31 +91,48 @@ class Actions(commands.Cog):
                 + NOTHING
             )
         if account.protocol != Protocol.IMAP:
-            raise UserError(f"`{name}` is a POP3 account: POP3 cannot change mail. {NOTHING}")
+            raise UserError(
+                N_("`{name}` is a POP3 account: POP3 cannot change mail. {nothing}"),
+                name=name,
+                nothing=NOTHING,
+            )
         if account.actions == "off":
             raise UserError(
-                f"Buttons are turned off for `{name}` (`/mail edit actions:`). {NOTHING}"
+                N_("Buttons are turned off for `{name}` (`/mail edit actions:`). {nothing}"),
+                name=name,
+                nothing=NOTHING,
             )
         if action_id.action not in allowed(account.actions):
             raise UserError(
-                f"`{name}` allows only Mark read and Mark unread (`actions: read`). {NOTHING}"
+                N_("`{name}` allows only Mark read and Mark unread (`actions: read`). {nothing}"),
+                name=name,
+                nothing=NOTHING,
             )
         live = pressed.live
         if live is None:
             raise UserError(
-                f"This message is not a live alert of `{name}`: buttons work on its newest "
-                f"500 alerts of the last 7 days. {NOTHING}"
+                N_(
+                    "This message is not a live alert of `{name}`: buttons work on "
+                    "its newest 500 alerts of the last 7 days. {nothing}"
+                ),
+                name=name,
+                nothing=NOTHING,
             )
         wanted = (action_id.folder_key, action_id.uidvalidity, action_id.uid)
         if (live.folder_id, live.uidvalidity, live.uid) != wanted:
-            raise UserError(f"This button does not belong to this alert. {NOTHING}")
+            raise UserError(
+                N_("This button does not belong to this alert. {nothing}"), nothing=NOTHING
+            )
         if live.state != PRESENT or pressed.folder is None:
             done = status_line(live) or "This message is no longer in its folder"
-            raise UserError(f"{done}. {NOTHING}")
+            raise UserError(N_("{done}. {nothing}"), done=done, nothing=NOTHING)
         if pressed.folder.uidvalidity != live.uidvalidity:
             raise UserError(
-                "The mail server renumbered this folder since the alert, so it cannot tell "
-                f"which message this was any more. {NOTHING}"
+                N_(
+                    "The mail server renumbered this folder since the alert, so it "
+                    "cannot tell which message this was any more. {nothing}"
+                ),
+                nothing=NOTHING,
             )
         return pressed
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from cogs._sender import OutboxSender
 from cogs._notices import EmbedRenderer
+from cogs._sender import OutboxSender
 from storage import outbox
 from storage.models import utcnow
 from watch import digest_clock

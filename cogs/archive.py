@@ -12,6 +12,7 @@ from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
+from i18n import N_
 from mail.types import Protocol
 from storage import archive
 from storage.models import Account
@@ -80,8 +81,10 @@ class Archive(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         if found.protocol != Protocol.POP3:
             raise UserError(
-                "IMAP mail stays on the server, so there is no local archive to search; "
-                "the archive holds what POP3 accounts download."
+                N_(
+                    "IMAP mail stays on the server, so there is no local archive to "
+                    "search; the archive holds what POP3 accounts download."
+                )
             )
         query = (query or "").strip()[:MAX_QUERY] or None
         pager = ArchivePager(self.bot, interaction.user.id, found, query)

@@ -14,6 +14,7 @@ from discord import app_commands
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
+from i18n import N_
 from storage import boards
 from storage.models import Board
 
@@ -68,10 +69,10 @@ class BoardCommands(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         if remove:
             if channel is not None:
-                raise UserError("Give `remove` alone: the board is removed wherever it is.")
+                raise UserError(N_("Give `remove` alone: the board is removed wherever it is."))
             board, deleted = await end_board(self.bot, found.id)
             if board is None:
-                raise UserError(f"`{found.name}` has no status board.")
+                raise UserError(N_("`{name}` has no status board."), name=found.name)
             said = "deleted its message" if deleted else "could not delete its message"
             await interaction.followup.send(
                 f"Stopped the status board of `{found.name}` and {said}.", ephemeral=True
@@ -81,8 +82,11 @@ class BoardCommands(MailCommandsCog):
             self.bot.get_channel(found.channel_id), discord.ForumChannel
         ):
             raise UserError(
-                f"<#{found.channel_id}> is a forum, which takes only posts: give `channel` "
-                "a text channel for the board."
+                N_(
+                    "<#{channel_id}> is a forum, which takes only posts: give "
+                    "`channel` a text channel for the board."
+                ),
+                channel_id=found.channel_id,
             )
         target = channel.id if channel is not None else found.channel_id
         before = await asyncio.to_thread(boards.start, self.bot.engine, found.id, target)

@@ -15,6 +15,7 @@ from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
 from cogs.board import end_board
+from i18n import N_
 from mail import imap, pop3
 from mail.errors import MailError
 from mail.quota import parse_thresholds
@@ -69,7 +70,7 @@ class Manage(MailCommandsCog):
             repo.update_account, self.bot.engine, found.id, {"paused": False}
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile.")
+            raise UserError(N_("That account was removed meanwhile."))
         self.watcher.schedule(updated)
         self.watcher.request_poll(updated.id)  # mail that came while paused is announced now
         await interaction.followup.send(f"Resumed `{found.name}`.", ephemeral=True)
@@ -89,13 +90,13 @@ class Manage(MailCommandsCog):
         try:
             await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
         except MailError as exc:
-            raise UserError(f"The new password was not saved: {exc}") from exc
+            raise UserError(N_("The new password was not saved: {exc}"), exc=exc) from exc
         encrypted = self.bot.secrets.encrypt(password)
         updated = await asyncio.to_thread(
             repo.update_account, self.bot.engine, account.id, {"password_encrypted": encrypted}
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile; nothing was saved.")
+            raise UserError(N_("That account was removed meanwhile; nothing was saved."))
         if not updated.paused:
             self.watcher.schedule(updated)
             self.watcher.request_poll(updated.id)
@@ -163,12 +164,12 @@ class Manage(MailCommandsCog):
             changes["folders"] = "\n".join(wanted)
             said.append("folders " + ", ".join(f"`{f}`" for f in wanted))
         if not changes:
-            raise UserError("Nothing to change: give at least one option besides `account`.")
+            raise UserError(N_("Nothing to change: give at least one option besides `account`."))
         updated = await asyncio.to_thread(
             repo.update_account, self.bot.engine, found.id, changes, added, dropped
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile; nothing was changed.")
+            raise UserError(N_("That account was removed meanwhile; nothing was changed."))
         if not updated.paused:
             self.watcher.schedule(updated)
         if "delivery" in changes or "digest_time" in changes:
@@ -192,13 +193,21 @@ class Manage(MailCommandsCog):
         if isinstance(target, discord.ForumChannel):
             if not on:
                 raise UserError(
-                    f"<#{target.id}> is a forum, which takes only posts: alerts can go there "
-                    "with `threads: on` (each conversation a post). Nothing was changed."
+                    N_(
+                        "<#{id}> is a forum, which takes only posts: alerts can go there "
+                        "with `threads: on` (each conversation a post). Nothing was "
+                        "changed."
+                    ),
+                    id=target.id,
                 )
             if target.flags.require_tag:
                 raise UserError(
-                    f"<#{target.id}> requires a tag on every post, which Mailsync does not "
-                    "set: pick another forum or lift the requirement. Nothing was changed."
+                    N_(
+                        "<#{id}> requires a tag on every post, which Mailsync does not "
+                        "set: pick another forum or lift the requirement. Nothing was "
+                        "changed."
+                    ),
+                    id=target.id,
                 )
         return None if threads is None else on
 
@@ -235,27 +244,30 @@ class Manage(MailCommandsCog):
             try:
                 thresholds = parse_thresholds(quota_warn)
             except ValueError as exc:
-                raise UserError(f"quota_warn: {exc}.") from exc
+                raise UserError(N_("quota_warn: {exc}."), exc=exc) from exc
             changes["quota_warn"] = ",".join(map(str, thresholds))
             changes["quota_level"] = 0  # new lines: warn afresh for whichever is crossed
             said.append("quota warnings at " + ", ".join(f"{t} %" for t in thresholds))
         if retention is not None:
             if not pop3:
                 raise UserError(
-                    "`retention` applies to POP3 accounts; IMAP mail stays on the server."
+                    N_("`retention` applies to POP3 accounts; IMAP mail stays on the server.")
                 )
             try:
                 changes["retention"] = str(Retention.parse(retention))
             except ValueError as exc:
-                raise UserError(f"{exc}.") from exc
+                raise UserError(N_("{exc}."), exc=exc) from exc
             said.append(f"retention `{changes['retention']}`")
         if mailbox_limit_mb is not None:
             if not pop3:
                 raise UserError(
-                    "`mailbox_limit_mb` is for POP3; IMAP servers report their own quota."
+                    N_("`mailbox_limit_mb` is for POP3; IMAP servers report their own quota.")
                 )
             if not 0 <= mailbox_limit_mb <= MAX_MAILBOX_MB:
-                raise UserError(f"mailbox_limit_mb must be 0 to {MAX_MAILBOX_MB:,}.")
+                raise UserError(
+                    N_("mailbox_limit_mb must be 0 to {max_mailbox_mb}."),
+                    max_mailbox_mb=format(MAX_MAILBOX_MB, ","),
+                )
             changes["mailbox_limit_mb"] = mailbox_limit_mb or None
             changes["quota_level"] = 0
             said.append(
@@ -287,7 +299,9 @@ class Manage(MailCommandsCog):
                 self.bot.settings.allow_private_hosts,
             )
         except MailError as exc:
-            raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
+            raise UserError(
+                N_("Could not change the folders: {exc} Nothing was changed."), exc=exc
+            ) from exc
         return added, dropped
 
 
@@ -299,11 +313,11 @@ def _delivery_changes(
         changes["delivery"] = delivery
     if digest_time is not None:
         if (delivery or account.delivery) != "daily":
-            raise UserError("`digest_time` is for daily digests: add `delivery: daily`.")
+            raise UserError(N_("`digest_time` is for daily digests: add `delivery: daily`."))
         try:
             changes["digest_time"] = f"{parse_hhmm(digest_time):%H:%M}"
         except ValueError as exc:
-            raise UserError(f"{exc}.") from exc
+            raise UserError(N_("{exc}."), exc=exc) from exc
     return changes
 
 
@@ -327,8 +341,11 @@ def _actions_changes(
         return
     if account.protocol == Protocol.POP3:
         raise UserError(
-            "`actions` and `actions_role` are for IMAP accounts: POP3 can only download "
-            "mail, it cannot mark it read, flag it or move it on the server."
+            N_(
+                "`actions` and `actions_role` are for IMAP accounts: POP3 can "
+                "only download mail, it cannot mark it read, flag it or move it "
+                "on the server."
+            )
         )
     if actions is not None:
         changes["actions"] = actions

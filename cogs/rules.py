@@ -13,6 +13,7 @@ from discord import app_commands
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, MailGroup, guild_id_of
+from i18n import N_
 from storage import rules as rule_store
 from storage.models import Account, RoutingRule
 from watch.match import MatchError, parse_match
@@ -71,20 +72,25 @@ class Rules(MailCommandsCog):
         try:
             parsed = parse_match(match)
         except MatchError as exc:
-            raise UserError(f"{exc} Nothing was saved.") from exc
+            raise UserError(N_("{exc} Nothing was saved."), exc=exc) from exc
         if mute and (channel is not None or mention is not None):
             raise UserError(
-                "A muted rule posts nothing: leave out `channel` and `mention`, or drop `mute`. "
-                "Nothing was saved."
+                N_(
+                    "A muted rule posts nothing: leave out `channel` and `mention`, "
+                    "or drop `mute`. Nothing was saved."
+                )
             )
         if not mute and channel is None and mention is None:
             raise UserError(
-                "Say what the rule does: `channel`, `mention`, or `mute: true`. Nothing was saved."
+                N_(
+                    "Say what the rule does: `channel`, `mention`, or `mute: true`. "
+                    "Nothing was saved."
+                )
             )
         if mention is not None and mention.is_default():
-            raise UserError("`mention` must be a role, not @everyone. Nothing was saved.")
+            raise UserError(N_("`mention` must be a role, not @everyone. Nothing was saved."))
         if channel is not None and channel.guild.id != guild_id_of(interaction):
-            raise UserError("The channel must be in this server. Nothing was saved.")
+            raise UserError(N_("The channel must be in this server. Nothing was saved."))
         try:
             added = await asyncio.to_thread(
                 rule_store.add_rule,
@@ -97,11 +103,15 @@ class Rules(MailCommandsCog):
             )
         except rule_store.TooManyRulesError as exc:
             raise UserError(
-                f"`{found.name}` has {rule_store.MAX_RULES} rules, the most an account may "
-                "have: remove one with `/mail rule remove` first. Nothing was saved."
+                N_(
+                    "`{name}` has {max_rules} rules, the most an account may have: "
+                    "remove one with `/mail rule remove` first. Nothing was saved."
+                ),
+                name=found.name,
+                max_rules=rule_store.MAX_RULES,
             ) from exc
         if added is None:
-            raise UserError("That account was removed meanwhile; nothing was saved.")
+            raise UserError(N_("That account was removed meanwhile; nothing was saved."))
         number, rule = added
         await interaction.followup.send(
             f"Rule {number} of `{found.name}`: mail matching {shown(rule.match)} goes "
@@ -155,7 +165,12 @@ class Rules(MailCommandsCog):
         if removed is None:
             count = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
             have = f"rules 1 to {count}" if count else "no rules"
-            raise UserError(f"`{found.name}` has no rule {number}; it has {have}.")
+            raise UserError(
+                N_("`{name}` has no rule {number}; it has {have}."),
+                name=found.name,
+                number=number,
+                have=have,
+            )
         rule, moved = removed
         left = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
         text = f"Removed rule {number} of `{found.name}` ({shown(rule.match)})."

@@ -24,6 +24,7 @@ from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
 from cogs.manage import verify_login
+from i18n import N_
 from mail import oauth, oauth_providers
 from mail.errors import MailError
 from storage import repo
@@ -85,8 +86,11 @@ class SignIn(MailCommandsCog):
         """Answer the command now; the sign-in (minutes, maybe) runs as a task of its own."""
         if provider.flow == "redirect" and not self.bot.web.enabled:
             raise UserError(
-                f"`{provider.name}` signs in through the bot's web endpoint, which is off "
-                "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
+                N_(
+                    "`{provider}` signs in through the bot's web endpoint, which is off "
+                    "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
+                ),
+                provider=provider.name,
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         task = asyncio.create_task(work())
@@ -97,7 +101,7 @@ class SignIn(MailCommandsCog):
         try:
             return oauth_providers.provider_for(self.bot.settings.oauth_providers, host)
         except oauth.OAuthError as exc:
-            raise UserError(f"{exc} Nothing was saved.") from exc
+            raise UserError(N_("{exc} Nothing was saved."), exc=exc) from exc
 
     # ------------------------------------------------------------------ /mail add
 
@@ -140,13 +144,18 @@ class SignIn(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         if found.auth != "oauth":
             raise UserError(
-                f"`{found.name}` signs in with a password: replace it with `/mail password`."
+                N_("`{name}` signs in with a password: replace it with `/mail password`."),
+                name=found.name,
             )
         provider = self.bot.settings.oauth_providers.get(found.oauth_provider or "")
         if provider is None:
             raise UserError(
-                f"The OAuth provider `{found.oauth_provider}` of `{found.name}` is no longer "
-                "configured on this bot."
+                N_(
+                    "The OAuth provider `{oauth_provider}` of `{name}` is no longer "
+                    "configured on this bot."
+                ),
+                oauth_provider=found.oauth_provider,
+                name=found.name,
             )
         await self._begin(
             interaction, provider, lambda: self._run_reauth(interaction, found, provider)

@@ -79,6 +79,27 @@ class Msg:
         return f"Msg({self.msgid!r}, **{self.args!r})"
 
 
+class Explained(Exception):
+    """An exception whose message is a Msg: str() is English (logs), `render(t)` is the
+    reader's language. Raise as `Err(N_("... `{host}` ..."), host=host)` or `Err(msg)`."""
+
+    def __init__(self, message: str | Msg, /, **args: object) -> None:
+        self.msg = message if isinstance(message, Msg) else Msg(message, **args)
+        super().__init__(str(self.msg))
+
+    def render(self, t: Translator) -> str:
+        return self.msg.render(t)
+
+
+class MsgError(Explained, ValueError):
+    """Bad input, explained to the user who gave it."""
+
+
+def msg_of(exc: BaseException) -> Msg | str:
+    """What an exception says, as a Msg when it carries one."""
+    return exc.msg if isinstance(exc, Explained) else str(exc)
+
+
 class Translator:
     """One language: `t(msgid, **args)` translates then fills `{name}` placeholders (only
     when arguments are given, so a msgid without arguments may hold braces);

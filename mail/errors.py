@@ -4,10 +4,10 @@ records), `render(t)` the reader's language."""
 
 from __future__ import annotations
 
-from i18n import Msg, Translator
+from i18n import Explained
 
 
-class MailError(Exception):
+class MailError(Explained):
     """Base class. `kind` is a short stable tag (for health records); str() is user-facing.
     Raise as `AuthError(N_("... `{host}` ..."), host=cfg.host)`, or with a ready Msg."""
 
@@ -16,14 +16,9 @@ class MailError(Exception):
     # SessionPool.run keeps the connection instead of dropping it.
     keeps_session = False
 
-    def __init__(self, message: str | Msg, /, **args: object) -> None:
-        self.msg = message if isinstance(message, Msg) else Msg(message, **args)
-        self.message = str(self.msg)
-        super().__init__(self.message)
-
-    def render(self, t: Translator) -> str:
-        """The sentence in the language of `t`."""
-        return self.msg.render(t)
+    @property
+    def message(self) -> str:
+        return str(self.msg)
 
 
 class ConnectError(MailError):

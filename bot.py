@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from cogs._errors import MailTree
 from cogs._group import MailGroup
+from cogs._lang import CatalogTranslator, GuildLanguages
 from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
@@ -77,6 +78,7 @@ class MailsyncBot(commands.Bot):
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mail_group = MailGroup()
+        self.languages = GuildLanguages(engine, self)  # of each guild's channel posts
         self.web = WebServer(settings.http_host, settings.http_port)
         self.metrics = Metrics()
         add_health_routes(self.web, self.health, self.metrics, self._refresh_metrics)
@@ -90,6 +92,8 @@ class MailsyncBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await asyncio.to_thread(migrate, self.engine)
+        await self.languages.load()
+        await self.tree.set_translator(CatalogTranslator())
         self.tree.add_command(self.mail_group)
         # The scheduler must start inside the running loop; cogs add their jobs to it.
         self.scheduler.start()

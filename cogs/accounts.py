@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from cogs import _ui, _validate
@@ -65,18 +66,24 @@ class AddPasswordModal(_ui.PasswordModal):
 
 
 class Accounts(MailCommandsCog):
-    @app_commands.command(name="add", description="Watch a mail account (asks the password next)")
+    @app_commands.command(
+        name="add", description=locale_str("Watch a mail account (asks the password next)")
+    )
     @app_commands.describe(
-        protocol="imap keeps mail on the server; pop3 downloads it into the bot's archive",
-        host="mail server host name, e.g. imap.example.com",
-        username="login name, often the full address",
-        channel="where alerts are posted",
-        port="default: 993 imap/tls, 143 imap/starttls, 995 pop3/tls, 110 pop3/starttls",
-        security="tls (default), starttls, or none (unencrypted, not advised)",
-        name="a short name for this account (default username@host)",
-        folders="IMAP folders to watch, comma-separated (default INBOX)",
-        interval="minutes between polls (default 5, at least 1)",
-        auth="password (asked next, default) or oauth (sign in at your mail provider)",
+        protocol=locale_str(
+            "imap keeps mail on the server; pop3 downloads it into the bot's archive"
+        ),
+        host=locale_str("mail server host name, e.g. imap.example.com"),
+        username=locale_str("login name, often the full address"),
+        channel=locale_str("where alerts are posted"),
+        port=locale_str(
+            "default: 993 imap/tls, 143 imap/starttls, 995 pop3/tls, 110 pop3/starttls"
+        ),
+        security=locale_str("tls (default), starttls, or none (unencrypted, not advised)"),
+        name=locale_str("a short name for this account (default username@host)"),
+        folders=locale_str("IMAP folders to watch, comma-separated (default INBOX)"),
+        interval=locale_str("minutes between polls (default 5, at least 1)"),
+        auth=locale_str("password (asked next, default) or oauth (sign in at your mail provider)"),
     )
     async def add(
         self,
@@ -211,7 +218,7 @@ class Accounts(MailCommandsCog):
         if ids:
             log.info("left guild %s: deleted %d account(s)", guild.id, len(ids))
 
-    @app_commands.command(name="list", description="This server's mail accounts")
+    @app_commands.command(name="list", description=locale_str("This server's mail accounts"))
     async def list_(self, interaction: discord.Interaction) -> None:
         guild_id = guild_id_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -35,7 +35,7 @@ class Alerts(commands.Cog):
         self.watcher = Watcher(
             bot.engine,
             bot.secrets,
-            EmbedRenderer(),
+            EmbedRenderer(bot.languages),
             WatchSettings(
                 allow_private_hosts=settings.allow_private_hosts,
                 poll_concurrency=settings.poll_concurrency,
@@ -49,7 +49,7 @@ class Alerts(commands.Cog):
         self.digests = Digests(
             bot.engine,
             bot.scheduler,
-            EmbedRenderer(),
+            EmbedRenderer(bot.languages),
             digest_clock.zone(settings.timezone),
             on_queued=self.sender.poke,
             metrics=bot.metrics,

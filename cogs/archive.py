@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account, still_same
@@ -71,8 +72,12 @@ class ArchivePager(discord.ui.View):
 
 
 class Archive(MailCommandsCog):
-    @app_commands.command(name="archive", description="Search the mail the bot downloaded (POP3)")
-    @app_commands.describe(account="the POP3 account", query="words in the sender or subject")
+    @app_commands.command(
+        name="archive", description=locale_str("Search the mail the bot downloaded (POP3)")
+    )
+    @app_commands.describe(
+        account=locale_str("the POP3 account"), query=locale_str("words in the sender or subject")
+    )
     @app_commands.autocomplete(account=account_autocomplete)
     async def archive_(
         self, interaction: discord.Interaction, account: str, query: str | None = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
@@ -51,11 +52,13 @@ async def end_board(bot: MailsyncBot, account_id: int) -> tuple[Board | None, bo
 
 
 class BoardCommands(MailCommandsCog):
-    @app_commands.command(name="board", description="A status message for an account, kept current")
+    @app_commands.command(
+        name="board", description=locale_str("A status message for an account, kept current")
+    )
     @app_commands.describe(
-        account="the account to show",
-        channel="where to post it (default: the account's alert channel)",
-        remove="true: stop the board and delete its message",
+        account=locale_str("the account to show"),
+        channel=locale_str("where to post it (default: the account's alert channel)"),
+        remove=locale_str("true: stop the board and delete its message"),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def board(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs import _ui, _validate
 from cogs._autocomplete import account_autocomplete, find_account, still_same
@@ -32,8 +33,10 @@ MAX_MAILBOX_MB = 10_000_000
 
 
 class Manage(MailCommandsCog):
-    @app_commands.command(name="remove", description="Stop watching an account and delete it")
-    @app_commands.describe(account="the account to delete, with its state and archive")
+    @app_commands.command(
+        name="remove", description=locale_str("Stop watching an account and delete it")
+    )
+    @app_commands.describe(account=locale_str("the account to delete, with its state and archive"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def remove(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -47,8 +50,10 @@ class Manage(MailCommandsCog):
             f"Removed `{found.name}` with its stored password, {what}.", ephemeral=True
         )
 
-    @app_commands.command(name="pause", description="Stop polling an account, keeping its state")
-    @app_commands.describe(account="the account to pause")
+    @app_commands.command(
+        name="pause", description=locale_str("Stop polling an account, keeping its state")
+    )
+    @app_commands.describe(account=locale_str("the account to pause"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def pause(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -60,8 +65,8 @@ class Manage(MailCommandsCog):
             f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
         )
 
-    @app_commands.command(name="resume", description="Poll a paused account again")
-    @app_commands.describe(account="the account to resume")
+    @app_commands.command(name="resume", description=locale_str("Poll a paused account again"))
+    @app_commands.describe(account=locale_str("the account to resume"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def resume(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -75,8 +80,10 @@ class Manage(MailCommandsCog):
         self.watcher.request_poll(updated.id)  # mail that came while paused is announced now
         await interaction.followup.send(f"Resumed `{found.name}`.", ephemeral=True)
 
-    @app_commands.command(name="password", description="Replace an account's stored password")
-    @app_commands.describe(account="the account whose password changed")
+    @app_commands.command(
+        name="password", description=locale_str("Replace an account's stored password")
+    )
+    @app_commands.describe(account=locale_str("the account whose password changed"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def password(self, interaction: discord.Interaction, account: str) -> None:
         # The modal must be the first response: a quick lookup only, no deferral.
@@ -104,24 +111,36 @@ class Manage(MailCommandsCog):
             f"Password of `{account.name}` replaced; the login was checked first.", ephemeral=True
         )
 
-    @app_commands.command(name="edit", description="Change an account's settings")
+    @app_commands.command(name="edit", description=locale_str("Change an account's settings"))
     @app_commands.describe(
-        account="the account to change",
-        channel="post alerts here instead",
-        interval="minutes between polls (at least 1)",
-        folders="IMAP folders to watch, comma-separated",
-        quota_warn="warning thresholds in percent, e.g. 80,90,95",
-        retention="POP3: keep, delete, or days:N (delete N days after download)",
-        mailbox_limit_mb="POP3: the mailbox size limit in MB, for warnings (0 removes it)",
-        mention="a role to mention on alerts (pick @everyone to stop mentioning)",
-        privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
-        delivery="instant (default), or collect new mail into an hourly or daily digest",
-        digest_time="daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)",
-        actions="IMAP: buttons on new alerts: off, read (Mark read/unread), triage (+ Flag, "
-        "Archive, Trash)",
-        actions_role="a role whose members may press them (Manage Server always may; "
-        "@everyone: only Manage Server)",
-        threads="on: replies go into a thread on the first alert (in a forum: into its post)",
+        account=locale_str("the account to change"),
+        channel=locale_str("post alerts here instead"),
+        interval=locale_str("minutes between polls (at least 1)"),
+        folders=locale_str("IMAP folders to watch, comma-separated"),
+        quota_warn=locale_str("warning thresholds in percent, e.g. 80,90,95"),
+        retention=locale_str("POP3: keep, delete, or days:N (delete N days after download)"),
+        mailbox_limit_mb=locale_str(
+            "POP3: the mailbox size limit in MB, for warnings (0 removes it)"
+        ),
+        mention=locale_str("a role to mention on alerts (pick @everyone to stop mentioning)"),
+        privacy=locale_str(
+            "how much of a message alerts show: minimal, headers, snippet (default), full"
+        ),
+        delivery=locale_str(
+            "instant (default), or collect new mail into an hourly or daily digest"
+        ),
+        digest_time=locale_str("daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)"),
+        actions=locale_str(
+            "IMAP: buttons on new alerts: off, read (Mark read/unread), triage (+ Flag, "
+            "Archive, Trash)"
+        ),
+        actions_role=locale_str(
+            "a role whose members may press them (Manage Server always may; "
+            "@everyone: only Manage Server)"
+        ),
+        threads=locale_str(
+            "on: replies go into a thread on the first alert (in a forum: into its post)"
+        ),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(

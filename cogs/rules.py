@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
@@ -47,15 +48,22 @@ def action_of(rule: RoutingRule, account: Account) -> str:
 
 
 class Rules(MailCommandsCog):
-    rule = RuleGroup(name="rule", description="Route, mention or mute mail by what it matches")
+    rule = RuleGroup(
+        name="rule", description=locale_str("Route, mention or mute mail by what it matches")
+    )
 
-    @rule.command(name="add", description="Add a routing rule at the end of the account's list")
+    @rule.command(
+        name="add", description=locale_str("Add a routing rule at the end of the account's list")
+    )
     @app_commands.describe(
-        account="the account whose mail the rule looks at",
-        match='terms that must all hold: from:, to: (To and Cc), subject:, folder:, e.g. to:billing@ subject:"big order"',  # noqa: E501
-        channel="post matching mail here instead of the account's channel",
-        mention="a role to mention on matching mail (only this role is pinged)",
-        mute="true: post nothing for matching mail",
+        account=locale_str("the account whose mail the rule looks at"),
+        match=locale_str(
+            "terms that must all hold: from:, to: (To and Cc), subject:, folder:, "
+            'e.g. to:billing@ subject:"big order"'
+        ),
+        channel=locale_str("post matching mail here instead of the account's channel"),
+        mention=locale_str("a role to mention on matching mail (only this role is pinged)"),
+        mute=locale_str("true: post nothing for matching mail"),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def add(
@@ -119,8 +127,8 @@ class Rules(MailCommandsCog):
             ephemeral=True,
         )
 
-    @rule.command(name="list", description="Show an account's routing rules, numbered")
-    @app_commands.describe(account="the account whose rules to show")
+    @rule.command(name="list", description=locale_str("Show an account's routing rules, numbered"))
+    @app_commands.describe(account=locale_str("the account whose rules to show"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def list_rules(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -150,8 +158,12 @@ class Rules(MailCommandsCog):
         for chunk in _chunks(lines):
             await interaction.followup.send(chunk, ephemeral=True)
 
-    @rule.command(name="remove", description="Remove a routing rule; later rules move up one")
-    @app_commands.describe(account="the account", number="the rule's number in /mail rule list")
+    @rule.command(
+        name="remove", description=locale_str("Remove a routing rule; later rules move up one")
+    )
+    @app_commands.describe(
+        account=locale_str("the account"), number=locale_str("the rule's number in /mail rule list")
+    )
     @app_commands.autocomplete(account=account_autocomplete)
     async def remove(
         self,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from aiohttp import web as aioweb
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
@@ -137,8 +138,10 @@ class SignIn(MailCommandsCog):
 
     # ------------------------------------------------------------------ /mail reauth
 
-    @app_commands.command(name="reauth", description="Sign in again to an OAuth2 mail account")
-    @app_commands.describe(account="the account to sign in again")
+    @app_commands.command(
+        name="reauth", description=locale_str("Sign in again to an OAuth2 mail account")
+    )
+    @app_commands.describe(account=locale_str("the account to sign in again"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def reauth(self, interaction: discord.Interaction, account: str) -> None:
         found = await find_account(self.bot, interaction, account)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account
@@ -24,8 +25,10 @@ class Status(MailCommandsCog):
     async def _account(self, interaction: discord.Interaction, name: str) -> Account:
         return await find_account(self.bot, interaction, name)
 
-    @app_commands.command(name="folders", description="Every folder with its message counts")
-    @app_commands.describe(account="the account to show")
+    @app_commands.command(
+        name="folders", description=locale_str("Every folder with its message counts")
+    )
+    @app_commands.describe(account=locale_str("the account to show"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def folders(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -49,8 +52,8 @@ class Status(MailCommandsCog):
             embed = discord.Embed(title=title, description=page, colour=_ui.NEW_MAIL_COLOUR)
             await interaction.followup.send(embed=embed, ephemeral=True)
 
-    @app_commands.command(name="quota", description="Mailbox usage against its limit")
-    @app_commands.describe(account="the account to show")
+    @app_commands.command(name="quota", description=locale_str("Mailbox usage against its limit"))
+    @app_commands.describe(account=locale_str("the account to show"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def quota(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -78,8 +81,8 @@ class Status(MailCommandsCog):
         report = QuotaReport(True, (QuotaRoot("declared mailbox limit", (limit,)),))
         return _ui.quota_report_embed(account.name, report)
 
-    @app_commands.command(name="check", description="Poll an account now")
-    @app_commands.describe(account="the account to poll")
+    @app_commands.command(name="check", description=locale_str("Poll an account now"))
+    @app_commands.describe(account=locale_str("the account to poll"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def check(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -119,7 +119,7 @@ class Translator:
         return text.format(count=self.number(n), **self._filled(args))
 
     def _filled(self, args: dict[str, object]) -> dict[str, object]:
-        return {k: v.render(self) if isinstance(v, Msg) else v for k, v in args.items()}
+        return {k: v.render(self) if isinstance(v, Msg | Explained) else v for k, v in args.items()}
 
     def number(self, value: float, digits: int = 0) -> str:
         """A number the reader's way (1,234.5 / 1.234,5)."""

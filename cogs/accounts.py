@@ -16,7 +16,8 @@ from discord.ext import commands
 from cogs import _ui, _validate
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
-from i18n import N_
+from cogs._lang import member_t
+from i18n import N_, Translator
 from mail import imap, oauth, pop3
 from mail.errors import MailError
 from mail.types import FolderBaseline, FolderState, Protocol, Security, ServerConfig
@@ -54,8 +55,8 @@ class AccountDraft:
 
 
 class AddPasswordModal(_ui.PasswordModal):
-    def __init__(self, cog: Accounts, draft: AccountDraft) -> None:
-        super().__init__("Mail account password")
+    def __init__(self, cog: Accounts, draft: AccountDraft, t: Translator) -> None:
+        super().__init__(t("Mail account password"), t)
         self.cog = cog
         self.draft = draft
 
@@ -126,7 +127,7 @@ class Accounts(MailCommandsCog):
         if auth == "oauth":
             await self.bot.get_cog("SignIn").add(interaction, draft)  # type: ignore[union-attr]
             return
-        await interaction.response.send_modal(AddPasswordModal(self, draft))
+        await interaction.response.send_modal(AddPasswordModal(self, draft, member_t(interaction)))
 
     async def _check_room(self, guild_id: int) -> None:
         limit = self.bot.settings.max_accounts_per_guild
@@ -205,7 +206,8 @@ class Accounts(MailCommandsCog):
             ) from exc
         self.watcher.schedule(account)
         log.info("guild %s added account %s (%s)", draft.guild_id, account.id, draft.protocol)
-        await interaction.followup.send(_added_text(draft, baselines), ephemeral=True)
+        text = _added_text(draft, baselines, member_t(interaction))
+        await interaction.followup.send(text, ephemeral=True)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
@@ -224,32 +226,50 @@ class Accounts(MailCommandsCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await asyncio.to_thread(repo.list_accounts, self.bot.engine, guild_id)
         quiet = self.watcher.last_poll
+        t = member_t(interaction)
         if not rows:
             await interaction.followup.send(
-                "No mail accounts yet. Add one with `/mail add`.", ephemeral=True
+                t("No mail accounts yet. Add one with `/mail add`."), ephemeral=True
             )
             return
-        embed = discord.Embed(title="Mail accounts", colour=_ui.NEW_MAIL_COLOUR)
+        embed = discord.Embed(title=t("Mail accounts"), colour=_ui.NEW_MAIL_COLOUR)
         for row in rows[:25]:
             a, h = row.account, row.health
-            state = "paused" if a.paused else "active"
+            state = t("paused") if a.paused else t("active")
+            # quiet sweeps are kept in memory, not written: show the later of the two
+            polled = _latest(h and h.last_poll_at, quiet.get(a.id))
             lines = [
                 f"{a.protocol.upper()} · `{a.host}:{a.port}` · `{a.username}`",
-                f"<#{a.channel_id}> · every {a.interval_minutes} min · {state}",
-                # quiet sweeps are kept in memory, not written: show the later of the two
-                f"last poll: {_ui.relative_time(_latest(h and h.last_poll_at, quiet.get(a.id)))}",
+                t(
+                    "{channel} · every {minutes} min · {state}",
+                    channel=f"<#{a.channel_id}>",
+                    minutes=a.interval_minutes,
+                    state=state,
+                ),
+                t("last poll: {when}", when=_ui.relative_time(polled, t)),
             ]
             if a.protocol == "imap" or a.mailbox_limit_mb:
                 read = _latest(h and h.quota_read_at, self.watcher.quota_read.get(a.id))
-                lines.append(f"quota read: {_ui.relative_time(read)}")
+                lines.append(t("quota read: {when}", when=_ui.relative_time(read, t)))
             if h and h.last_error:
-                failures = f" ({h.consecutive_failures} in a row)" if h.consecutive_failures else ""
-                lines.append(f"last error{failures}: {_ui.truncate(h.last_error, 300)}")
+                error = _ui.truncate(h.last_error, 300)
+                if h.consecutive_failures:
+                    lines.append(
+                        t.ngettext(
+                            "last error ({count} in a row): {error}",
+                            "last error ({count} in a row): {error}",
+                            h.consecutive_failures,
+                            error=error,
+                        )
+                    )
+                else:
+                    lines.append(t("last error: {error}", error=error))
             if a.channel_broken:
-                lines.append(
-                    f"\N{WARNING SIGN} alerts held: {a.channel_broken}; "
-                    "fix with `/mail edit channel:`"
+                held = t(
+                    "alerts held: {reason}; fix with `/mail edit channel:`",
+                    reason=a.channel_broken,
                 )
+                lines.append(f"\N{WARNING SIGN} {held}")
             embed.add_field(name=_ui.truncate(a.name, 256), value="\n".join(lines), inline=False)
         await interaction.followup.send(embed=_ui.fit(embed), ephemeral=True)
 
@@ -263,25 +283,37 @@ def _pop3_summary(count: int, newest: tuple[str, str] | None) -> FolderBaseline:
     return FolderBaseline("INBOX", FolderState(0, 0), messages=count, unseen=None, newest=newest)
 
 
-def _added_text(draft: AccountDraft, baselines: list[FolderBaseline]) -> str:
-    lines = [
-        f"\N{WHITE HEAVY CHECK MARK} Watching `{draft.name}`: alerts go to <#{draft.channel_id}>, "
-        f"checked every {draft.interval} min. Mail already there is not announced."
-    ]
+def _added_text(draft: AccountDraft, baselines: list[FolderBaseline], t: Translator) -> str:
+    watching = t(
+        "Watching `{name}`: alerts go to {channel}, checked every {minutes} min. Mail "
+        "already there is not announced.",
+        name=draft.name,
+        channel=f"<#{draft.channel_id}>",
+        minutes=draft.interval,
+    )
+    lines = [f"\N{WHITE HEAVY CHECK MARK} {watching}"]
     for b in baselines:
-        unseen = f", {b.unseen} unread" if b.unseen is not None else ""
-        lines.append(f"• `{b.folder}`: {b.messages} messages{unseen}")
+        counts = t.ngettext("{count} message", "{count} messages", b.messages)
+        if b.unseen is not None:
+            counts += ", " + t("{count} unread", count=t.number(b.unseen))
+        lines.append(f"• `{b.folder}`: {counts}")
         if b.newest:
             sender, subject = b.newest
             who, what = _ui.mail_text(sender, 80), _ui.mail_text(subject, 120)
-            lines.append(f"  newest: **{who}** \N{EM DASH} {what}")
+            lines.append(
+                "  "
+                + t("newest: {sender} \N{EM DASH} {subject}", sender=f"**{who}**", subject=what)
+            )
     if draft.protocol is Protocol.POP3:
         lines.append(
-            "POP3: new mail is downloaded into the bot's archive (`/mail archive`); the "
-            "server copy is kept (change with `/mail edit retention:`)."
+            t(
+                "POP3: new mail is downloaded into the bot's archive (`/mail archive`); the "
+                "server copy is kept (change with `/mail edit retention:`)."
+            )
         )
     if draft.security is Security.NONE:
-        lines.append("\N{WARNING SIGN} security `none`: the password and mail travel unencrypted.")
+        unencrypted = t("security `none`: the password and mail travel unencrypted.")
+        lines.append(f"\N{WARNING SIGN} {unencrypted}")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from discord.app_commands import locale_str
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
+from cogs._lang import member_t
 from i18n import N_
 from storage import boards
 from storage.models import Board
@@ -76,10 +77,17 @@ class BoardCommands(MailCommandsCog):
             board, deleted = await end_board(self.bot, found.id)
             if board is None:
                 raise UserError(N_("`{name}` has no status board."), name=found.name)
-            said = "deleted its message" if deleted else "could not delete its message"
-            await interaction.followup.send(
-                f"Stopped the status board of `{found.name}` and {said}.", ephemeral=True
-            )
+            t = member_t(interaction)
+            if deleted:
+                text = t(
+                    "Stopped the status board of `{name}` and deleted its message.", name=found.name
+                )
+            else:
+                text = t(
+                    "Stopped the status board of `{name}` and could not delete its message.",
+                    name=found.name,
+                )
+            await interaction.followup.send(text, ephemeral=True)
             return
         if channel is None and isinstance(
             self.bot.get_channel(found.channel_id), discord.ForumChannel
@@ -96,15 +104,25 @@ class BoardCommands(MailCommandsCog):
         if before is not None and before.channel_id != target:
             await delete_board_message(self.bot, before)  # moved: the old one would go stale
         self.watcher.boards.add(found.id)
+        t = member_t(interaction)
+        where = f"<#{target}>"
         if before is not None and before.channel_id == target and before.message_id:
-            text = f"The status board of `{found.name}` in <#{target}> is refreshed now"
+            text = t(
+                "The status board of `{name}` in {channel} is refreshed now; it is edited in "
+                "place when something changes, at most once a minute. "
+                "`/mail board remove:true` stops it.",
+                name=found.name,
+                channel=where,
+            )
         else:
-            text = f"The status board of `{found.name}` is posted in <#{target}>"
-        await interaction.followup.send(
-            text + "; it is edited in place when something changes, at most once a minute. "
-            "`/mail board remove:true` stops it.",
-            ephemeral=True,
-        )
+            text = t(
+                "The status board of `{name}` is posted in {channel}; it is edited in place "
+                "when something changes, at most once a minute. `/mail board remove:true` "
+                "stops it.",
+                name=found.name,
+                channel=where,
+            )
+        await interaction.followup.send(text, ephemeral=True)
 
 
 async def setup(bot: MailsyncBot) -> None:

@@ -14,7 +14,8 @@ from discord.app_commands import locale_str
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, MailGroup, guild_id_of
-from i18n import N_
+from cogs._lang import member_t
+from i18n import ENGLISH, N_, Msg, Translator
 from storage import rules as rule_store
 from storage.models import Account, RoutingRule
 from watch.match import MatchError, parse_match
@@ -37,13 +38,19 @@ def shown(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
-def action_of(rule: RoutingRule, account: Account) -> str:
+def action_of(rule: RoutingRule, account: Account, t: Translator = ENGLISH) -> str:
     if rule.mute:
-        return "not posted (muted)"
-    parts = [f"to <#{rule.channel_id}>" if rule.channel_id else "to the account's channel"]
-    parts.append(f"mentioning <@&{rule.mention_role_id}>" if rule.mention_role_id else "no mention")
+        return t("not posted (muted)")
+    if rule.channel_id:
+        parts = [t("to {channel}", channel=f"<#{rule.channel_id}>")]
+    else:
+        parts = [t("to the account's channel")]
+    if rule.mention_role_id:
+        parts.append(t("mentioning {role}", role=f"<@&{rule.mention_role_id}>"))
+    else:
+        parts.append(t("no mention"))
     if account.delivery != "instant":
-        parts.append("at once (not digested)")
+        parts.append(t("at once (not digested)"))
     return ", ".join(parts)
 
 
@@ -121,11 +128,16 @@ class Rules(MailCommandsCog):
         if added is None:
             raise UserError(N_("That account was removed meanwhile; nothing was saved."))
         number, rule = added
-        await interaction.followup.send(
-            f"Rule {number} of `{found.name}`: mail matching {shown(rule.match)} goes "
-            f"{action_of(rule, found)}. The first matching rule by number decides.",
-            ephemeral=True,
+        t = member_t(interaction)
+        text = t(
+            "Rule {number} of `{name}`: mail matching {match} goes {action}. The first "
+            "matching rule by number decides.",
+            number=number,
+            name=found.name,
+            match=shown(rule.match),
+            action=action_of(rule, found, t),
         )
+        await interaction.followup.send(text, ephemeral=True)
 
     @rule.command(name="list", description=locale_str("Show an account's routing rules, numbered"))
     @app_commands.describe(account=locale_str("the account whose rules to show"))
@@ -134,27 +146,42 @@ class Rules(MailCommandsCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         rules = await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id)
+        t = member_t(interaction)
+        home = f"<#{found.channel_id}>"
         if not rules:
             await interaction.followup.send(
-                f"`{found.name}` has no routing rules: all its mail goes to <#{found.channel_id}>."
-                " Add one with `/mail rule add`.",
+                t(
+                    "`{name}` has no routing rules: all its mail goes to {channel}. Add one "
+                    "with `/mail rule add`.",
+                    name=found.name,
+                    channel=home,
+                ),
                 ephemeral=True,
             )
             return
         lines = [
-            f"Rules of `{found.name}` (the first that matches decides; other mail goes to "
-            f"<#{found.channel_id}>):"
+            t(
+                "Rules of `{name}` (the first that matches decides; other mail goes to {channel}):",
+                name=found.name,
+                channel=home,
+            )
         ]
         for number, rule in enumerate(rules, start=1):
-            lines.append(
-                f"**{number}.** {shown(rule.match)} \N{RIGHTWARDS ARROW} {action_of(rule, found)}"
-            )
+            action = action_of(rule, found, t)
+            lines.append(f"**{number}.** {shown(rule.match)} \N{RIGHTWARDS ARROW} {action}")
             if rule.channel_broken:
                 held = await asyncio.to_thread(rule_store.held_count, self.bot.engine, rule.id)
-                lines.append(
-                    f"\N{WARNING SIGN} held: {rule.channel_broken}; {held} alert(s) wait. "
-                    f"Removing rule {number} sends them to <#{found.channel_id}>."
+                waiting = t.ngettext(
+                    "held: {reason}; {count} alert waits. Removing rule {number} sends it "
+                    "to {channel}.",
+                    "held: {reason}; {count} alerts wait. Removing rule {number} sends them "
+                    "to {channel}.",
+                    held,
+                    reason=rule.channel_broken,
+                    number=number,
+                    channel=home,
                 )
+                lines.append(f"\N{WARNING SIGN} {waiting}")
         for chunk in _chunks(lines):
             await interaction.followup.send(chunk, ephemeral=True)
 
@@ -176,7 +203,7 @@ class Rules(MailCommandsCog):
         removed = await asyncio.to_thread(rule_store.remove_rule, self.bot.engine, found.id, number)
         if removed is None:
             count = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
-            have = f"rules 1 to {count}" if count else "no rules"
+            have = Msg(N_("rules 1 to {count}"), count=count) if count else Msg(N_("no rules"))
             raise UserError(
                 N_("`{name}` has no rule {number}; it has {have}."),
                 name=found.name,
@@ -185,11 +212,22 @@ class Rules(MailCommandsCog):
             )
         rule, moved = removed
         left = len(await asyncio.to_thread(rule_store.list_rules, self.bot.engine, found.id))
-        text = f"Removed rule {number} of `{found.name}` ({shown(rule.match)})."
+        t = member_t(interaction)
+        text = t(
+            "Removed rule {number} of `{name}` ({match}).",
+            number=number,
+            name=found.name,
+            match=shown(rule.match),
+        )
         if number <= left:
-            text += f" The rules after it moved up one: now numbered 1 to {left}."
+            text += " " + t("The rules after it moved up one: now numbered 1 to {left}.", left=left)
         if moved:
-            text += f" {moved} alert(s) held for its channel go to <#{found.channel_id}> instead."
+            text += " " + t.ngettext(
+                "{count} alert held for its channel goes to {channel} instead.",
+                "{count} alerts held for its channel go to {channel} instead.",
+                moved,
+                channel=f"<#{found.channel_id}>",
+            )
             self.alerts.sender.poke()
         await interaction.followup.send(text, ephemeral=True)
 

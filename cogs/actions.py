@@ -28,7 +28,8 @@ from cogs._alert_buttons import (
     status_line,
 )
 from cogs._errors import UserError, reply_ephemeral
-from i18n import N_
+from cogs._lang import member_t
+from i18n import N_, Msg, translator
 from mail import actions
 from mail.actions import Action, MessageGoneError, StaleFolderError
 from mail.errors import MailError
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTHING = "Nothing was changed."
+NOTHING = Msg(N_("Nothing was changed."))
 MOVES = {Action.ARCHIVE, Action.TRASH}
 
 
@@ -60,7 +61,8 @@ class Actions(commands.Cog):
         try:
             pressed = await self._checked(interaction, action_id)
         except UserError as exc:
-            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {exc}")
+            text = exc.render(member_t(interaction))
+            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {text}")
             return
         assert action_id is not None and pressed.account is not None  # noqa: S101
         assert pressed.live is not None and pressed.folder is not None  # noqa: S101
@@ -85,10 +87,22 @@ class Actions(commands.Cog):
             )
         name = discord.utils.escape_markdown(account.name)
         if not _may_press(interaction, account):
-            role = f" or the <@&{account.actions_role_id}> role" if account.actions_role_id else ""
+            if account.actions_role_id:
+                raise UserError(
+                    N_(
+                        "Only members with **Manage Server** or the {role} role may use the "
+                        "buttons of `{name}`. {nothing}"
+                    ),
+                    role=f"<@&{account.actions_role_id}>",
+                    name=name,
+                    nothing=NOTHING,
+                )
             raise UserError(
-                f"Only members with **Manage Server**{role} may use the buttons of `{name}`. "
-                + NOTHING
+                N_(
+                    "Only members with **Manage Server** may use the buttons of `{name}`. {nothing}"
+                ),
+                name=name,
+                nothing=NOTHING,
             )
         if account.protocol != Protocol.IMAP:
             raise UserError(
@@ -124,7 +138,9 @@ class Actions(commands.Cog):
                 N_("This button does not belong to this alert. {nothing}"), nothing=NOTHING
             )
         if live.state != PRESENT or pressed.folder is None:
-            done = status_line(live) or "This message is no longer in its folder"
+            done = status_line(live, member_t(interaction)) or Msg(
+                N_("This message is no longer in its folder")
+            )
             raise UserError(N_("{done}. {nothing}"), done=done, nothing=NOTHING)
         if pressed.folder.uidvalidity != live.uidvalidity:
             raise UserError(
@@ -147,10 +163,10 @@ class Actions(commands.Cog):
         except (StaleFolderError, MessageGoneError) as exc:
             event = "reset" if isinstance(exc, StaleFolderError) else "gone"
             await self._show(interaction, account, p, Change(live.id, state=GONE, event=event))  # type: ignore[arg-type]
-            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            await self._refused(interaction, exc)
             return
         except MailError as exc:  # no Archive folder, a NO, the server unreachable
-            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            await self._refused(interaction, exc)
             return
         moved = action in MOVES and (done.moved or done.left_deleted)
         change = Change(
@@ -163,6 +179,11 @@ class Actions(commands.Cog):
         log.info("account %s: %s pressed on an alert", account.id, action.value)
         await self._show(interaction, account, p, change)
 
+    async def _refused(self, interaction: discord.Interaction, exc: MailError) -> None:
+        t = member_t(interaction)
+        text = f"{exc.render(t)} {NOTHING.render(t)}"
+        await interaction.followup.send(f"\N{WARNING SIGN} {text}", ephemeral=True)
+
     async def _show(
         self, interaction: discord.Interaction, account: Account, p: Pressed, change: Change
     ) -> None:
@@ -172,9 +193,10 @@ class Actions(commands.Cog):
         if live is None or p.embed is None:
             return
         try:
+            t = translator(self.bot.languages(account.guild_id))  # a channel post
             await interaction.edit_original_response(
-                embed=alert_embed(p.embed, live),
-                view=alert_view(account, live),
+                embed=alert_embed(p.embed, live, t),
+                view=alert_view(account, live, t),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as exc:

@@ -45,6 +45,7 @@ EXTENSIONS = (
     "cogs.rules",
     "cogs.board",
     "cogs.actions",
+    "cogs.language",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = ("discord.gateway", "discord.state", "discord.http", "discord.webhook")

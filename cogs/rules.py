@@ -65,7 +65,7 @@ class Rules(MailCommandsCog):
     @app_commands.describe(
         account=locale_str("the account whose mail the rule looks at"),
         match=locale_str(
-            "terms that must all hold: from:, to: (To and Cc), subject:, folder:, "
+            "all must hold: from:, to: (To, Cc), subject:, folder:; "
             'e.g. to:billing@ subject:"big order"'
         ),
         channel=locale_str("post matching mail here instead of the account's channel"),

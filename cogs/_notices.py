@@ -100,7 +100,7 @@ def trouble_embed(
         lines.append(
             t(
                 "Next try {when}; retries back off up to an hour.",
-                when=f"<t:{int(retry_at.timestamp())}:R>",
+                when=discord.utils.format_dt(retry_at, "R"),
             )
         )
     embed = discord.Embed(

@@ -146,6 +146,14 @@ def _older(count: int, t: Translator) -> str:
     return f"\N{HORIZONTAL ELLIPSIS} {older}"
 
 
+def channel_ref(channel_id: int) -> str:
+    return f"<#{channel_id}>"
+
+
+def role_ref(role_id: int) -> str:
+    return f"<@&{role_id}>"  # in an embed or with mentions locked down: shown, never pinged
+
+
 def relative_time(when: datetime | None, t: Translator = ENGLISH) -> str:
     return f"<t:{int(when.timestamp())}:R>" if when else t("never")
 

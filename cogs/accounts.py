@@ -242,7 +242,7 @@ class Accounts(MailCommandsCog):
                 f"{a.protocol.upper()} · `{a.host}:{a.port}` · `{a.username}`",
                 t(
                     "{channel} · every {minutes} min · {state}",
-                    channel=f"<#{a.channel_id}>",
+                    channel=_ui.channel_ref(a.channel_id),
                     minutes=a.interval_minutes,
                     state=state,
                 ),
@@ -288,7 +288,7 @@ def _added_text(draft: AccountDraft, baselines: list[FolderBaseline], t: Transla
         "Watching `{name}`: alerts go to {channel}, checked every {minutes} min. Mail "
         "already there is not announced.",
         name=draft.name,
-        channel=f"<#{draft.channel_id}>",
+        channel=_ui.channel_ref(draft.channel_id),
         minutes=draft.interval,
     )
     lines = [f"\N{WHITE HEAVY CHECK MARK} {watching}"]
@@ -302,7 +302,9 @@ def _added_text(draft: AccountDraft, baselines: list[FolderBaseline], t: Transla
             who, what = _ui.mail_text(sender, 80), _ui.mail_text(subject, 120)
             lines.append(
                 "  "
-                + t("newest: {sender} \N{EM DASH} {subject}", sender=f"**{who}**", subject=what)
+                + t(
+                    "newest: {sender} \N{EM DASH} {subject}", sender="**" + who + "**", subject=what
+                )
             )
     if draft.protocol is Protocol.POP3:
         lines.append(

@@ -15,6 +15,7 @@ from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, MailGroup, guild_id_of
 from cogs._lang import member_t
+from cogs._ui import channel_ref, role_ref
 from i18n import ENGLISH, N_, Msg, Translator
 from storage import rules as rule_store
 from storage.models import Account, RoutingRule
@@ -42,11 +43,11 @@ def action_of(rule: RoutingRule, account: Account, t: Translator = ENGLISH) -> s
     if rule.mute:
         return t("not posted (muted)")
     if rule.channel_id:
-        parts = [t("to {channel}", channel=f"<#{rule.channel_id}>")]
+        parts = [t("to {channel}", channel=channel_ref(rule.channel_id))]
     else:
         parts = [t("to the account's channel")]
     if rule.mention_role_id:
-        parts.append(t("mentioning {role}", role=f"<@&{rule.mention_role_id}>"))
+        parts.append(t("mentioning {role}", role=role_ref(rule.mention_role_id)))
     else:
         parts.append(t("no mention"))
     if account.delivery != "instant":
@@ -226,7 +227,7 @@ class Rules(MailCommandsCog):
                 "{count} alert held for its channel goes to {channel} instead.",
                 "{count} alerts held for its channel go to {channel} instead.",
                 moved,
-                channel=f"<#{found.channel_id}>",
+                channel=channel_ref(found.channel_id),
             )
             self.alerts.sender.poke()
         await interaction.followup.send(text, ephemeral=True)

@@ -254,7 +254,7 @@ class SignIn(MailCommandsCog):
                 "message updates when you are done.",
                 what=what,
                 url=grant.verification_uri,
-                code=f"**`{grant.user_code}`**",
+                code="**`" + grant.user_code + "`**",
                 minutes=minutes,
             ),
             view=view,

@@ -97,7 +97,7 @@ class Status(MailCommandsCog):
             "Checked `{name}`: {count} new messages posted to {channel}.",
             posted,
             name=found.name,
-            channel=f"<#{found.channel_id}>",
+            channel=_ui.channel_ref(found.channel_id),
         )
         await interaction.followup.send(text, ephemeral=True)
 

@@ -254,19 +254,20 @@ def archive_embed(
     return fit(embed)
 
 
+PASSWORD_LABEL = N_("Password (or app password)")
+
+
 class PasswordModal(discord.ui.Modal):
     """Asks for a password (never a command option): defers, then hands the value to
     `submitted`; errors go through the tree's handler like a command's."""
 
-    password: discord.ui.TextInput = discord.ui.TextInput(
-        label=N_("Password (or app password)"), custom_id="password", min_length=1, max_length=512
-    )
-
     def __init__(self, title: str, t: Translator = ENGLISH) -> None:
         super().__init__(title=title, timeout=600)
-        self.password.label = t(
-            self.password.label
-        )  # the instance's copy, in the member's language
+        # Built here, not as a class item: its label is in the member's language.
+        self.password = discord.ui.TextInput(
+            label=t(PASSWORD_LABEL), custom_id="password", min_length=1, max_length=512
+        )
+        self.add_item(self.password)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

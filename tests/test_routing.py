@@ -76,10 +76,10 @@ class _Render:
     digest_threshold = 2
     digest_lines = 20
 
-    def new_mail(self, name, message, privacy="snippet"):
+    def new_mail(self, name, message, privacy="snippet", *, guild_id=None):
         return {"title": f"one {message.uid}"}
 
-    def digest(self, name, messages, total=None, privacy="snippet", heading=None):
+    def digest(self, name, messages, total=None, privacy="snippet", heading=None, *, guild_id=None):
         return {"title": f"digest {len(messages)}"}
 
 

@@ -5,6 +5,7 @@ import asyncio
 
 from i18n import translator
 from tests.plugins.dovecot import make_message
+from tests.test_e2e_board import _board_channel, _shown, _start
 
 ES = translator("es")
 PT = translator("pt-BR")
@@ -105,3 +106,17 @@ async def test_auto_uses_a_community_guilds_preferred_locale(harness, dovecot, m
         await harness.command("mail language", {"language": "en"})
         post, _reply = await _alert(harness, dovecot, mail_user, "hi")
         assert _field_names(post) == ["From", "Folder", "Date"]
+
+
+async def test_board_follows_the_guilds_language_when_it_changes(harness, mail_user):
+    """A status board is rendered when due: /mail language language:es edits the posted
+    English board into Spanish in place, and pt-BR then into Portuguese."""
+    async with harness.running():
+        channel = _board_channel(harness.double)
+        account_id = await _start(harness, mail_user, "desk", channel)
+        first, _text = await _shown(harness, account_id, "Folders: ", "Newest mail: ")
+        await harness.command("mail language", {"language": "es"})
+        again, _text = await _shown(harness, account_id, "Carpetas: ", "Correo más reciente: ")
+        assert again == first  # edited, not posted anew
+        await harness.command("mail language", {"language": "pt-BR"})
+        await _shown(harness, account_id, "Pastas: ", "E-mail mais recente: ")

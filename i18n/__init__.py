@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -25,8 +23,6 @@ DOMAIN = "messages"
 DEFAULT = "en"
 # Catalog languages shipped beside English (gettext names: pt_BR, not pt-BR).
 CATALOGS = ("es", "pt_BR")
-# What /mail language accepts, as users type them (Discord's locale spelling).
-CHOICES = ("en", "es", "pt-BR")
 
 
 def N_(msgid: str) -> str:
@@ -95,11 +91,6 @@ class MsgError(Explained, ValueError):
     """Bad input, explained to the user who gave it."""
 
 
-def msg_of(exc: BaseException) -> Msg | str:
-    """What an exception says, as a Msg when it carries one."""
-    return exc.msg if isinstance(exc, Explained) else str(exc)
-
-
 class Translator:
     """One language: `t(msgid, **args)` translates then fills `{name}` placeholders (only
     when arguments are given, so a msgid without arguments may hold braces);
@@ -134,11 +125,6 @@ class Translator:
                 break
             value, unit = value / 1024, bigger
         return f"{self.number(value, 0 if unit == 'KiB' else 1)} {unit}"
-
-    def date(self, when: datetime) -> str:
-        """A date and time outside a Discord timestamp (a text the reader's client does not
-        format), e.g. a thread name."""
-        return format_datetime(when, format="medium", locale=self.locale)
 
 
 @cache

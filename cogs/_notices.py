@@ -139,7 +139,7 @@ class EmbedRenderer:
     def __init__(self, language: Callable[[int], str] | None = None) -> None:
         self._language = language
 
-    def _t(self, guild_id: int | None) -> Translator:
+    def translator(self, guild_id: int | None) -> Translator:
         if guild_id is None or self._language is None:
             return ENGLISH
         return translator(self._language(guild_id))
@@ -152,7 +152,7 @@ class EmbedRenderer:
         *,
         guild_id: int | None = None,
     ) -> dict:
-        return new_mail_embed(account_name, message, privacy, self._t(guild_id)).to_dict()
+        return new_mail_embed(account_name, message, privacy, self.translator(guild_id)).to_dict()
 
     def digest(
         self,
@@ -164,11 +164,11 @@ class EmbedRenderer:
         *,
         guild_id: int | None = None,
     ) -> dict:
-        t = self._t(guild_id)
+        t = self.translator(guild_id)
         return digest_embed(account_name, messages, total, privacy, heading, t).to_dict()
 
     def folder_reset(self, account_name: str, folder: str, *, guild_id: int | None = None) -> dict:
-        return folder_reset_embed(account_name, folder, self._t(guild_id)).to_dict()
+        return folder_reset_embed(account_name, folder, self.translator(guild_id)).to_dict()
 
     def trouble(
         self,
@@ -180,12 +180,12 @@ class EmbedRenderer:
         *,
         guild_id: int | None = None,
     ) -> dict:
-        t = self._t(guild_id)
+        t = self.translator(guild_id)
         text = error_text(error, t)
         return trouble_embed(account_name, failures, text, kind, retry_at, t).to_dict()
 
     def recovered(self, account_name: str, failures: int, *, guild_id: int | None = None) -> dict:
-        return recovered_embed(account_name, failures, self._t(guild_id)).to_dict()
+        return recovered_embed(account_name, failures, self.translator(guild_id)).to_dict()
 
     def quota_warning(
         self,
@@ -196,10 +196,10 @@ class EmbedRenderer:
         *,
         guild_id: int | None = None,
     ) -> dict:
-        t = self._t(guild_id)
+        t = self.translator(guild_id)
         return quota_warning_embed(account_name, resource, threshold, days_left, t).to_dict()
 
     def board(self, data: BoardData, *, guild_id: int | None = None) -> dict:
         from cogs._board_ui import board_embed  # it builds on the helpers above
 
-        return board_embed(data, self._t(guild_id)).to_dict()
+        return board_embed(data, self.translator(guild_id)).to_dict()

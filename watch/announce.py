@@ -114,7 +114,7 @@ class Announcer:
                         self.render.new_mail(
                             account.name, m, account.privacy, guild_id=account.guild_id
                         ),
-                        thread=thread_entry(account, m),
+                        thread=thread_entry(account, m, self.render.translator(account.guild_id)),
                     )
                     for m in messages
                 ]

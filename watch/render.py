@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from i18n import Translator
 from mail.errors import MailError
 from mail.quota import QuotaResource
 from mail.types import NewMessage
@@ -70,6 +71,11 @@ class Renderer(Protocol):
         *,
         guild_id: int | None = None,
     ) -> Payload: ...
+
+    def translator(self, guild_id: int | None) -> Translator:
+        """The language of the guild's channel posts now (for texts watch/ writes itself,
+        such as thread names)."""
+        ...
 
     def board(self, data: BoardData, *, guild_id: int | None = None) -> Payload:
         """A status board; equal data must give an equal payload (its hash decides edits)."""

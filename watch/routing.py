@@ -129,7 +129,7 @@ def alerts(
                 (
                     render.new_mail(account.name, m, account.privacy, guild_id=account.guild_id),
                     track and track(m),
-                    thread_entry(account, m),
+                    thread_entry(account, m, render.translator(account.guild_id)),
                 )
                 for m in messages
             ]

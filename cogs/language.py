@@ -13,7 +13,7 @@ from discord.app_commands import locale_str
 
 from cogs._group import MailCommandsCog, guild_id_of
 from cogs._lang import member_t
-from i18n import N_, Msg, Translator, catalog_language
+from i18n import Translator, catalog_language
 from storage import repo
 from storage.guild_language import AUTO
 
@@ -74,13 +74,11 @@ class Language(MailCommandsCog):
 def _setting(t: Translator, setting: str, effective: str) -> str:
     if setting != AUTO:
         return NAMES[catalog_language(setting)]
-    return Msg(
-        N_(
-            "auto, which is {language} now (the server's language when it is a Community "
-            "server, else English)"
-        ),
+    return t(
+        "auto, which is {language} now (the server's language when it is a Community "
+        "server, else English)",
         language=effective,
-    ).render(t)
+    )
 
 
 async def setup(bot: MailsyncBot) -> None:

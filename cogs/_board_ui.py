@@ -16,7 +16,7 @@ from cogs._ui import (
     relative_time,
     truncate,
 )
-from i18n import ENGLISH, Translator
+from i18n import ENGLISH, Explained, Translator
 from mail.quota import QuotaResource
 from watch.board_data import BoardData, Health, Newest, Pop3Box
 
@@ -38,7 +38,9 @@ def _health_lines(data: BoardData, t: Translator) -> list[str]:
         return [f"\N{KEY} {t('Stopped until someone signs in again with `/mail reauth`.')}"]
     lines = []
     if data.health is Health.FAILING:
-        error = mail_text(data.last_error or t("unknown error"), 300)
+        raw = data.last_error
+        shown = raw.render(t) if isinstance(raw, Explained) else raw or t("unknown error")
+        error = mail_text(shown, 300)
         failed = t.ngettext(
             "The last poll failed: {error}",
             "The last {count} polls failed: {error}",

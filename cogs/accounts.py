@@ -252,7 +252,8 @@ class Accounts(MailCommandsCog):
                 read = _latest(h and h.quota_read_at, self.watcher.quota_read.get(a.id))
                 lines.append(t("quota read: {when}", when=_ui.relative_time(read, t)))
             if h and h.last_error:
-                error = _ui.truncate(h.last_error, 300)
+                raised = self.watcher.poll_health.last_error.get(a.id)  # in the member's language
+                error = _ui.truncate(raised.render(t) if raised else h.last_error, 300)
                 if h.consecutive_failures:
                     lines.append(
                         t.ngettext(

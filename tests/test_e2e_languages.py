@@ -120,3 +120,18 @@ async def test_board_follows_the_guilds_language_when_it_changes(harness, mail_u
         assert again == first  # edited, not posted anew
         await harness.command("mail language", {"language": "pt-BR"})
         await _shown(harness, account_id, "Pastas: ", "E-mail mais recente: ")
+
+
+async def test_a_failing_accounts_error_is_shown_in_the_members_language(harness, mail_user):
+    """A refused login raised in mail/ reaches a Spanish member in Spanish, in the failed
+    /mail check and in /mail list's last error."""
+    async with harness.running():
+        await _add(harness, mail_user, name="ops")
+        harness.dovecot.set_password(mail_user, "changed-Secret-42")
+        failed = await harness.command("mail check", {"account": "ops"}, locale="es-ES")
+        said = await harness.reply_text(failed)
+        assert "El servidor rechazó el inicio de sesión de" in said
+        listed = await harness.reply_text(await harness.command("mail list", locale="es-ES"))
+        assert "último error" in listed and "El servidor rechazó el inicio de sesión" in listed
+        english = await harness.reply_text(await harness.command("mail list"))
+        assert "The server refused the login for" in english

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from cogs._notices import EmbedRenderer
 from mail.errors import AuthError
 from mail.types import NewMessage
+from tests.test_board_ui import _data
+from watch.board_data import Health
 from watch.digest import HEADINGS
 
 GUILD = 42
@@ -51,4 +53,22 @@ def test_trouble_renders_the_mail_error_in_the_guilds_language():
     assert (
         "The last 3 polls failed: The server refused the login for `ana`"
         in (english["description"])
+    )
+
+
+def test_a_boards_last_error_is_shown_in_the_guilds_language():
+    """A failing board shows the error as raised in the guild's language; a stored English
+    text (from before a restart) is shown as it is."""
+    render = EmbedRenderer(lambda guild_id: "es")
+    error = AuthError("`{host}:{port}` refused the connection.", host="mx", port=993)
+    raised = _data(health=Health.FAILING, failures=3, last_error=error)
+    board = render.board(raised, guild_id=GUILD)
+    assert (
+        "Fallaron las últimas 3 revisiones: \\`mx\\:993\\` rechazó la conexión\\."
+        in (board["description"])
+    )
+    stored = _data(health=Health.FAILING, failures=1, last_error="old english text")
+    assert (
+        "Falló la última revisión: old english text"
+        in render.board(stored, guild_id=GUILD)["description"]
     )

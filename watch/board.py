@@ -218,7 +218,12 @@ class BoardWatch:
             "privacy": account.privacy,
             "health": state,
             "failures": failures,
-            "last_error": health.last_error if health and failures else None,
+            # as raised when this process saw it (shown in the guild's language), else stored
+            "last_error": (
+                self._watcher.poll_health.last_error.get(account_id, health.last_error)
+                if health and failures
+                else None
+            ),
             "alerts_held": account.channel_broken,
             "pushed": pushed,
             "interval_minutes": account.interval_minutes,

@@ -36,15 +36,20 @@ class PollHealth:
         self._on_queued = on_queued
         self._healthy: set[int] = set()  # last poll's success is in the store already
         self.last_poll: dict[int, datetime] = {}  # quiet polls and sweeps, not written
+        # The failing accounts' last errors as raised (msgid and arguments), so a board or
+        # /mail list shows them in the reader's language; the store keeps the English text.
+        self.last_error: dict[int, MailError] = {}
 
     def forget(self, account_id: int) -> None:
         self._healthy.discard(account_id)
+        self.last_error.pop(account_id, None)
 
     async def succeeded(self, account: Account, keep: bool) -> None:
         """`keep`: the account is scheduled, so later quiet polls may skip the store."""
         account_id = account.id
         if account_id is None:
             return
+        self.last_error.pop(account_id, None)
         if account_id in self._healthy:
             self.last_poll[account_id] = datetime.now(UTC)
             return
@@ -67,6 +72,7 @@ class PollHealth:
         if account.id is None:
             return 0
         self._healthy.discard(account.id)
+        self.last_error[account.id] = exc
 
         def trouble(failures: int) -> Alert:
             retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
@@ -94,6 +100,7 @@ class PollHealth:
         if account.id is None:
             return
         self._healthy.discard(account.id)
+        self.last_error[account.id] = exc
         flagged = await asyncio.to_thread(
             health.record_reauth_needed,
             self._engine,

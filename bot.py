@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 import logs
 from cogs._errors import MailTree
 from cogs._group import MailGroup
+from cogs._lang import CatalogTranslator, GuildLanguages
 from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
@@ -47,6 +48,7 @@ EXTENSIONS = (
     "cogs.board",
     "cogs.actions",
     "cogs.replies",
+    "cogs.language",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
@@ -74,6 +76,7 @@ class MailsyncBot(commands.Bot):
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mail_group = MailGroup()
+        self.languages = GuildLanguages(engine, self)  # of each guild's channel posts
         self.web = WebServer(settings.http_host, settings.http_port)
         self.metrics = Metrics()
         add_health_routes(self.web, self.health, self.metrics, self._refresh_metrics)
@@ -90,6 +93,7 @@ class MailsyncBot(commands.Bot):
         self.synced = 0
 
     async def _load_commands(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())
         self.tree.add_command(self.mail_group)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -100,6 +104,7 @@ class MailsyncBot(commands.Bot):
             await self._sync_commands()
             return
         await asyncio.to_thread(migrate, self.engine)
+        await self.languages.load()
         # The scheduler must start inside the running loop; cogs add their jobs to it.
         self.scheduler.start()
         await self._load_commands()

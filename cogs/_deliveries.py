@@ -16,6 +16,7 @@ import discord
 from cogs._alert_buttons import alert_embed, alert_view, view_of_post
 from cogs._reply_buttons import with_buttons
 from cogs._threads import Threads
+from i18n import translator
 from storage import boards, live_alerts, outbox, thread_links
 from storage.models import OutboxAlert
 
@@ -179,9 +180,10 @@ class AlertEdit:
         # not where it was when this edit was queued: the post may have waited meanwhile.
         where = bot.get_partial_messageable(live.channel_id)
         try:
+            t = translator(bot.languages(account.guild_id))  # the guild's language now
             await where.get_partial_message(live.message_id).edit(
-                embed=alert_embed(embed, live),
-                view=alert_view(account, live),
+                embed=alert_embed(embed, live, t),
+                view=alert_view(account, live, t),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.NotFound as exc:

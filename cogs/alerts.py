@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
+from cogs._notices import EmbedRenderer
 from cogs._sender import OutboxSender
-from cogs._ui import EmbedRenderer
 from storage import outbox
 from storage.models import utcnow
 from watch import digest_clock
@@ -39,7 +39,7 @@ class Alerts(commands.Cog):
         self.digests = Digests(
             bot.engine,
             bot.scheduler,
-            EmbedRenderer(),
+            EmbedRenderer(bot.languages),
             digest_clock.zone(settings.timezone),
             on_queued=self.sender.poke,
             metrics=bot.metrics,
@@ -51,7 +51,7 @@ class Alerts(commands.Cog):
         return Watcher(
             self.bot.engine,
             self.bot.secrets,
-            EmbedRenderer(),
+            EmbedRenderer(self.bot.languages),
             WatchSettings(
                 allow_private_hosts=settings.allow_private_hosts,
                 poll_concurrency=settings.poll_concurrency,

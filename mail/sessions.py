@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from imapclient import IMAPClient
 
+from i18n import N_
 from mail import imap, net
 from mail.errors import ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
@@ -71,7 +72,7 @@ class SessionPool:
             if client is not None:
                 try:
                     if (idle_cfg or cfg) != cfg:  # settings or password changed
-                        raise ConnectError("stale settings")
+                        raise ConnectError(N_("stale settings"))
                     leave_idle(client)
                 except Exception:  # still in IDLE or broken: a LOGOUT could only wait
                     with contextlib.suppress(Exception):
@@ -169,7 +170,9 @@ class SessionPool:
                     continue
                 if isinstance(exc, MailError):
                     raise
-                raise ProtocolError(f"`{cfg.host}` broke off the IMAP session ({exc}).") from exc
+                raise ProtocolError(
+                    N_("`{host}` broke off the IMAP session ({exc})."), host=cfg.host, exc=exc
+                ) from exc
             self._checkin(key, cfg, client, generation, idle, stale)
             return result
         raise AssertionError("unreachable")  # pragma: no cover

@@ -362,3 +362,13 @@ class OutgoingMail(SQLModel, table=True):
     alert_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class GuildLanguage(SQLModel, table=True):
+    """The language a guild's channel posts use (SPEC section 14); no row means `auto`."""
+
+    __tablename__ = "guild_language"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    language: str = Field(max_length=16)  # en, es, pt-BR
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -36,7 +36,7 @@ async def test_pop3_add_download_announce_once_and_keep(harness, dovecot, mail_u
     async with harness.running():
         _, reply = await _pop3(harness, mail_user, name="pop")
         assert "Watching `pop`" in reply
-        assert "INBOX`: 1 messages" in reply
+        assert "INBOX`: 1 message" in reply
         assert "already there" in reply  # the newest message's subject
         assert "archive" in reply
         dovecot.append(mail_user, make_message(subject="fresh pop", body="hello @here"))

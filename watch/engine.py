@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from i18n import N_
 from mail import oauth
 from mail.errors import AuthError, ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
@@ -333,7 +334,8 @@ class Watcher(AccountPolls):
             log_context.bind(account.id, account.guild_id)  # this task's log lines name it
             if account.needs_reauth:
                 raise oauth.ReauthNeededError(
-                    f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
+                    N_("`{account}` waits for a new sign-in: run `/mail reauth`."),
+                    account=account.name,
                 )
             started = time.monotonic()
             try:

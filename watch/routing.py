@@ -117,14 +117,21 @@ def alerts(
     for route, messages in plan.instant.items():
         if len(messages) > render.digest_threshold:  # a burst digest: no buttons, no thread
             payloads = [
-                (render.digest(account.name, messages, privacy=account.privacy), None, None, None)
+                (
+                    render.digest(
+                        account.name, messages, privacy=account.privacy, guild_id=account.guild_id
+                    ),
+                    None,
+                    None,
+                    None,
+                )
             ]
         else:
             payloads = [
                 (
-                    render.new_mail(account.name, m, account.privacy),
+                    render.new_mail(account.name, m, account.privacy, guild_id=account.guild_id),
                     track and track(m),
-                    thread_entry(account, m),
+                    thread_entry(account, m, render.translator(account.guild_id)),
                     reply_view(account, m),
                 )
                 for m in messages

@@ -263,6 +263,14 @@ def trouble_embed(
     return embed
 
 
+def paused_embed(account_name: str, reason: str) -> discord.Embed:
+    embed = discord.Embed(
+        title="Mail account paused", description=truncate(reason, 2000), colour=NOTICE_COLOUR
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed
+
+
 def recovered_embed(account_name: str, failures: int) -> discord.Embed:
     embed = discord.Embed(
         title="Mail account recovered",
@@ -324,6 +332,9 @@ class EmbedRenderer:
 
     def recovered(self, account_name: str, failures: int) -> dict:
         return recovered_embed(account_name, failures).to_dict()
+
+    def paused(self, account_name: str, reason: str) -> dict:
+        return paused_embed(account_name, reason).to_dict()
 
     def quota_warning(
         self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None

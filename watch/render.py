@@ -39,6 +39,10 @@ class Renderer(Protocol):
 
     def recovered(self, account_name: str, failures: int) -> Payload: ...
 
+    def paused(self, account_name: str, reason: str) -> Payload:
+        """The bot paused the account itself; `reason` says why and how to resume."""
+        ...
+
     def quota_warning(
         self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
     ) -> Payload: ...

@@ -137,3 +137,21 @@ class ChurnUidvalidity(Fault):
     async def from_server(self, link: Link, data: bytes) -> None:
         value = str(self.base + self.selects).encode()
         await link.to_client(_UIDVALIDITY.sub(b"UIDVALIDITY " + value, data))
+
+
+class FloodWhileIdling(Fault):
+    """Once a connection idles (the server's "+ idling" has passed), stream untagged
+    lines at it without end, as fast as it reads them."""
+
+    LINE = b"* 1 RECENT\r\n" * 1024  # 12 KiB a write
+
+    def __init__(self) -> None:
+        self.flooded = 0  # bytes of flood sent
+
+    async def from_server(self, link: Link, data: bytes) -> None:
+        await link.to_client(data)
+        if b"\r\n+ " in b"\r\n" + data and not link.state.get("flooding"):
+            link.state["flooding"] = True
+            while not link.closed.is_set():
+                await link.to_client(self.LINE)
+                self.flooded += len(self.LINE)

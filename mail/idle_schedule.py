@@ -86,6 +86,7 @@ class RenewalSchedule:
 
     def _renewed(self, watch: Watch, renewal: Renewal) -> None:
         watch.renewal = None
+        watch.unpolled = 0  # the flood cap counts between round trips the server answered
         report = renewal.finish(watch.client)
         if report is not None:
             self._on_quota(watch.key, report)

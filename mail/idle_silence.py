@@ -25,9 +25,10 @@ DEFAULT_PROBE_SECONDS = 30.0  # the probe's answer must come within this
 RHYTHM_PERIODS = 2.5  # silence past this many keepalive periods is suspect
 WINDOW_FLOOR = 10.0  # a learned window never goes below this (heap wake-ups stay rare)
 MIN_RHYTHM = 0.5  # keepalive gaps shorter than this are one burst, not a rhythm
-# Bytes an idling connection may send besides keepalives before the next poll takes it:
-# any such line is activity (the poll that follows reads the news by UID), so a server
-# that floods untagged lines past this is dropped instead of being read forever.
+# Bytes an idling connection may send besides keepalives before the next poll takes it
+# (or a renewal is answered): any such line is activity (the poll that follows reads the
+# news by UID), so a server that floods untagged lines past this is dropped instead of
+# being read forever.
 FLOOD_CAP = 1024 * 1024
 
 

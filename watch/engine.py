@@ -332,39 +332,38 @@ class Watcher(AccountPolls, PollOutcome):
         `with_quota` reads the quota too (an explicit /mail check asks for the whole state)."""
         # The account's lock first, then a slot: a second poll of a hung account waits
         # on the lock without holding a slot that a healthy account could use.
-        async with self._locks[account_id]:
-            return await self.slots.run(lambda: self._poll_locked(account_id, with_quota))
-
-    async def _poll_locked(self, account_id: int, with_quota: bool) -> int:
-        account = await asyncio.to_thread(repo.get_account, self.engine, account_id)
-        if account is None:  # removed meanwhile; /mail remove already unscheduled it
-            return 0
-        if account.needs_reauth:
-            raise oauth.ReauthNeededError(
-                f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
-            )
-        started = time.monotonic()
-        try:
+        async with self._locks[account_id], self.slots.hold():
+            account = await asyncio.to_thread(repo.get_account, self.engine, account_id)
+            if account is None:  # removed meanwhile; /mail remove already unscheduled it
+                return 0
+            if account.needs_reauth:
+                raise oauth.ReauthNeededError(
+                    f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
+                )
+            started = time.monotonic()
             try:
-                announced = await self._poll_once(account, with_quota)
-            except AuthError as exc:
-                if account.auth != "oauth" or isinstance(exc, oauth.ReauthNeededError):
-                    raise
-                # A token that expired on the server's clock before ours: refresh and
-                # log in again at once; that is no failure.
-                self.creds.token_expired(account_id)
-                announced = await self._poll_once(account, with_quota)
-        except MailError as exc:
-            self.metrics.poll_errors.labels(exc.kind).inc()
-            await self._failed(account, exc)
-            self.boards.touch(account_id)
-            raise
-        finally:
-            self.metrics.polls.labels(account.protocol).inc()
-            self.metrics.poll_seconds.labels(account.protocol).observe(time.monotonic() - started)
-        await self._succeeded(account)
-        self.boards.touch(account_id)  # after the health it shows is written
-        return announced
+                try:
+                    announced = await self._poll_once(account, with_quota)
+                except AuthError as exc:
+                    if account.auth != "oauth" or isinstance(exc, oauth.ReauthNeededError):
+                        raise
+                    # A token that expired on the server's clock before ours: refresh and
+                    # log in again at once; that is no failure.
+                    self.creds.token_expired(account_id)
+                    announced = await self._poll_once(account, with_quota)
+            except MailError as exc:
+                self.metrics.poll_errors.labels(exc.kind).inc()
+                await self._failed(account, exc)
+                self.boards.touch(account_id)
+                raise
+            finally:
+                self.metrics.polls.labels(account.protocol).inc()
+                self.metrics.poll_seconds.labels(account.protocol).observe(
+                    time.monotonic() - started
+                )
+            await self._succeeded(account)
+            self.boards.touch(account_id)  # after the health it shows is written
+            return announced
 
     def _notice(self, payload: dict) -> Alert:
         """A notice written with its state (health.py calls this inside the transaction)."""

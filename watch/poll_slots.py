@@ -13,7 +13,8 @@ default executor that store reads and the outbox use."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -23,42 +24,51 @@ OVERTIME_AFTER = 4.0  # seconds; a pushed healthy alert must arrive within 10 s
 SPARE_THREADS = 8  # /mail folders, buttons and sweeps beside the polls
 
 
+class _Ticket:
+    __slots__ = ("overtime",)
+
+    def __init__(self) -> None:
+        self.overtime = False
+
+
 class PollSlots:
     def __init__(self, concurrency: int, overtime_after: float = OVERTIME_AFTER) -> None:
         self.concurrency = concurrency
         self.overtime_after = overtime_after
         self._slots = asyncio.Semaphore(concurrency)
-        self._overtime = asyncio.Semaphore(concurrency)
         self.running = 0  # polls in a regular slot now
         self.overtime = 0  # polls in an overtime slot now
         self.executor = ThreadPoolExecutor(
             max_workers=2 * concurrency + SPARE_THREADS, thread_name_prefix="mail-poll"
         )
 
-    async def run(self, body: Callable[[], Awaitable[T]]) -> T:
-        """Run `body` in a slot; once it overruns, in an overtime slot if one is free."""
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold a slot for the body; once it overruns, an overtime slot if one is free.
+        The move is a timer on the loop, so a poll costs one call_later, no extra task."""
         await self._slots.acquire()
         self.running += 1
-        in_overtime = False
-        task = asyncio.ensure_future(body())
+        ticket = _Ticket()
+        timer = asyncio.get_running_loop().call_later(
+            self.overtime_after, self._to_overtime, ticket
+        )
         try:
-            done, _pending = await asyncio.wait({task}, timeout=self.overtime_after)
-            if not done and not self._overtime.locked():
-                await self._overtime.acquire()  # free: does not wait
-                in_overtime = True
-                self.overtime += 1
-                self.running -= 1
-                self._slots.release()
-            return await task
+            yield
         finally:
-            if not task.done():
-                task.cancel()
-            if in_overtime:
+            timer.cancel()
+            if ticket.overtime:
                 self.overtime -= 1
-                self._overtime.release()
             else:
                 self.running -= 1
                 self._slots.release()
+
+    def _to_overtime(self, ticket: _Ticket) -> None:
+        if self.overtime >= self.concurrency:
+            return  # as many overruns as slots already: this one keeps its slot
+        ticket.overtime = True
+        self.overtime += 1
+        self.running -= 1
+        self._slots.release()
 
     async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Blocking mail work on the polls' threads (not the loop's default executor)."""

@@ -19,7 +19,7 @@ from cogs._ui import (
     new_mail_embed,
     truncate,
 )
-from i18n import ENGLISH, Translator, translator
+from i18n import ENGLISH, Msg, Translator, translator
 from mail.errors import MailError
 from mail.quota import QuotaResource
 from mail.types import NewMessage
@@ -124,6 +124,15 @@ def recovered_embed(account_name: str, failures: int, t: Translator = ENGLISH) -
     return embed
 
 
+def paused_embed(account_name: str, reason: Msg | str, t: Translator = ENGLISH) -> discord.Embed:
+    text = reason.render(t) if isinstance(reason, Msg) else reason
+    embed = discord.Embed(
+        title=t("Mail account paused"), description=truncate(text, 2000), colour=NOTICE_COLOUR
+    )
+    embed.set_footer(text=truncate(account_name, 200))
+    return embed
+
+
 def error_text(error: MailError | str, t: Translator) -> str:
     return error.render(t) if isinstance(error, MailError) else error
 
@@ -183,6 +192,9 @@ class EmbedRenderer:
         t = self.translator(guild_id)
         text = error_text(error, t)
         return trouble_embed(account_name, failures, text, kind, retry_at, t).to_dict()
+
+    def paused(self, account_name: str, reason: Msg | str, *, guild_id: int | None = None) -> dict:
+        return paused_embed(account_name, reason, self.translator(guild_id)).to_dict()
 
     def recovered(self, account_name: str, failures: int, *, guild_id: int | None = None) -> dict:
         return recovered_embed(account_name, failures, self.translator(guild_id)).to_dict()

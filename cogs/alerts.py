@@ -56,6 +56,8 @@ class Alerts(commands.Cog):
                 allow_private_hosts=settings.allow_private_hosts,
                 poll_concurrency=settings.poll_concurrency,
                 idle_reissue_seconds=settings.idle_reissue_minutes * 60,
+                idle_silence_seconds=settings.idle_silence_seconds,
+                idle_probe_seconds=settings.idle_probe_seconds,
                 oauth_providers=settings.oauth_providers,
                 shards=settings.shards,
             ),

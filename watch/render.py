@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from i18n import Translator
+from i18n import Msg, Translator
 from mail.errors import MailError
 from mail.quota import QuotaResource
 from mail.types import NewMessage
@@ -61,6 +61,12 @@ class Renderer(Protocol):
     def recovered(
         self, account_name: str, failures: int, *, guild_id: int | None = None
     ) -> Payload: ...
+
+    def paused(
+        self, account_name: str, reason: Msg | str, *, guild_id: int | None = None
+    ) -> Payload:
+        """The bot paused the account itself; `reason` says why and how to resume."""
+        ...
 
     def quota_warning(
         self,

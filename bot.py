@@ -23,12 +23,14 @@ from sqlalchemy import Engine
 import logs
 from cogs._errors import MailTree
 from cogs._group import MailGroup
+from cogs._lang import CatalogTranslator, GuildLanguages
 from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
 from storage.shard_locks import ShardCountMismatchError, ShardLocks, is_postgresql
+from storage.store_faults import TEXTS, UNREACHABLE, faults_of
 from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
 from web.health import add_health_routes
@@ -45,6 +47,8 @@ EXTENSIONS = (
     "cogs.rules",
     "cogs.board",
     "cogs.actions",
+    "cogs.replies",
+    "cogs.language",
 )
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
@@ -72,6 +76,7 @@ class MailsyncBot(commands.Bot):
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.mail_group = MailGroup()
+        self.languages = GuildLanguages(engine, self)  # of each guild's channel posts
         self.web = WebServer(settings.http_host, settings.http_port)
         self.metrics = Metrics()
         add_health_routes(self.web, self.health, self.metrics, self._refresh_metrics)
@@ -80,13 +85,15 @@ class MailsyncBot(commands.Bot):
         self.shard_locks = (
             ShardLocks(engine.url, settings.shards) if is_postgresql(engine) else None
         )
-        self.lost_shard_locks = False
+        self.lost_shard_locks = False  # at least once: the process then took them back
+        self._regaining: asyncio.Task[None] | None = None
         self._connected: set[int] = set()  # shards whose gateway session is up
         # `mailsync sync-commands`: log in, build the command tree, push it, nothing else.
         self.sync_only = False
         self.synced = 0
 
     async def _load_commands(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())
         self.tree.add_command(self.mail_group)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -97,6 +104,7 @@ class MailsyncBot(commands.Bot):
             await self._sync_commands()
             return
         await asyncio.to_thread(migrate, self.engine)
+        await self.languages.load()
         # The scheduler must start inside the running loop; cogs add their jobs to it.
         self.scheduler.start()
         await self._load_commands()
@@ -112,8 +120,38 @@ class MailsyncBot(commands.Bot):
             log.info("commands not synced (MAILSYNC_SYNC_COMMANDS=off; `mailsync sync-commands`)")
 
     def _shard_locks_lost(self) -> None:
+        """The lock session is gone (PostgreSQL restarted or failed over): the process stays
+        up, stops watching at once and takes its shards back, or waits as a standby."""
         self.lost_shard_locks = True
-        self._closing = asyncio.get_running_loop().create_task(self.close())
+        self._regaining = asyncio.get_running_loop().create_task(
+            self._regain_shards(), name="mailsync-regain-shards"
+        )
+
+    async def _regain_shards(self) -> None:
+        locks, alerts = self.shard_locks, self.get_cog("Alerts")
+        if locks is None or alerts is None:  # SQLite has no locks; no cog: stopping
+            return
+        while True:
+            try:
+                await alerts.stop_watching()  # type: ignore[attr-defined]
+            except Exception:  # closing what is left of the old watcher: taking over matters
+                log.exception("stopping the watcher after the lock loss failed")
+            try:
+                if not await locks.acquire():
+                    return  # the process is stopping
+            except ShardCountMismatchError as exc:  # meanwhile started with another count
+                log.error("%s", exc)
+                await self.close()
+                return
+            try:  # from the stored state: every poll commits before it advances
+                await alerts.start_watching(resumed=True)  # type: ignore[attr-defined]
+            except Exception:  # the store went away again meanwhile: give up and retry
+                log.exception("could not resume watching; trying again")
+                await locks.lost()
+                continue
+            locks.watch(self._shard_locks_lost)
+            log.warning("watching %s again", self.settings.shards.describe())
+            return
 
     async def _sync_commands(self) -> None:
         if self.settings.guild_id:
@@ -128,7 +166,8 @@ class MailsyncBot(commands.Bot):
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """/healthz: every shard of this process connected and the store answering."""
         latencies = dict(self._shard_latencies())
-        waiting = self.shard_locks.waiting if self.shard_locks is not None else ()
+        locks = self.shard_locks
+        waiting = locks.waiting if locks is not None else ()
         shards = {}
         for shard_id in self.settings.shards.ids:
             latency = latencies.get(shard_id, float("nan"))
@@ -139,26 +178,47 @@ class MailsyncBot(commands.Bot):
                 "state": "connected" if connected else state,  # waiting: held elsewhere
                 "latency_s": None if latency != latency else round(latency, 3),  # NaN: none yet
             }
-        try:
-            count, oldest = await asyncio.to_thread(
-                outbox.backlog, self.engine, self.settings.shards
-            )
-            store_ok = True
-        except Exception:  # any store failure is what this endpoint reports
-            count, oldest, store_ok = 0, None, False
+        count, oldest, fault = await self._store_health()
         alerts = self.get_cog("Alerts")
-        watched = len(alerts.watcher.scheduled_ids) if alerts is not None else 0
+        watching = alerts is not None and (locks is None or locks.held)
+        watched = len(alerts.watcher.scheduled_ids) if watching else 0  # type: ignore[union-attr]
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
         body = {
             "shard_count": self.settings.shards.count,
             "shards": shards,
-            "store": "ok" if store_ok else "unreachable",
+            "store": "ok" if fault is None else fault["kind"],
             "accounts_watched": watched,
             "outbox_backlog": count,
             "oldest_waiting_alert_s": None if age is None else round(max(0.0, age), 1),
         }
-        healthy = store_ok and bool(shards) and all(s["connected"] for s in shards.values())
+        if locks is not None:  # held, or not watching: waiting, store unreachable, connecting
+            body["shard_locks"] = locks.state
+        if fault is not None:  # locked, disk full, unreachable: what to do, which accounts
+            body["store_error"] = fault
+        holding = locks is None or locks.held
+        healthy = (
+            fault is None
+            and holding
+            and bool(shards)
+            and all(s["connected"] for s in shards.values())
+        )
         return healthy, body
+
+    async def _store_health(self) -> tuple[int, datetime | None, dict[str, Any] | None]:
+        """The backlog, and the store's current fault (storage/store_faults.py): a read
+        that fails, or a write refused lately (SQLite locked or its disk full)."""
+        faults = faults_of(self.engine)
+        try:
+            count, oldest = await asyncio.to_thread(
+                outbox.backlog, self.engine, self.settings.shards
+            )
+        except Exception as exc:  # any store failure is what this endpoint reports
+            fault = faults.record(exc)
+            kind = UNREACHABLE if fault is None else fault.kind
+            return 0, None, {"kind": kind, "error": TEXTS[kind], "accounts": []}
+        if faults.current is not None and faults.current.kind == UNREACHABLE:
+            faults.cleared()  # the server answers again
+        return count, oldest, faults.describe()
 
     def _shard_latencies(self) -> list[tuple[int, float]]:
         return [(self.shard_id or 0, self.latency)]
@@ -197,6 +257,8 @@ class MailsyncBot(commands.Bot):
                 self.metrics.shard_latency.labels(str(shard_id)).set(latency)
 
     async def close(self) -> None:
+        if self._regaining is not None:
+            self._regaining.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.web.stop()
@@ -334,8 +396,6 @@ def start(env: Mapping[str, str] = os.environ) -> int:
     except ShardCountMismatchError as exc:
         print(f"mailsync: {exc}", file=sys.stderr)
         return 2
-    if bot.lost_shard_locks:
-        return 1  # a supervisor restarts it; the new process waits for its shards again
     return 0
 
 

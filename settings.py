@@ -30,7 +30,10 @@ class Settings:
     allow_private_hosts: bool = False
     poll_concurrency: int = 20
     idle_reissue_minutes: float = 24.0
+    idle_silence_seconds: float = 300.0  # an idling connection this quiet is probed
+    idle_probe_seconds: float = 30.0  # ... and replaced without an answer within this
     max_accounts_per_guild: int = 25
+    max_sends_per_hour: int = 20  # replies and new messages per account (SPEC section 13)
     log_level: str = "INFO"
     # The web endpoint; 0 = off. from_env defaults to 8080 (SPEC section 10); a Settings
     # built in code (tests) starts none unless asked.
@@ -68,12 +71,17 @@ class Settings:
             guild = int(env["MAILSYNC_GUILD_ID"]) if env.get("MAILSYNC_GUILD_ID") else None
             concurrency = int(env.get("MAILSYNC_POLL_CONCURRENCY") or 20)
             idle_minutes = float(env.get("MAILSYNC_IDLE_MINUTES") or 24)
+            silence = float(env.get("MAILSYNC_IDLE_SILENCE_SECONDS") or 300)
+            probe = float(env.get("MAILSYNC_IDLE_PROBE_SECONDS") or 30)
             max_accounts = int(env.get("MAILSYNC_MAX_ACCOUNTS_PER_GUILD") or 25)
             http_port = int(env.get("MAILSYNC_HTTP_PORT") or 8080)
+            max_sends = int(env.get("MAILSYNC_MAX_SENDS_PER_HOUR") or 20)
         except ValueError as exc:
             raise ConfigError(
                 "MAILSYNC_GUILD_ID, MAILSYNC_POLL_CONCURRENCY, MAILSYNC_IDLE_MINUTES, "
-                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD and MAILSYNC_HTTP_PORT must be numbers."
+                "MAILSYNC_IDLE_SILENCE_SECONDS, MAILSYNC_IDLE_PROBE_SECONDS, "
+                "MAILSYNC_MAX_ACCOUNTS_PER_GUILD, MAILSYNC_HTTP_PORT and "
+                "MAILSYNC_MAX_SENDS_PER_HOUR must be numbers."
             ) from exc
         if not 0 <= http_port <= 65535:
             raise ConfigError("MAILSYNC_HTTP_PORT must be 0 (off) to 65535.")
@@ -86,10 +94,17 @@ class Settings:
             raise ConfigError("MAILSYNC_PUBLIC_URL must start with https:// (or http://).")
         if max_accounts < 1:
             raise ConfigError("MAILSYNC_MAX_ACCOUNTS_PER_GUILD must be at least 1.")
+        if max_sends < 1:
+            raise ConfigError("MAILSYNC_MAX_SENDS_PER_HOUR must be at least 1.")
         if concurrency < 1:
             raise ConfigError("MAILSYNC_POLL_CONCURRENCY must be at least 1.")
         if not 1 <= idle_minutes <= 29:
             raise ConfigError("MAILSYNC_IDLE_MINUTES must be 1 to 29 (servers drop IDLE at 30).")
+        if not 10 <= silence <= 1740 or not 1 <= probe <= 300:
+            raise ConfigError(
+                "MAILSYNC_IDLE_SILENCE_SECONDS must be 10 to 1740 and "
+                "MAILSYNC_IDLE_PROBE_SECONDS 1 to 300."
+            )
         timezone = (env.get("MAILSYNC_TIMEZONE") or "UTC").strip()
         try:
             digest_clock.zone(timezone)
@@ -123,7 +138,10 @@ class Settings:
             allow_private_hosts=_flag(env.get("MAILSYNC_ALLOW_PRIVATE_HOSTS")),
             poll_concurrency=concurrency,
             idle_reissue_minutes=idle_minutes,
+            idle_silence_seconds=silence,
+            idle_probe_seconds=probe,
             max_accounts_per_guild=max_accounts,
+            max_sends_per_hour=max_sends,
             log_level=level,
             http_host=(env.get("MAILSYNC_HTTP_HOST") or "127.0.0.1").strip(),
             http_port=http_port,

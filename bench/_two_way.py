@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, update
 
-from cogs._ui import EmbedRenderer
+from cogs._notices import EmbedRenderer
 from mail.types import FolderBaseline, FolderState
 from storage import repo
 from storage.crypto import SecretBox

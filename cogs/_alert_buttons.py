@@ -14,7 +14,9 @@ import discord
 from discord import ui
 
 from cogs._action_ids import PREFIX, TEMPLATE, ActionId, InvalidActionId, from_match
+from cogs._reply_buttons import with_buttons
 from cogs._ui import FIELD_MAX, fit, truncate
+from i18n import ENGLISH, N_, Translator, translator
 from mail.actions import Action
 from storage import live_alerts
 from storage.live_alerts import PRESENT
@@ -23,35 +25,36 @@ from storage.models import Account, LiveAlert
 if TYPE_CHECKING:
     from bot import MailsyncBot
 
+# msgids: labels and lines are rendered in the guild's language (channel posts)
 LABELS = {
-    Action.READ: "Mark read",
-    Action.UNREAD: "Mark unread",
-    Action.FLAG: "Flag",
-    Action.UNFLAG: "Unflag",
-    Action.ARCHIVE: "Archive",
-    Action.TRASH: "Trash",
+    Action.READ: N_("Mark read"),
+    Action.UNREAD: N_("Mark unread"),
+    Action.FLAG: N_("Flag"),
+    Action.UNFLAG: N_("Unflag"),
+    Action.ARCHIVE: N_("Archive"),
+    Action.TRASH: N_("Trash"),
 }
 STYLES = {Action.TRASH: discord.ButtonStyle.danger}
 MODES = {"read": {Action.READ, Action.UNREAD}, "triage": set(Action)}
 
 _PRESSED = {
-    "read": "Read by {who}",
-    "unread": "Marked unread by {who}",
-    "flag": "Flagged by {who}",
-    "unflag": "Unflagged by {who}",
-    "archive": "Archived by {who}",
-    "trash": "Moved to Trash by {who}",
+    "read": N_("Read by {who}"),
+    "unread": N_("Marked unread by {who}"),
+    "flag": N_("Flagged by {who}"),
+    "unflag": N_("Unflagged by {who}"),
+    "archive": N_("Archived by {who}"),
+    "trash": N_("Moved to Trash by {who}"),
 }
 _CLIENT = {
-    "read": "read",
-    "unread": "marked unread",
-    "flag": "flagged",
-    "unflag": "unflagged",
-    "delete": "marked deleted",
-    "undelete": "no longer marked deleted",
+    "read": N_("read"),
+    "unread": N_("marked unread"),
+    "flag": N_("flagged"),
+    "unflag": N_("unflagged"),
+    "delete": N_("marked deleted"),
+    "undelete": N_("no longer marked deleted"),
 }
-GONE_LINE = "Moved or deleted in another mail client"
-RESET_LINE = "The server renumbered this folder: the message can no longer be found"
+GONE_LINE = N_("Moved or deleted in another mail client")
+RESET_LINE = N_("The server renumbered this folder: the message can no longer be found")
 
 
 def allowed(mode: str) -> set[Action]:
@@ -68,36 +71,43 @@ def actions_for(mode: str, live: LiveAlert) -> list[Action]:
     return shown
 
 
-def status_line(live: LiveAlert) -> str | None:
+def status_line(live: LiveAlert, t: Translator = ENGLISH) -> str | None:
     """Who did what last, e.g. "Read by <@1>" (a mention in an embed never pings)."""
     event = live.event
     if not event:
         return None
     if event in _PRESSED:
-        return _PRESSED[event].format(who=f"<@{live.event_by}>" if live.event_by else "someone")
+        who = f"<@{live.event_by}>" if live.event_by else t("someone")
+        return t(_PRESSED[event], who=who)
     if event == "gone":
-        return GONE_LINE
+        return t(GONE_LINE)
     if event == "reset":
-        return RESET_LINE
+        return t(RESET_LINE)
     if event.startswith("client:"):
-        parts = [_CLIENT[p] for p in event[7:].split("+") if p in _CLIENT]
+        parts = [t(_CLIENT[p]) for p in event[7:].split("+") if p in _CLIENT]
         if not parts:
             return None
-        said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        return f"{said[0].upper()}{said[1:]} in another mail client"
+        if len(parts) == 1:
+            said = parts[0]
+        else:
+            said = t("{some} and {last}", some=", ".join(parts[:-1]), last=parts[-1])
+        line = t("{what} in another mail client", what=said)
+        return f"{line[0].upper()}{line[1:]}"
     return None
 
 
-def alert_embed(original: dict[str, Any], live: LiveAlert) -> discord.Embed:
+def alert_embed(
+    original: dict[str, Any], live: LiveAlert, t: Translator = ENGLISH
+) -> discord.Embed:
     """The alert as first posted, with its status line as the last field."""
     embed = discord.Embed.from_dict(copy.deepcopy(original))
-    line = status_line(live)
+    line = status_line(live, t)
     if line:
-        embed.add_field(name="Status", value=truncate(line, FIELD_MAX), inline=False)
+        embed.add_field(name=t("Status"), value=truncate(line, FIELD_MAX), inline=False)
     return fit(embed)
 
 
-def alert_view(account: Account, live: LiveAlert) -> ui.View | None:
+def alert_view(account: Account, live: LiveAlert, t: Translator = ENGLISH) -> ui.View | None:
     """The alert's buttons, or None (an edit with view=None removes them)."""
     shown = actions_for(account.actions, live)
     if not shown or account.id is None or live.id is None:
@@ -105,9 +115,10 @@ def alert_view(account: Account, live: LiveAlert) -> ui.View | None:
     view = ui.View(timeout=None)
     for action in shown:
         action_id = ActionId(action, account.id, live.folder_id, live.uidvalidity, live.uid)
-        view.add_item(ActionButton.made(action_id))
+        view.add_item(ActionButton.made(action_id, t))
     view.stop()  # nothing to keep in memory: the DynamicItem template handles presses
-    return view
+    replies = account.replies and bool(account.smtp_host)  # Reply stays beside them
+    return with_buttons(view, {"reply": replies}, live.outbox_id)
 
 
 async def view_of_post(bot: MailsyncBot, outbox_id: int) -> ui.View | None:
@@ -117,7 +128,7 @@ async def view_of_post(bot: MailsyncBot, outbox_id: int) -> ui.View | None:
     if not found:
         return None
     live, account, _embed = found
-    return alert_view(account, live)
+    return alert_view(account, live, translator(bot.languages(account.guild_id)))
 
 
 class ActionButton(ui.DynamicItem[ui.Button], template=TEMPLATE):
@@ -128,10 +139,10 @@ class ActionButton(ui.DynamicItem[ui.Button], template=TEMPLATE):
         self.action_id = action_id
 
     @classmethod
-    def made(cls, action_id: ActionId) -> ActionButton:
+    def made(cls, action_id: ActionId, t: Translator = ENGLISH) -> ActionButton:
         style = STYLES.get(action_id.action, discord.ButtonStyle.secondary)
         button = ui.Button(
-            label=LABELS[action_id.action], style=style, custom_id=action_id.encode()
+            label=t(LABELS[action_id.action]), style=style, custom_id=action_id.encode()
         )
         return cls(button, action_id)
 

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from cogs._alert_buttons import alert_embed, alert_view, view_of_post
+from cogs._reply_buttons import with_buttons
 from cogs._threads import Threads
+from i18n import translator
 from storage import boards, live_alerts, outbox, thread_links
 from storage.models import OutboxAlert
 
@@ -54,7 +56,8 @@ class Delivery(Protocol):
 
 
 class Post:
-    """A new message: alerts and notices. The row id is the nonce (Discord dedupes it).
+    """A new message: alerts and notices. The row's nonce goes with every try (Discord
+    dedupes it; storage/models.py says why it is not the row id).
     A threaded alert or any post in a forum goes through cogs/_threads.py."""
 
     def __init__(self) -> None:
@@ -68,10 +71,12 @@ class Post:
             "content": f"<@&{role}>" if role else None,
             "embed": discord.Embed.from_dict(payload["embed"]),
             "allowed_mentions": _mentions(role),
-            "nonce": f"ms{row.id}",
+            "nonce": row.nonce,
         }
         if payload.get("actions"):  # a live alert's buttons, in a thread or a post too
             message["view"] = await view_of_post(bot, row.id)  # type: ignore[arg-type]
+        if payload.get("view"):  # Reply / Reply all, or Resend / Discard (SPEC section 13)
+            message["view"] = with_buttons(message.get("view"), payload["view"], row.id)  # type: ignore[arg-type]
         if "thread" in payload or isinstance(channel, discord.ForumChannel):
             return await self.threads.send(bot, channel, row, payload, message, pace)
         sent = await channel.send(**message)
@@ -133,7 +138,7 @@ class BoardEdit:
                     raise  # the channel itself is gone: refused
                 log.info("board of account %s was deleted; posting it again", row.account_id)
             await pace(row.channel_id)
-        message = await channel.send(embed=embed, allowed_mentions=none, nonce=f"ms{row.id}")
+        message = await channel.send(embed=embed, allowed_mentions=none, nonce=row.nonce)
         return message.id
 
     async def refused(self, bot: MailsyncBot, row: OutboxAlert, exc: discord.HTTPException) -> None:
@@ -175,9 +180,10 @@ class AlertEdit:
         # not where it was when this edit was queued: the post may have waited meanwhile.
         where = bot.get_partial_messageable(live.channel_id)
         try:
+            t = translator(bot.languages(account.guild_id))  # the guild's language now
             await where.get_partial_message(live.message_id).edit(
-                embed=alert_embed(embed, live),
-                view=alert_view(account, live),
+                embed=alert_embed(embed, live, t),
+                view=alert_view(account, live, t),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.NotFound as exc:

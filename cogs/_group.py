@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ class MailGroup(app_commands.Group):
     def __init__(self) -> None:
         super().__init__(
             name="mail",
-            description="Watch mail accounts and post alerts to channels",
+            description=locale_str("Watch mail accounts and post alerts to channels"),
             guild_only=True,
             default_permissions=discord.Permissions(manage_guild=True),
         )

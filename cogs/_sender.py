@@ -11,7 +11,7 @@ adds what it leaves to the caller:
 - a 429 that discord.py gave up on holds only that channel, briefly;
 - a stop (not a retry loop) on a channel Discord refuses with 403/404;
 - pacing of about 5 messages per 5 s per channel.
-Each alert is sent with its row id as the nonce (discord.py sets enforce_nonce), so a retry
+Each alert is sent with its row's own nonce (discord.py sets enforce_nonce), so a retry
 after a lost response cannot post it twice. What a row does (post an alert, edit a status
 board) depends on its kind: cogs/_deliveries.py."""
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from i18n import ENGLISH, translator
 from storage import thread_links
 from storage.models import OutboxAlert, ThreadLink
 from storage.thread_links import Placed
@@ -152,8 +153,10 @@ class Threads:
         """A thread on the conversation's first alert, stored before anything is posted
         in it (so a retry reuses it)."""
         try:
+            guild = getattr(channel, "guild", None)  # the thread name is a channel post
+            t = translator(bot.languages(guild.id)) if guild is not None else ENGLISH
             thread = await channel.get_partial_message(parent.root_message_id).create_thread(
-                name=parent.title or "Conversation", auto_archive_duration=ARCHIVE_MINUTES
+                name=parent.title or t("Conversation"), auto_archive_duration=ARCHIVE_MINUTES
             )
             thread_id = thread.id
         except discord.HTTPException as exc:

@@ -10,9 +10,9 @@ from datetime import datetime
 
 import discord
 
-from mail.quota import QuotaReport, QuotaResource, bar, human_kib
+from i18n import ENGLISH, N_, Translator
+from mail.quota import QuotaReport, QuotaResource, bar
 from mail.types import FolderStatus, NewMessage
-from watch.board_data import BoardData
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -46,8 +46,8 @@ def mail_text(text: str, limit: int) -> str:
     return truncate(escaped, limit)
 
 
-def _timestamp(date: datetime | None) -> str:
-    return f"<t:{int(date.timestamp())}:f>" if date else "unknown"
+def _timestamp(date: datetime | None, t: Translator = ENGLISH) -> str:
+    return f"<t:{int(date.timestamp())}:f>" if date else t("unknown")
 
 
 def fit(embed: discord.Embed) -> discord.Embed:
@@ -62,7 +62,7 @@ PRIVACY_LEVELS = ("minimal", "headers", "snippet", "full")
 
 
 def new_mail_embed(
-    account_name: str, message: NewMessage, privacy: str = "snippet"
+    account_name: str, message: NewMessage, privacy: str = "snippet", t: Translator = ENGLISH
 ) -> discord.Embed:
     """One alert, showing as much of the message as the account's privacy level allows:
     minimal (folder and date), headers (sender, subject, date, folder, attachment count),
@@ -70,11 +70,11 @@ def new_mail_embed(
     folder = mail_text(message.folder, FIELD_MAX)
     if privacy == "minimal":
         embed = discord.Embed(
-            title=truncate(f"New mail in {folder}", TITLE_MAX),
+            title=truncate(t("New mail in {folder}", folder=folder), TITLE_MAX),
             colour=NEW_MAIL_COLOUR,
             timestamp=message.date,
         )
-        embed.add_field(name="Date", value=_timestamp(message.date), inline=True)
+        embed.add_field(name=t("Date"), value=_timestamp(message.date, t), inline=True)
         embed.set_footer(text=truncate(account_name, 200))
         return fit(embed)
     if privacy == "headers":
@@ -89,15 +89,15 @@ def new_mail_embed(
         colour=NEW_MAIL_COLOUR,
         timestamp=message.date,
     )
-    embed.add_field(name="From", value=mail_text(message.sender, FIELD_MAX), inline=True)
-    embed.add_field(name="Folder", value=folder, inline=True)
-    embed.add_field(name="Date", value=_timestamp(message.date), inline=True)
+    embed.add_field(name=t("From"), value=mail_text(message.sender, FIELD_MAX), inline=True)
+    embed.add_field(name=t("Folder"), value=folder, inline=True)
+    embed.add_field(name=t("Date"), value=_timestamp(message.date, t), inline=True)
     if message.attachments and privacy == "headers":
         count = len(message.attachments)
-        embed.add_field(name="Attachments", value=str(count), inline=False)
+        embed.add_field(name=t("Attachments"), value=t.number(count), inline=False)
     elif message.attachments:
         names = ", ".join(message.attachments)
-        embed.add_field(name="Attachments", value=mail_text(names, FIELD_MAX), inline=False)
+        embed.add_field(name=t("Attachments"), value=mail_text(names, FIELD_MAX), inline=False)
     embed.set_footer(text=truncate(account_name, 200))
     return fit(embed)
 
@@ -108,6 +108,7 @@ def digest_embed(
     total: int | None = None,
     privacy: str = "snippet",
     heading: str | None = None,
+    t: Translator = ENGLISH,
 ) -> discord.Embed:
     """The count and the newest lines; `total` when `messages` holds only the newest. At
     privacy "minimal" only the count per folder, no sender or subject. `heading` names a
@@ -117,9 +118,9 @@ def digest_embed(
         folders: dict[str, int] = {}
         for m in messages:
             folders[m.folder] = folders.get(m.folder, 0) + 1
-        lines = [f"{mail_text(f, 100)}: {n}" for f, n in sorted(folders.items())]
+        lines = [f"{mail_text(f, 100)}: {t.number(n)}" for f, n in sorted(folders.items())]
         if total is not None and total > len(messages):
-            lines.append(f"\N{HORIZONTAL ELLIPSIS} and {total - len(messages)} older")
+            lines.append(_older(total - len(messages), t))
     else:
         newest = sorted(messages, key=lambda m: (m.date is not None, m.date or 0, m.uid))
         newest = list(reversed(newest))[:DIGEST_LINES]
@@ -128,10 +129,11 @@ def digest_embed(
         ]
         more = count - len(newest)
         if more > 0:
-            lines.append(f"\N{HORIZONTAL ELLIPSIS} and {more} older")
-    counted = f"{count} new message" + ("" if count == 1 else "s")
+            lines.append(_older(more, t))
+    counted = t.ngettext("{count} new message", "{count} new messages", count)
+    title = t("{heading}: {counted}", heading=t(heading), counted=counted) if heading else counted
     embed = discord.Embed(
-        title=truncate(f"{heading}: {counted}" if heading else counted, TITLE_MAX),
+        title=truncate(title, TITLE_MAX),
         description=truncate("\n".join(lines), DESCRIPTION_MAX),
         colour=NEW_MAIL_COLOUR,
     )
@@ -139,152 +141,135 @@ def digest_embed(
     return fit(embed)
 
 
-def folder_reset_embed(account_name: str, folder: str) -> discord.Embed:
-    embed = discord.Embed(
-        title="Folder reset by the server",
-        description=(
-            f"The server renumbered `{mail_text(folder, 200)}` (UIDVALIDITY changed). "
-            "Mail already there is not announced; new mail is watched from now on."
-        ),
-        colour=NOTICE_COLOUR,
-    )
-    embed.set_footer(text=truncate(account_name, 200))
-    return embed
+def _older(count: int, t: Translator) -> str:
+    older = t.ngettext("and {count} older", "and {count} older", count)
+    return f"\N{HORIZONTAL ELLIPSIS} {older}"
 
 
-def relative_time(when: datetime | None) -> str:
-    return f"<t:{int(when.timestamp())}:R>" if when else "never"
+def channel_ref(channel_id: int) -> str:
+    return f"<#{channel_id}>"
 
 
-def _resource_line(resource: QuotaResource) -> str:
+def role_ref(role_id: int) -> str:
+    return f"<@&{role_id}>"  # in an embed or with mentions locked down: shown, never pinged
+
+
+def relative_time(when: datetime | None, t: Translator = ENGLISH) -> str:
+    return f"<t:{int(when.timestamp())}:R>" if when else t("never")
+
+
+def _resource_line(resource: QuotaResource, t: Translator = ENGLISH) -> str:
     percent = resource.percent
     if resource.name == "STORAGE":
-        amounts = f"{human_kib(resource.usage)} of {human_kib(resource.limit)}"
+        amounts = t(
+            "{used} of {limit}", used=t.size_kib(resource.usage), limit=t.size_kib(resource.limit)
+        )
     else:
-        amounts = f"{resource.usage:,} of {resource.limit:,}"
-    shown = "no limit" if percent is None else f"{percent:.1f} %"
-    label = "messages" if resource.name == "MESSAGE" else resource.name.lower()
+        amounts = t(
+            "{used} of {limit}", used=t.number(resource.usage), limit=t.number(resource.limit)
+        )
+    shown = t("no limit") if percent is None else f"{t.number(percent, 1)} %"
+    if resource.name == "MESSAGE":
+        label = t("messages")
+    elif resource.name == "STORAGE":
+        label = t("storage")
+    else:
+        label = resource.name.lower()
     return f"`{bar(percent)}` {shown} · {label}: {amounts}"
 
 
-def quota_warning_embed(
-    account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
+def quota_report_embed(
+    account_name: str, report: QuotaReport, t: Translator = ENGLISH
 ) -> discord.Embed:
-    lines = [_resource_line(resource)]
-    if days_left is not None:
-        lines.append(f"At the current rate it is full in about {days_left:.0f} days.")
     embed = discord.Embed(
-        title=f"Mailbox over {threshold} % full",
-        description="\n".join(lines),
-        colour=NOTICE_COLOUR,
+        title=t("Quota of {account}", account=truncate(account_name, 200)), colour=NEW_MAIL_COLOUR
     )
-    embed.set_footer(text=truncate(account_name, 200))
-    return embed
-
-
-def quota_report_embed(account_name: str, report: QuotaReport) -> discord.Embed:
-    embed = discord.Embed(title=f"Quota of {truncate(account_name, 200)}", colour=NEW_MAIL_COLOUR)
     if not report.supported:
         embed.description = (
-            report.note or "The server does not offer the QUOTA extension, so it reports no limit."
+            t(report.note)
+            if report.note
+            else t("The server does not offer the QUOTA extension, so it reports no limit.")
         )
     elif not report.roots:
-        embed.description = "No quota applies to this mailbox (no limit)."
+        embed.description = t("No quota applies to this mailbox (no limit).")
     for root in report.roots[:25]:
-        value = "\n".join(_resource_line(r) for r in root.resources) or "no resources"
-        embed.add_field(name=truncate(root.name or "(default)", 256), value=truncate(value, 1024))
+        value = "\n".join(_resource_line(r, t) for r in root.resources) or t("no resources")
+        embed.add_field(
+            name=truncate(root.name or t("(default)"), 256), value=truncate(value, 1024)
+        )
     return fit(embed)
 
 
-def folder_pages(statuses: Sequence[FolderStatus], per_page: int = 40) -> list[str]:
+def folder_pages(
+    statuses: Sequence[FolderStatus], per_page: int = 40, t: Translator = ENGLISH
+) -> list[str]:
     """Lines of `name — messages, unseen, size`, cut into embed-sized pages."""
     lines = []
     for f in statuses:
-        parts = [f"{f.messages:,} messages"]
+        parts = [t.ngettext("{count} message", "{count} messages", f.messages)]
         if f.unseen is not None:
-            parts.append(f"{f.unseen:,} unseen")
+            parts.append(t("{count} unseen", count=t.number(f.unseen)))
         if f.size is not None:
-            parts.append(human_kib(f.size // 1024))
+            parts.append(t.size_kib(f.size // 1024))
         lines.append(f"**{mail_text(f.name, 100)}** \N{EM DASH} {', '.join(parts)}")
     pages = []
     for start in range(0, len(lines), per_page):
         pages.append(truncate("\n".join(lines[start : start + per_page]), DESCRIPTION_MAX))
-    return pages or ["No folders."]
+    return pages or [t("No folders.")]
 
 
-def pop3_folders_text(count: int, size_bytes: int) -> str:
-    return (
-        f"**INBOX** \N{EM DASH} {count:,} messages, {human_kib(size_bytes // 1024)}\n\n"
+def pop3_folders_text(count: int, size_bytes: int, t: Translator = ENGLISH) -> str:
+    messages = t.ngettext("{count} message", "{count} messages", count)
+    return f"**INBOX** \N{EM DASH} {messages}, {t.size_kib(size_bytes // 1024)}\n\n" + t(
         "POP3 sees only the inbox: folders made in webmail or over IMAP are invisible to it."
     )
 
 
 def archive_embed(
-    account_name: str, query: str | None, rows: Sequence, page: int, pages: int, total: int
+    account_name: str,
+    query: str | None,
+    rows: Sequence,
+    page: int,
+    pages: int,
+    total: int,
+    t: Translator = ENGLISH,
 ) -> discord.Embed:
-    title = f"Archive of {truncate(account_name, 150)}"
+    title = t("Archive of {account}", account=truncate(account_name, 150))
     if query:
         title += f": \N{LEFT-POINTING DOUBLE ANGLE QUOTATION MARK}{truncate(query, 60)}"
         title += "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}"
     lines = []
     for row in rows:
         when = row.sent_at or row.downloaded_at
-        stamp = f"<t:{int(when.timestamp())}:d>" if when else "undated"
+        stamp = f"<t:{int(when.timestamp())}:d>" if when else t("undated")
         lines.append(
             f"{stamp} **{mail_text(row.sender, 80)}** \N{EM DASH} {mail_text(row.subject, 150)}"
         )
     embed = discord.Embed(
         title=truncate(title, TITLE_MAX),
-        description="\n".join(lines) or "No archived message matches.",
+        description="\n".join(lines) or t("No archived message matches."),
         colour=NEW_MAIL_COLOUR,
     )
-    embed.set_footer(text=f"{total:,} match{'es' if total != 1 else ''} · page {page + 1}/{pages}")
+    matches = t.ngettext("{count} match", "{count} matches", total)
+    page_of = t("page {page}/{pages}", page=page + 1, pages=pages)
+    embed.set_footer(text=f"{matches} · {page_of}")
     return fit(embed)
 
 
-def trouble_embed(
-    account_name: str, failures: int, error: str, kind: str, retry_at: datetime | None
-) -> discord.Embed:
-    lines = [f"The last {failures} polls failed: {error}"]
-    if kind == "login":
-        lines.append(
-            "Polling goes on, but this will not heal by itself: set the new password "
-            "with `/mail password`."
-        )
-    if kind == "reauth":
-        lines.append(
-            "Polling is stopped until someone signs in again with `/mail reauth`; "
-            "mail that arrives meanwhile is announced after that."
-        )
-    if retry_at is not None:
-        lines.append(f"Next try <t:{int(retry_at.timestamp())}:R>; retries back off up to an hour.")
-    embed = discord.Embed(
-        title="Mail account in trouble", description="\n".join(lines), colour=NOTICE_COLOUR
-    )
-    embed.set_footer(text=truncate(account_name, 200))
-    return embed
-
-
-def recovered_embed(account_name: str, failures: int) -> discord.Embed:
-    embed = discord.Embed(
-        title="Mail account recovered",
-        description=f"Polling works again after {failures} failed polls.",
-        colour=discord.Colour.green(),
-    )
-    embed.set_footer(text=truncate(account_name, 200))
-    return embed
+PASSWORD_LABEL = N_("Password (or app password)")
 
 
 class PasswordModal(discord.ui.Modal):
     """Asks for a password (never a command option): defers, then hands the value to
     `submitted`; errors go through the tree's handler like a command's."""
 
-    password: discord.ui.TextInput = discord.ui.TextInput(
-        label="Password (or app password)", custom_id="password", min_length=1, max_length=512
-    )
-
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, t: Translator = ENGLISH) -> None:
         super().__init__(title=title, timeout=600)
+        # Built here, not as a class item: its label is in the member's language.
+        self.password = discord.ui.TextInput(
+            label=t(PASSWORD_LABEL), custom_id="password", min_length=1, max_length=512
+        )
+        self.add_item(self.password)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -295,44 +280,3 @@ class PasswordModal(discord.ui.Modal):
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
-
-
-class EmbedRenderer:
-    """watch.render.Renderer for Discord: every notice the engine queues is an embed dict."""
-
-    digest_threshold = DIGEST_THRESHOLD
-    digest_lines = DIGEST_LINES
-
-    def new_mail(self, account_name: str, message: NewMessage, privacy: str = "snippet") -> dict:
-        return new_mail_embed(account_name, message, privacy).to_dict()
-
-    def digest(
-        self,
-        account_name: str,
-        messages: Sequence[NewMessage],
-        total: int | None = None,
-        privacy: str = "snippet",
-        heading: str | None = None,
-    ) -> dict:
-        return digest_embed(account_name, messages, total, privacy, heading).to_dict()
-
-    def folder_reset(self, account_name: str, folder: str) -> dict:
-        return folder_reset_embed(account_name, folder).to_dict()
-
-    def trouble(
-        self, account_name: str, failures: int, error: str, kind: str, retry_at: datetime | None
-    ) -> dict:
-        return trouble_embed(account_name, failures, error, kind, retry_at).to_dict()
-
-    def recovered(self, account_name: str, failures: int) -> dict:
-        return recovered_embed(account_name, failures).to_dict()
-
-    def quota_warning(
-        self, account_name: str, resource: QuotaResource, threshold: int, days_left: float | None
-    ) -> dict:
-        return quota_warning_embed(account_name, resource, threshold, days_left).to_dict()
-
-    def board(self, data: BoardData) -> dict:
-        from cogs._board_ui import board_embed  # it builds on the helpers above
-
-        return board_embed(data).to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from cogs._errors import UserError
+from i18n import N_
 from mail.types import DEFAULT_PORTS, Protocol, Security
 
 MAX_FOLDERS = 20
@@ -21,7 +22,7 @@ def host(value: str) -> str:
         value = value[1:-1]
     value = value.rstrip(".")
     if not value or len(value) > 253 or not _HOST.fullmatch(value):
-        raise UserError(f"`{value[:60]}` is not a valid host name.")
+        raise UserError(N_("`{value}` is not a valid host name."), value=value[:60])
     return value
 
 
@@ -34,7 +35,7 @@ def port(value: int | None, protocol: Protocol, security: Security) -> int:
     if value is None:
         return DEFAULT_PORTS[(protocol, security)]
     if not 1 <= value <= 65535:
-        raise UserError(f"Port {value} is out of range (1-65535).")
+        raise UserError(N_("Port {value} is out of range (1-65535)."), value=value)
     return value
 
 
@@ -42,7 +43,11 @@ def interval(value: int | None) -> int:
     if value is None:
         return 5
     if not MIN_INTERVAL <= value <= MAX_INTERVAL:
-        raise UserError(f"The interval must be {MIN_INTERVAL} to {MAX_INTERVAL} minutes.")
+        raise UserError(
+            N_("The interval must be {min_interval} to {max_interval} minutes."),
+            min_interval=MIN_INTERVAL,
+            max_interval=MAX_INTERVAL,
+        )
     return value
 
 
@@ -55,7 +60,7 @@ def folders(value: str | None, protocol: Protocol) -> tuple[str, ...]:
         if not name:
             continue
         if len(name) > MAX_FOLDER_NAME or any(ord(c) < 32 for c in name):
-            raise UserError(f"`{name[:60]}` is not a usable folder name.")
+            raise UserError(N_("`{name}` is not a usable folder name."), name=name[:60])
         if name.upper() == "INBOX":
             name = "INBOX"
         if name not in names:
@@ -63,21 +68,24 @@ def folders(value: str | None, protocol: Protocol) -> tuple[str, ...]:
     if not names:
         return ("INBOX",)
     if len(names) > MAX_FOLDERS:
-        raise UserError(f"At most {MAX_FOLDERS} folders per account.")
+        raise UserError(N_("At most {max_folders} folders per account."), max_folders=MAX_FOLDERS)
     if protocol is Protocol.POP3 and names != ["INBOX"]:
-        raise UserError("POP3 cannot see folders: a POP3 account watches INBOX only.")
+        raise UserError(N_("POP3 cannot see folders: a POP3 account watches INBOX only."))
     return tuple(names)
 
 
 def account_name(value: str | None, username: str, host_name: str) -> str:
     name = (value or f"{username}@{host_name}").strip()
     if not name or len(name) > MAX_ACCOUNT_NAME or not printable(name):
-        raise UserError(f"The account name must be 1 to {MAX_ACCOUNT_NAME} characters.")
+        raise UserError(
+            N_("The account name must be 1 to {max_account_name} characters."),
+            max_account_name=MAX_ACCOUNT_NAME,
+        )
     return name
 
 
 def username(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 320 or not printable(value):
-        raise UserError("The user name must be 1 to 320 printable characters.")
+        raise UserError(N_("The user name must be 1 to 320 printable characters."))
     return value

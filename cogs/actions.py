@@ -28,6 +28,8 @@ from cogs._alert_buttons import (
     status_line,
 )
 from cogs._errors import UserError, reply_ephemeral
+from cogs._lang import member_t
+from i18n import N_, Msg, translator
 from mail import actions
 from mail.actions import Action, MessageGoneError, StaleFolderError
 from mail.errors import MailError
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTHING = "Nothing was changed."
+NOTHING = Msg(N_("Nothing was changed."))
 MOVES = {Action.ARCHIVE, Action.TRASH}
 
 
@@ -59,7 +61,8 @@ class Actions(commands.Cog):
         try:
             pressed = await self._checked(interaction, action_id)
         except UserError as exc:
-            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {exc}")
+            text = exc.render(member_t(interaction))
+            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {text}")
             return
         assert action_id is not None and pressed.account is not None  # noqa: S101
         assert pressed.live is not None and pressed.folder is not None  # noqa: S101
@@ -70,46 +73,82 @@ class Actions(commands.Cog):
         self, interaction: discord.Interaction, action_id: ActionId | None
     ) -> Pressed:
         if action_id is None or interaction.message is None or interaction.guild_id is None:
-            raise UserError(f"This is not a button this bot made for an alert. {NOTHING}")
+            raise UserError(
+                N_("This is not a button this bot made for an alert. {nothing}"), nothing=NOTHING
+            )
         pressed = await asyncio.to_thread(
             live_alerts.press_context, self.bot.engine, action_id.account_id, interaction.message.id
         )
         account = pressed.account
         if account is None or account.guild_id != interaction.guild_id:
-            raise UserError(f"The mail account of this alert no longer exists here. {NOTHING}")
+            raise UserError(
+                N_("The mail account of this alert no longer exists here. {nothing}"),
+                nothing=NOTHING,
+            )
         name = discord.utils.escape_markdown(account.name)
         if not _may_press(interaction, account):
-            role = f" or the <@&{account.actions_role_id}> role" if account.actions_role_id else ""
+            if account.actions_role_id:
+                raise UserError(
+                    N_(
+                        "Only members with **Manage Server** or the {role} role may use the "
+                        "buttons of `{name}`. {nothing}"
+                    ),
+                    role=f"<@&{account.actions_role_id}>",
+                    name=name,
+                    nothing=NOTHING,
+                )
             raise UserError(
-                f"Only members with **Manage Server**{role} may use the buttons of `{name}`. "
-                + NOTHING
+                N_(
+                    "Only members with **Manage Server** may use the buttons of `{name}`. {nothing}"
+                ),
+                name=name,
+                nothing=NOTHING,
             )
         if account.protocol != Protocol.IMAP:
-            raise UserError(f"`{name}` is a POP3 account: POP3 cannot change mail. {NOTHING}")
+            raise UserError(
+                N_("`{name}` is a POP3 account: POP3 cannot change mail. {nothing}"),
+                name=name,
+                nothing=NOTHING,
+            )
         if account.actions == "off":
             raise UserError(
-                f"Buttons are turned off for `{name}` (`/mail edit actions:`). {NOTHING}"
+                N_("Buttons are turned off for `{name}` (`/mail edit actions:`). {nothing}"),
+                name=name,
+                nothing=NOTHING,
             )
         if action_id.action not in allowed(account.actions):
             raise UserError(
-                f"`{name}` allows only Mark read and Mark unread (`actions: read`). {NOTHING}"
+                N_("`{name}` allows only Mark read and Mark unread (`actions: read`). {nothing}"),
+                name=name,
+                nothing=NOTHING,
             )
         live = pressed.live
         if live is None:
             raise UserError(
-                f"This message is not a live alert of `{name}`: buttons work on its newest "
-                f"500 alerts of the last 7 days. {NOTHING}"
+                N_(
+                    "This message is not a live alert of `{name}`: buttons work on "
+                    "its newest 500 alerts of the last 7 days. {nothing}"
+                ),
+                name=name,
+                nothing=NOTHING,
             )
         wanted = (action_id.folder_key, action_id.uidvalidity, action_id.uid)
         if (live.folder_id, live.uidvalidity, live.uid) != wanted:
-            raise UserError(f"This button does not belong to this alert. {NOTHING}")
+            raise UserError(
+                N_("This button does not belong to this alert. {nothing}"), nothing=NOTHING
+            )
         if live.state != PRESENT or pressed.folder is None:
-            done = status_line(live) or "This message is no longer in its folder"
-            raise UserError(f"{done}. {NOTHING}")
+            done = status_line(live, member_t(interaction)) or Msg(
+                N_("This message is no longer in its folder")
+            )
+            raise UserError(N_("{done}. {nothing}"), done=done, nothing=NOTHING)
         if pressed.folder.uidvalidity != live.uidvalidity:
             raise UserError(
-                "The mail server renumbered this folder since the alert, so it cannot tell "
-                f"which message this was any more. {NOTHING}"
+                N_(
+                    "The mail server renumbered this folder since the alert, so it "
+                    "cannot tell which message this was any more. {nothing}"
+                ),
+                nothing=NOTHING,
             )
         return pressed
 
@@ -124,10 +163,10 @@ class Actions(commands.Cog):
         except (StaleFolderError, MessageGoneError) as exc:
             event = "reset" if isinstance(exc, StaleFolderError) else "gone"
             await self._show(interaction, account, p, Change(live.id, state=GONE, event=event))  # type: ignore[arg-type]
-            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            await self._refused(interaction, exc)
             return
         except MailError as exc:  # no Archive folder, a NO, the server unreachable
-            await interaction.followup.send(f"\N{WARNING SIGN} {exc} {NOTHING}", ephemeral=True)
+            await self._refused(interaction, exc)
             return
         moved = action in MOVES and (done.moved or done.left_deleted)
         change = Change(
@@ -140,6 +179,11 @@ class Actions(commands.Cog):
         log.info("account %s: %s pressed on an alert", account.id, action.value)
         await self._show(interaction, account, p, change)
 
+    async def _refused(self, interaction: discord.Interaction, exc: MailError) -> None:
+        t = member_t(interaction)
+        text = f"{exc.render(t)} {NOTHING.render(t)}"
+        await interaction.followup.send(f"\N{WARNING SIGN} {text}", ephemeral=True)
+
     async def _show(
         self, interaction: discord.Interaction, account: Account, p: Pressed, change: Change
     ) -> None:
@@ -149,9 +193,10 @@ class Actions(commands.Cog):
         if live is None or p.embed is None:
             return
         try:
+            t = translator(self.bot.languages(account.guild_id))  # a channel post
             await interaction.edit_original_response(
-                embed=alert_embed(p.embed, live),
-                view=alert_view(account, live),
+                embed=alert_embed(p.embed, live, t),
+                view=alert_view(account, live, t),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as exc:

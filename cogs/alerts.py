@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
+from cogs._notices import EmbedRenderer
 from cogs._sender import OutboxSender
-from cogs._ui import EmbedRenderer
 from storage import outbox
 from storage.models import utcnow
 from watch import digest_clock
 from watch.digest import Digests
-from watch.engine import SWEEP_SECONDS, Watcher
+from watch.engine import FIRST_POLL_SPREAD, SWEEP_SECONDS, Watcher
 from watch.state import WatchSettings
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
 PRUNE_JOB = "prune-outbox"
+# After the store came back: every first poll falls before the first sweep, which runs
+# them all (SWEEP_SECONDS after the resume), well within 30 s of the return.
+RESUME_SPREAD = 10.0
 
 
 class Alerts(commands.Cog):
@@ -32,37 +35,50 @@ class Alerts(commands.Cog):
         self.bot = bot
         settings = bot.settings
         self.sender = OutboxSender(bot, settings.shards)
-        self.watcher = Watcher(
-            bot.engine,
-            bot.secrets,
-            EmbedRenderer(),
-            WatchSettings(
-                allow_private_hosts=settings.allow_private_hosts,
-                poll_concurrency=settings.poll_concurrency,
-                idle_reissue_seconds=settings.idle_reissue_minutes * 60,
-                oauth_providers=settings.oauth_providers,
-                shards=settings.shards,
-            ),
-            on_queued=self.sender.poke,
-            metrics=bot.metrics,
-        )
+        self.watcher = self._new_watcher()
         self.digests = Digests(
             bot.engine,
             bot.scheduler,
-            EmbedRenderer(),
+            EmbedRenderer(bot.languages),
             digest_clock.zone(settings.timezone),
             on_queued=self.sender.poke,
             metrics=bot.metrics,
             shards=settings.shards,
         )
 
+    def _new_watcher(self) -> Watcher:
+        settings = self.bot.settings
+        return Watcher(
+            self.bot.engine,
+            self.bot.secrets,
+            EmbedRenderer(self.bot.languages),
+            WatchSettings(
+                allow_private_hosts=settings.allow_private_hosts,
+                poll_concurrency=settings.poll_concurrency,
+                idle_reissue_seconds=settings.idle_reissue_minutes * 60,
+                idle_silence_seconds=settings.idle_silence_seconds,
+                idle_probe_seconds=settings.idle_probe_seconds,
+                oauth_providers=settings.oauth_providers,
+                shards=settings.shards,
+            ),
+            on_queued=self.sender.poke,
+            metrics=self.bot.metrics,
+        )
+
     async def cog_load(self) -> None:
         self.sender.start()  # it waits until the bot is connected
 
-    async def start_watching(self) -> None:
+    async def start_watching(self, resumed: bool = False) -> None:
         """Schedule the accounts; the bot calls this once it holds its shards (another
-        process may hold them first: then this waits, watching nothing meanwhile)."""
-        count = await self.watcher.start()
+        process may hold them first: then this waits, watching nothing meanwhile).
+        `resumed`: after the shards were lost and taken back (bot.py), from the stored
+        state, with the first polls soon enough that what came meanwhile is posted within
+        30 s of the store's return."""
+        if resumed:
+            self.watcher = self._new_watcher()  # a stopped one does not start again
+            self.sender.start()
+        spread = RESUME_SPREAD if resumed else FIRST_POLL_SPREAD
+        count = await self.watcher.start(spread)
         self.bot.scheduler.add_job(
             self.watcher.sweep,
             "interval",
@@ -85,7 +101,14 @@ class Alerts(commands.Cog):
         if gone:
             log.info("pruned %d sent outbox row(s) older than a week", gone)
 
-    async def cog_unload(self) -> None:
+    async def stop_watching(self) -> None:
+        """The shards' locks are lost (bot.py): stop polling and sending at once, so that
+        nothing runs next to a process that may take them over."""
+        self._remove_jobs()
+        await self.sender.stop()
+        await self.watcher.stop()
+
+    def _remove_jobs(self) -> None:
         for job_id in (SWEEP_JOB, PRUNE_JOB):
             job = self.bot.scheduler.get_job(job_id)
             if job is not None:
@@ -93,6 +116,9 @@ class Alerts(commands.Cog):
         for job in self.bot.scheduler.get_jobs():
             if job.id.startswith("digest:"):
                 job.remove()
+
+    async def cog_unload(self) -> None:
+        self._remove_jobs()
         await self.watcher.stop()
         await self.sender.stop()
 

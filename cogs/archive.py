@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs import _ui
 from cogs._autocomplete import account_autocomplete, find_account, still_same
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
+from cogs._lang import member_t
+from i18n import N_, Translator
 from mail.types import Protocol
 from storage import archive
 from storage.models import Account
@@ -26,8 +29,13 @@ MAX_QUERY = 100
 class ArchivePager(discord.ui.View):
     """Older/Newer buttons. Only the member who searched, in the same guild, can page."""
 
-    def __init__(self, bot: MailsyncBot, user_id: int, account: Account, query: str | None):
+    def __init__(
+        self, bot: MailsyncBot, user_id: int, account: Account, query: str | None, t: Translator
+    ):
         super().__init__(timeout=600)
+        self.t = t  # the searcher's language: only they can page
+        self.newer.label = t("Newer")
+        self.older.label = t("Older")
         self.bot = bot
         self.user_id = user_id
         self.account = account
@@ -48,7 +56,9 @@ class ArchivePager(discord.ui.View):
         pages = max(1, -(-self.total // PAGE_SIZE))
         self.newer.disabled = self.page == 0
         self.older.disabled = self.page + 1 >= pages
-        return _ui.archive_embed(self.account.name, self.query, rows, self.page, pages, self.total)
+        return _ui.archive_embed(
+            self.account.name, self.query, rows, self.page, pages, self.total, self.t
+        )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return interaction.user.id == self.user_id and interaction.guild_id == self.account.guild_id
@@ -58,20 +68,24 @@ class ArchivePager(discord.ui.View):
     ) -> None:
         await interaction.client.tree.on_error(interaction, error)  # type: ignore[arg-type]
 
-    @discord.ui.button(label="Newer", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label=N_("Newer"), style=discord.ButtonStyle.secondary)
     async def newer(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
         self.page = max(0, self.page - 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
-    @discord.ui.button(label="Older", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label=N_("Older"), style=discord.ButtonStyle.secondary)
     async def older(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
         self.page += 1
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
 
 class Archive(MailCommandsCog):
-    @app_commands.command(name="archive", description="Search the mail the bot downloaded (POP3)")
-    @app_commands.describe(account="the POP3 account", query="words in the sender or subject")
+    @app_commands.command(
+        name="archive", description=locale_str("Search the mail the bot downloaded (POP3)")
+    )
+    @app_commands.describe(
+        account=locale_str("the POP3 account"), query=locale_str("words in the sender or subject")
+    )
     @app_commands.autocomplete(account=account_autocomplete)
     async def archive_(
         self, interaction: discord.Interaction, account: str, query: str | None = None
@@ -80,11 +94,13 @@ class Archive(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         if found.protocol != Protocol.POP3:
             raise UserError(
-                "IMAP mail stays on the server, so there is no local archive to search; "
-                "the archive holds what POP3 accounts download."
+                N_(
+                    "IMAP mail stays on the server, so there is no local archive to "
+                    "search; the archive holds what POP3 accounts download."
+                )
             )
         query = (query or "").strip()[:MAX_QUERY] or None
-        pager = ArchivePager(self.bot, interaction.user.id, found, query)
+        pager = ArchivePager(self.bot, interaction.user.id, found, query, member_t(interaction))
         embed = await pager.render()
         await interaction.followup.send(embed=embed, view=pager, ephemeral=True)
 

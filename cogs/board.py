@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog
+from cogs._lang import member_t
+from i18n import N_
 from storage import boards
 from storage.models import Board
 
@@ -50,11 +53,13 @@ async def end_board(bot: MailsyncBot, account_id: int) -> tuple[Board | None, bo
 
 
 class BoardCommands(MailCommandsCog):
-    @app_commands.command(name="board", description="A status message for an account, kept current")
+    @app_commands.command(
+        name="board", description=locale_str("A status message for an account, kept current")
+    )
     @app_commands.describe(
-        account="the account to show",
-        channel="where to post it (default: the account's alert channel)",
-        remove="true: stop the board and delete its message",
+        account=locale_str("the account to show"),
+        channel=locale_str("where to post it (default: the account's alert channel)"),
+        remove=locale_str("true: stop the board and delete its message"),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def board(
@@ -68,36 +73,56 @@ class BoardCommands(MailCommandsCog):
         found = await find_account(self.bot, interaction, account)
         if remove:
             if channel is not None:
-                raise UserError("Give `remove` alone: the board is removed wherever it is.")
+                raise UserError(N_("Give `remove` alone: the board is removed wherever it is."))
             board, deleted = await end_board(self.bot, found.id)
             if board is None:
-                raise UserError(f"`{found.name}` has no status board.")
-            said = "deleted its message" if deleted else "could not delete its message"
-            await interaction.followup.send(
-                f"Stopped the status board of `{found.name}` and {said}.", ephemeral=True
-            )
+                raise UserError(N_("`{name}` has no status board."), name=found.name)
+            t = member_t(interaction)
+            if deleted:
+                text = t(
+                    "Stopped the status board of `{name}` and deleted its message.", name=found.name
+                )
+            else:
+                text = t(
+                    "Stopped the status board of `{name}` and could not delete its message.",
+                    name=found.name,
+                )
+            await interaction.followup.send(text, ephemeral=True)
             return
         if channel is None and isinstance(
             self.bot.get_channel(found.channel_id), discord.ForumChannel
         ):
             raise UserError(
-                f"<#{found.channel_id}> is a forum, which takes only posts: give `channel` "
-                "a text channel for the board."
+                N_(
+                    "<#{channel_id}> is a forum, which takes only posts: give "
+                    "`channel` a text channel for the board."
+                ),
+                channel_id=found.channel_id,
             )
         target = channel.id if channel is not None else found.channel_id
         before = await asyncio.to_thread(boards.start, self.bot.engine, found.id, target)
         if before is not None and before.channel_id != target:
             await delete_board_message(self.bot, before)  # moved: the old one would go stale
         self.watcher.boards.add(found.id)
+        t = member_t(interaction)
+        where = f"<#{target}>"
         if before is not None and before.channel_id == target and before.message_id:
-            text = f"The status board of `{found.name}` in <#{target}> is refreshed now"
+            text = t(
+                "The status board of `{name}` in {channel} is refreshed now; it is edited in "
+                "place when something changes, at most once a minute. "
+                "`/mail board remove:true` stops it.",
+                name=found.name,
+                channel=where,
+            )
         else:
-            text = f"The status board of `{found.name}` is posted in <#{target}>"
-        await interaction.followup.send(
-            text + "; it is edited in place when something changes, at most once a minute. "
-            "`/mail board remove:true` stops it.",
-            ephemeral=True,
-        )
+            text = t(
+                "The status board of `{name}` is posted in {channel}; it is edited in place "
+                "when something changes, at most once a minute. `/mail board remove:true` "
+                "stops it.",
+                name=found.name,
+                channel=where,
+            )
+        await interaction.followup.send(text, ephemeral=True)
 
 
 async def setup(bot: MailsyncBot) -> None:

@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs import _ui, _validate
 from cogs._autocomplete import account_autocomplete, find_account, still_same
+from cogs._edit_changes import PRIVACY_SAID, THREADS_SAID, actions_changes, delivery_changes
 from cogs._errors import AccountNotFound, UserError
 from cogs._group import MailCommandsCog
+from cogs._lang import member_t
+from cogs._reply_settings import reply_changes
 from cogs.board import end_board
+from i18n import N_, Msg, Translator
 from mail import imap, pop3
 from mail.errors import MailError
 from mail.quota import parse_thresholds
@@ -22,7 +27,6 @@ from mail.types import FolderBaseline, Protocol, ServerConfig
 from storage import repo
 from storage.archive import Retention
 from storage.models import Account
-from watch.digest_clock import parse_hhmm
 
 if TYPE_CHECKING:
     from bot import MailsyncBot
@@ -31,8 +35,10 @@ MAX_MAILBOX_MB = 10_000_000
 
 
 class Manage(MailCommandsCog):
-    @app_commands.command(name="remove", description="Stop watching an account and delete it")
-    @app_commands.describe(account="the account to delete, with its state and archive")
+    @app_commands.command(
+        name="remove", description=locale_str("Stop watching an account and delete it")
+    )
+    @app_commands.describe(account=locale_str("the account to delete, with its state and archive"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def remove(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -41,13 +47,22 @@ class Manage(MailCommandsCog):
         self.alerts.digests.unschedule(found.id)
         board, _deleted = await end_board(self.bot, found.id)  # its message goes too
         await asyncio.to_thread(repo.delete_account, self.bot.engine, found.id)
-        what = "state, archive and status board" if board is not None else "state and archive"
-        await interaction.followup.send(
-            f"Removed `{found.name}` with its stored password, {what}.", ephemeral=True
-        )
+        t = member_t(interaction)
+        if board is not None:
+            text = t(
+                "Removed `{name}` with its stored password, state, archive and status board.",
+                name=found.name,
+            )
+        else:
+            text = t(
+                "Removed `{name}` with its stored password, state and archive.", name=found.name
+            )
+        await interaction.followup.send(text, ephemeral=True)
 
-    @app_commands.command(name="pause", description="Stop polling an account, keeping its state")
-    @app_commands.describe(account="the account to pause")
+    @app_commands.command(
+        name="pause", description=locale_str("Stop polling an account, keeping its state")
+    )
+    @app_commands.describe(account=locale_str("the account to pause"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def pause(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -55,12 +70,14 @@ class Manage(MailCommandsCog):
         self.watcher.unschedule(found.id)
         await asyncio.to_thread(repo.update_account, self.bot.engine, found.id, {"paused": True})
         self.watcher.boards.touch(found.id)  # a status board says "paused" now
+        t = member_t(interaction)
         await interaction.followup.send(
-            f"Paused `{found.name}`. `/mail resume` picks up where it left off.", ephemeral=True
+            t("Paused `{name}`. `/mail resume` picks up where it left off.", name=found.name),
+            ephemeral=True,
         )
 
-    @app_commands.command(name="resume", description="Poll a paused account again")
-    @app_commands.describe(account="the account to resume")
+    @app_commands.command(name="resume", description=locale_str("Poll a paused account again"))
+    @app_commands.describe(account=locale_str("the account to resume"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def resume(self, interaction: discord.Interaction, account: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -69,18 +86,21 @@ class Manage(MailCommandsCog):
             repo.update_account, self.bot.engine, found.id, {"paused": False}
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile.")
+            raise UserError(N_("That account was removed meanwhile."))
         self.watcher.schedule(updated)
         self.watcher.request_poll(updated.id)  # mail that came while paused is announced now
-        await interaction.followup.send(f"Resumed `{found.name}`.", ephemeral=True)
+        t = member_t(interaction)
+        await interaction.followup.send(t("Resumed `{name}`.", name=found.name), ephemeral=True)
 
-    @app_commands.command(name="password", description="Replace an account's stored password")
-    @app_commands.describe(account="the account whose password changed")
+    @app_commands.command(
+        name="password", description=locale_str("Replace an account's stored password")
+    )
+    @app_commands.describe(account=locale_str("the account whose password changed"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def password(self, interaction: discord.Interaction, account: str) -> None:
         # The modal must be the first response: a quick lookup only, no deferral.
         found = await find_account(self.bot, interaction, account)
-        await interaction.response.send_modal(NewPasswordModal(self, found))
+        await interaction.response.send_modal(NewPasswordModal(self, found, member_t(interaction)))
 
     async def replace_password(
         self, interaction: discord.Interaction, account: Account, password: str
@@ -89,38 +109,59 @@ class Manage(MailCommandsCog):
         try:
             await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
         except MailError as exc:
-            raise UserError(f"The new password was not saved: {exc}") from exc
+            raise UserError(N_("The new password was not saved: {exc}"), exc=exc) from exc
         encrypted = self.bot.secrets.encrypt(password)
         updated = await asyncio.to_thread(
             repo.update_account, self.bot.engine, account.id, {"password_encrypted": encrypted}
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile; nothing was saved.")
+            raise UserError(N_("That account was removed meanwhile; nothing was saved."))
         if not updated.paused:
             self.watcher.schedule(updated)
             self.watcher.request_poll(updated.id)
+        t = member_t(interaction)
         await interaction.followup.send(
-            f"Password of `{account.name}` replaced; the login was checked first.", ephemeral=True
+            t("Password of `{name}` replaced; the login was checked first.", name=account.name),
+            ephemeral=True,
         )
 
-    @app_commands.command(name="edit", description="Change an account's settings")
+    @app_commands.command(name="edit", description=locale_str("Change an account's settings"))
     @app_commands.describe(
-        account="the account to change",
-        channel="post alerts here instead",
-        interval="minutes between polls (at least 1)",
-        folders="IMAP folders to watch, comma-separated",
-        quota_warn="warning thresholds in percent, e.g. 80,90,95",
-        retention="POP3: keep, delete, or days:N (delete N days after download)",
-        mailbox_limit_mb="POP3: the mailbox size limit in MB, for warnings (0 removes it)",
-        mention="a role to mention on alerts (pick @everyone to stop mentioning)",
-        privacy="how much of a message alerts show: minimal, headers, snippet (default), full",
-        delivery="instant (default), or collect new mail into an hourly or daily digest",
-        digest_time="daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)",
-        actions="IMAP: buttons on new alerts: off, read (Mark read/unread), triage (+ Flag, "
-        "Archive, Trash)",
-        actions_role="a role whose members may press them (Manage Server always may; "
-        "@everyone: only Manage Server)",
-        threads="on: replies go into a thread on the first alert (in a forum: into its post)",
+        account=locale_str("the account to change"),
+        channel=locale_str("post alerts here instead"),
+        interval=locale_str("minutes between polls (at least 1)"),
+        folders=locale_str("IMAP folders to watch, comma-separated"),
+        quota_warn=locale_str("warning thresholds in percent, e.g. 80,90,95"),
+        retention=locale_str("POP3: keep, delete, or days:N (delete N days after download)"),
+        mailbox_limit_mb=locale_str(
+            "POP3: the mailbox size limit in MB, for warnings (0 removes it)"
+        ),
+        mention=locale_str("a role to mention on alerts (pick @everyone to stop mentioning)"),
+        privacy=locale_str(
+            "how much of a message alerts show: minimal, headers, snippet (default), full"
+        ),
+        delivery=locale_str(
+            "instant (default), or collect new mail into an hourly or daily digest"
+        ),
+        digest_time=locale_str("daily digest time, HH:MM on a 24-hour clock (MAILSYNC_TIMEZONE)"),
+        actions=locale_str(
+            "IMAP: buttons on new alerts: off, read (Mark read/unread), triage (+ Flag, "
+            "Archive, Trash)"
+        ),
+        actions_role=locale_str(
+            "a role whose members may press them (Manage Server always may; "
+            "@everyone: only Manage Server)"
+        ),
+        threads=locale_str(
+            "on: replies go into a thread on the first alert (in a forum: into its post)"
+        ),
+        replies=locale_str("on: Reply buttons on new alerts (needs /mail smtp)"),
+        reply_role=locale_str(
+            "a role whose members may send replies (@everyone: only Manage Server)"
+        ),
+        signature=locale_str(
+            "added under every reply and new message (up to 500 characters; - removes)"
+        ),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def edit(
@@ -140,6 +181,9 @@ class Manage(MailCommandsCog):
         actions: Literal["off", "read", "triage"] | None = None,
         actions_role: discord.Role | None = None,
         threads: Literal["on", "off"] | None = None,
+        replies: Literal["on", "off"] | None = None,
+        reply_role: discord.Role | None = None,
+        signature: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
@@ -147,36 +191,39 @@ class Manage(MailCommandsCog):
         changes, said = self._plain_changes(
             found, channel, interval, quota_warn, retention, mailbox_limit_mb, mention
         )
-        _actions_changes(found, actions, actions_role, changes, said)
+        actions_changes(found, actions, actions_role, changes, said)
+        reply_changes(found, replies, reply_role, signature, changes, said)
         if privacy is not None:
             changes["privacy"] = privacy
-            said.append(f"alerts show {_PRIVACY_SAID[privacy]}")
-        changes.update(_delivery_changes(found, delivery, digest_time))
+            said.append(Msg(N_("alerts show {what}"), what=Msg(PRIVACY_SAID[privacy])))
+        changes.update(delivery_changes(found, delivery, digest_time))
         if threaded is not None:
             changes["threads"] = threaded
-            said.append(_THREADS_SAID[threaded])
+            said.append(Msg(THREADS_SAID[threaded]))
         added: list[FolderBaseline] = []
         dropped: list[str] = []
         if folders is not None:
             wanted = _validate.folders(folders, Protocol(found.protocol))
             added, dropped = await self._folder_changes(found, wanted)
             changes["folders"] = "\n".join(wanted)
-            said.append("folders " + ", ".join(f"`{f}`" for f in wanted))
+            said.append(Msg(N_("folders {folders}"), folders=", ".join(f"`{f}`" for f in wanted)))
         if not changes:
-            raise UserError("Nothing to change: give at least one option besides `account`.")
+            raise UserError(N_("Nothing to change: give at least one option besides `account`."))
         updated = await asyncio.to_thread(
             repo.update_account, self.bot.engine, found.id, changes, added, dropped
         )
         if updated is None:
-            raise UserError("That account was removed meanwhile; nothing was changed.")
+            raise UserError(N_("That account was removed meanwhile; nothing was changed."))
         if not updated.paused:
             self.watcher.schedule(updated)
         if "delivery" in changes or "digest_time" in changes:
             await self.alerts.digests.schedule(updated)  # instant: what waited goes out now
             said.append(self._delivery_said(updated))
         self.alerts.sender.poke()  # alerts held for a broken channel may go out now
+        t = member_t(interaction)
+        done = "; ".join(m.render(t) for m in said)
         await interaction.followup.send(
-            f"Updated `{found.name}`: " + "; ".join(said) + ".", ephemeral=True
+            t("Updated `{name}`: {changes}.", name=found.name, changes=done), ephemeral=True
         )
 
     def _thread_changes(
@@ -192,24 +239,40 @@ class Manage(MailCommandsCog):
         if isinstance(target, discord.ForumChannel):
             if not on:
                 raise UserError(
-                    f"<#{target.id}> is a forum, which takes only posts: alerts can go there "
-                    "with `threads: on` (each conversation a post). Nothing was changed."
+                    N_(
+                        "<#{id}> is a forum, which takes only posts: alerts can go there "
+                        "with `threads: on` (each conversation a post). Nothing was "
+                        "changed."
+                    ),
+                    id=target.id,
                 )
             if target.flags.require_tag:
                 raise UserError(
-                    f"<#{target.id}> requires a tag on every post, which Mailsync does not "
-                    "set: pick another forum or lift the requirement. Nothing was changed."
+                    N_(
+                        "<#{id}> requires a tag on every post, which Mailsync does not "
+                        "set: pick another forum or lift the requirement. Nothing was "
+                        "changed."
+                    ),
+                    id=target.id,
                 )
         return None if threads is None else on
 
-    def _delivery_said(self, account: Account) -> str:
+    def _delivery_said(self, account: Account) -> Msg:
         if account.delivery == "instant":
-            return "new mail is posted as it arrives (delivery `instant`)"
-        when = "every hour" if account.delivery == "hourly" else f"daily at {account.digest_time}"
+            return Msg(N_("new mail is posted as it arrives (delivery `instant`)"))
         zone = self.bot.settings.timezone
         next_at = self.alerts.digests.next_run(account.id)
-        due = f", next <t:{int(next_at.timestamp())}:R>" if next_at else ""
-        return f"new mail waits for a digest {when} ({zone}){due}"
+        if account.delivery == "hourly":
+            when = Msg(N_("every hour ({zone})"), zone=zone)
+        else:
+            when = Msg(N_("daily at {time} ({zone})"), time=account.digest_time, zone=zone)
+        if next_at is None:
+            return Msg(N_("new mail waits for a digest {when}"), when=when)
+        return Msg(
+            N_("new mail waits for a digest {when}, next {next}"),
+            when=when,
+            next=f"<t:{int(next_at.timestamp())}:R>",
+        )
 
     def _plain_changes(
         self,
@@ -220,54 +283,59 @@ class Manage(MailCommandsCog):
         retention: str | None,
         mailbox_limit_mb: int | None,
         mention: discord.Role | None,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], list[Msg]]:
         changes: dict[str, Any] = {}
-        said: list[str] = []
+        said: list[Msg] = []
         pop3 = account.protocol == Protocol.POP3
         if channel is not None:
             changes["channel_id"] = channel.id
             changes["channel_broken"] = None
-            said.append(f"alerts go to <#{channel.id}>")
+            said.append(Msg(N_("alerts go to {channel}"), channel=f"<#{channel.id}>"))
         if interval is not None:
             changes["interval_minutes"] = _validate.interval(interval)
-            said.append(f"every {interval} min")
+            said.append(Msg(N_("every {minutes} min"), minutes=interval))
         if quota_warn is not None:
             try:
                 thresholds = parse_thresholds(quota_warn)
             except ValueError as exc:
-                raise UserError(f"quota_warn: {exc}.") from exc
+                raise UserError(N_("quota_warn: {exc}."), exc=exc) from exc
             changes["quota_warn"] = ",".join(map(str, thresholds))
             changes["quota_level"] = 0  # new lines: warn afresh for whichever is crossed
-            said.append("quota warnings at " + ", ".join(f"{t} %" for t in thresholds))
+            percents = ", ".join(f"{p} %" for p in thresholds)
+            said.append(Msg(N_("quota warnings at {percents}"), percents=percents))
         if retention is not None:
             if not pop3:
                 raise UserError(
-                    "`retention` applies to POP3 accounts; IMAP mail stays on the server."
+                    N_("`retention` applies to POP3 accounts; IMAP mail stays on the server.")
                 )
             try:
                 changes["retention"] = str(Retention.parse(retention))
             except ValueError as exc:
-                raise UserError(f"{exc}.") from exc
-            said.append(f"retention `{changes['retention']}`")
+                raise UserError(N_("{exc}."), exc=exc) from exc
+            said.append(Msg(N_("retention `{retention}`"), retention=changes["retention"]))
         if mailbox_limit_mb is not None:
             if not pop3:
                 raise UserError(
-                    "`mailbox_limit_mb` is for POP3; IMAP servers report their own quota."
+                    N_("`mailbox_limit_mb` is for POP3; IMAP servers report their own quota.")
                 )
             if not 0 <= mailbox_limit_mb <= MAX_MAILBOX_MB:
-                raise UserError(f"mailbox_limit_mb must be 0 to {MAX_MAILBOX_MB:,}.")
+                raise UserError(
+                    N_("mailbox_limit_mb must be 0 to {max_mailbox_mb}."),
+                    max_mailbox_mb=format(MAX_MAILBOX_MB, ","),
+                )
             changes["mailbox_limit_mb"] = mailbox_limit_mb or None
             changes["quota_level"] = 0
-            said.append(
-                f"mailbox limit {mailbox_limit_mb:,} MB" if mailbox_limit_mb else "no mailbox limit"
-            )
+            if mailbox_limit_mb:
+                said.append(Msg(N_("mailbox limit {mb} MB"), mb=f"{mailbox_limit_mb:,}"))
+            else:
+                said.append(Msg(N_("no mailbox limit")))
         if mention is not None:
             if mention.is_default():
                 changes["mention_role_id"] = None
-                said.append("no role mention")
+                said.append(Msg(N_("no role mention")))
             else:
                 changes["mention_role_id"] = mention.id
-                said.append(f"alerts mention <@&{mention.id}>")
+                said.append(Msg(N_("alerts mention {role}"), role=f"<@&{mention.id}>"))
         return changes, said
 
     async def _folder_changes(
@@ -287,72 +355,10 @@ class Manage(MailCommandsCog):
                 self.bot.settings.allow_private_hosts,
             )
         except MailError as exc:
-            raise UserError(f"Could not change the folders: {exc} Nothing was changed.") from exc
+            raise UserError(
+                N_("Could not change the folders: {exc} Nothing was changed."), exc=exc
+            ) from exc
         return added, dropped
-
-
-def _delivery_changes(
-    account: Account, delivery: str | None, digest_time: str | None
-) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if delivery is not None:
-        changes["delivery"] = delivery
-    if digest_time is not None:
-        if (delivery or account.delivery) != "daily":
-            raise UserError("`digest_time` is for daily digests: add `delivery: daily`.")
-        try:
-            changes["digest_time"] = f"{parse_hhmm(digest_time):%H:%M}"
-        except ValueError as exc:
-            raise UserError(f"{exc}.") from exc
-    return changes
-
-
-_ACTIONS_SAID = {
-    "off": "no buttons on new alerts (actions `off`)",
-    "read": "new alerts get Mark read / Mark unread buttons (actions `read`)",
-    "triage": "new alerts get Mark read/unread, Flag/Unflag, Archive and Trash buttons "
-    "(actions `triage`)",
-}
-
-
-def _actions_changes(
-    account: Account,
-    actions: str | None,
-    role: discord.Role | None,
-    changes: dict[str, Any],
-    said: list[str],
-) -> None:
-    """SPEC section 8: buttons change the mailbox, which POP3 cannot do."""
-    if actions is None and role is None:
-        return
-    if account.protocol == Protocol.POP3:
-        raise UserError(
-            "`actions` and `actions_role` are for IMAP accounts: POP3 can only download "
-            "mail, it cannot mark it read, flag it or move it on the server."
-        )
-    if actions is not None:
-        changes["actions"] = actions
-        said.append(_ACTIONS_SAID[actions])
-    if role is not None:
-        if role.is_default():
-            changes["actions_role_id"] = None
-            said.append("only members with Manage Server may press alert buttons")
-        else:
-            changes["actions_role_id"] = role.id
-            said.append(f"members with <@&{role.id}> may press alert buttons too")
-
-
-_THREADS_SAID = {
-    True: "a reply goes into its conversation's thread (`threads: on`)",
-    False: "replies are posted like any mail (`threads: off`)",
-}
-
-_PRIVACY_SAID = {
-    "minimal": "only the folder and the date (privacy `minimal`)",
-    "headers": "sender, subject, date, folder and the attachment count (privacy `headers`)",
-    "snippet": "the headers and a snippet of the text (privacy `snippet`)",
-    "full": "the whole text and the attachment names (privacy `full`)",
-}
 
 
 def verify_login(cfg: ServerConfig, allow_private: bool) -> None:
@@ -365,8 +371,8 @@ def verify_login(cfg: ServerConfig, allow_private: bool) -> None:
 
 
 class NewPasswordModal(_ui.PasswordModal):
-    def __init__(self, cog: Manage, account: Account) -> None:
-        super().__init__("New mail password")
+    def __init__(self, cog: Manage, account: Account, t: Translator) -> None:
+        super().__init__(t("New mail password"), t)
         self.cog = cog
         self.account = account
 

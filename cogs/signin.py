@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 import discord
 from aiohttp import web as aioweb
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError
 from cogs._group import MailCommandsCog, guild_id_of
+from cogs._lang import member_t
 from cogs.manage import verify_login
+from i18n import N_, Msg
 from mail import oauth, oauth_providers
 from mail.errors import MailError
 from storage import repo
@@ -85,8 +88,11 @@ class SignIn(MailCommandsCog):
         """Answer the command now; the sign-in (minutes, maybe) runs as a task of its own."""
         if provider.flow == "redirect" and not self.bot.web.enabled:
             raise UserError(
-                f"`{provider.name}` signs in through the bot's web endpoint, which is off "
-                "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
+                N_(
+                    "`{provider}` signs in through the bot's web endpoint, which is off "
+                    "(MAILSYNC_HTTP_PORT=0). Ask the bot's operator to turn it on."
+                ),
+                provider=provider.name,
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         task = asyncio.create_task(work())
@@ -97,7 +103,7 @@ class SignIn(MailCommandsCog):
         try:
             return oauth_providers.provider_for(self.bot.settings.oauth_providers, host)
         except oauth.OAuthError as exc:
-            raise UserError(f"{exc} Nothing was saved.") from exc
+            raise UserError(N_("{exc} Nothing was saved."), exc=exc) from exc
 
     # ------------------------------------------------------------------ /mail add
 
@@ -115,38 +121,50 @@ class SignIn(MailCommandsCog):
 
         report: Report = _ignore
         try:
+            what = Msg(N_("add `{name}`"), name=draft.name)
             tokens, report = await self._sign_in(
-                interaction, provider, draft.guild_id, draft.user_id, f"add `{draft.name}`"
+                interaction, provider, draft.guild_id, draft.user_id, what
             )
             await self.accounts.finish_add(
                 interaction, draft, signin=SignedIn(provider.name, tokens)
             )
         except UserError as exc:  # finish_add's refusals already name the account
             report(f"Not added: {exc}")
-            await _say(interaction, str(exc))
+            await _say(interaction, exc.render(member_t(interaction)))
             return
         except MailError as exc:
             report(f"Not added: {exc} Nothing was saved.")
-            await _say(interaction, f"Could not add `{draft.name}`: {exc} Nothing was saved.")
+            t = member_t(interaction)
+            await _say(
+                interaction,
+                t("Could not add `{name}`: {exc} Nothing was saved.", name=draft.name, exc=exc),
+            )
             return
         report(f"Signed in: `{draft.name}` is watched now. You can close this page.")
 
     # ------------------------------------------------------------------ /mail reauth
 
-    @app_commands.command(name="reauth", description="Sign in again to an OAuth2 mail account")
-    @app_commands.describe(account="the account to sign in again")
+    @app_commands.command(
+        name="reauth", description=locale_str("Sign in again to an OAuth2 mail account")
+    )
+    @app_commands.describe(account=locale_str("the account to sign in again"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def reauth(self, interaction: discord.Interaction, account: str) -> None:
         found = await find_account(self.bot, interaction, account)
         if found.auth != "oauth":
             raise UserError(
-                f"`{found.name}` signs in with a password: replace it with `/mail password`."
+                N_("`{name}` signs in with a password: replace it with `/mail password`."),
+                name=found.name,
             )
         provider = self.bot.settings.oauth_providers.get(found.oauth_provider or "")
         if provider is None:
             raise UserError(
-                f"The OAuth provider `{found.oauth_provider}` of `{found.name}` is no longer "
-                "configured on this bot."
+                N_(
+                    "The OAuth provider `{oauth_provider}` of `{name}` is no longer "
+                    "configured on this bot."
+                ),
+                oauth_provider=found.oauth_provider,
+                name=found.name,
             )
         await self._begin(
             interaction, provider, lambda: self._run_reauth(interaction, found, provider)
@@ -158,8 +176,9 @@ class SignIn(MailCommandsCog):
         report: Report = _ignore
         guild_id = guild_id_of(interaction)
         try:
+            what = Msg(N_("sign `{name}` in"), name=account.name)
             tokens, report = await self._sign_in(
-                interaction, provider, guild_id, interaction.user.id, f"sign `{account.name}` in"
+                interaction, provider, guild_id, interaction.user.id, what
             )
             cfg = replace(
                 self.watcher.config_of_unchecked(account), oauth_token=tokens.access_token
@@ -167,7 +186,11 @@ class SignIn(MailCommandsCog):
             await asyncio.to_thread(verify_login, cfg, self.bot.settings.allow_private_hosts)
         except (UserError, MailError) as exc:
             report(f"Not signed in: {exc}")
-            await _say(interaction, f"`{account.name}` was not signed in again: {exc}")
+            t = member_t(interaction)
+            await _say(
+                interaction,
+                t("`{name}` was not signed in again: {exc}", name=account.name, exc=exc),
+            )
             return
         # Re-found by (guild, name): the account may have been removed meanwhile.
         current = await asyncio.to_thread(
@@ -175,7 +198,11 @@ class SignIn(MailCommandsCog):
         )
         if current is None or current.id != account.id:
             report("Not signed in: the account was removed meanwhile.")
-            await _say(interaction, f"`{account.name}` was removed meanwhile; nothing was saved.")
+            t = member_t(interaction)
+            await _say(
+                interaction,
+                t("`{name}` was removed meanwhile; nothing was saved.", name=account.name),
+            )
             return
         sealed = self.bot.secrets.encrypt(tokens.to_json())
         updated = await asyncio.to_thread(
@@ -190,7 +217,10 @@ class SignIn(MailCommandsCog):
             self.watcher.schedule(updated)
             self.watcher.request_poll(updated.id)  # posts "recovered" if it was in trouble
         report(f"Signed in again: `{account.name}` is watched again. You can close this page.")
-        await _say(interaction, f"Signed `{account.name}` in again; polling resumes now.")
+        t = member_t(interaction)
+        await _say(
+            interaction, t("Signed `{name}` in again; polling resumes now.", name=account.name)
+        )
 
     # ------------------------------------------------------------------ the flows
 
@@ -200,27 +230,33 @@ class SignIn(MailCommandsCog):
         provider: oauth.Provider,
         guild_id: int,
         user_id: int,
-        what: str,
+        what: Msg,
     ) -> tuple[oauth.Tokens, Report]:
         if provider.flow == "device":
             return await self._device(interaction, provider, what), _ignore
         return await self._redirect(interaction, provider, guild_id, user_id, what)
 
     async def _device(
-        self, interaction: discord.Interaction, provider: oauth.Provider, what: str
+        self, interaction: discord.Interaction, provider: oauth.Provider, what: Msg
     ) -> oauth.Tokens:
         grant = await asyncio.to_thread(oauth.start_device_flow, provider)
         minutes = max(1, round((grant.expires_at - time.monotonic()) / 60))
+        t = member_t(interaction)
         view = discord.ui.View()
         view.add_item(
             discord.ui.Button(
-                label="Sign in", url=grant.verification_uri_complete or grant.verification_uri
+                label=t("Sign in"), url=grant.verification_uri_complete or grant.verification_uri
             )
         )
         await interaction.followup.send(
-            f"To {what}, open {grant.verification_uri} and enter the code "
-            f"**`{grant.user_code}`** (valid {minutes} min). This message updates when you "
-            "are done.",
+            t(
+                "To {what}, open {url} and enter the code {code} (valid {minutes} min). This "
+                "message updates when you are done.",
+                what=what,
+                url=grant.verification_uri,
+                code="**`" + grant.user_code + "`**",
+                minutes=minutes,
+            ),
             view=view,
             ephemeral=True,
         )
@@ -228,7 +264,7 @@ class SignIn(MailCommandsCog):
         while True:
             if time.monotonic() >= grant.expires_at:
                 raise oauth.FlowExpiredError(
-                    "The sign-in code expired before it was used; nothing was saved."
+                    N_("The sign-in code expired before it was used; nothing was saved.")
                 )
             await asyncio.sleep(interval)
             answer = await asyncio.to_thread(oauth.poll_device_flow, provider, grant)
@@ -243,7 +279,7 @@ class SignIn(MailCommandsCog):
         provider: oauth.Provider,
         guild_id: int,
         user_id: int,
-        what: str,
+        what: Msg,
     ) -> tuple[oauth.Tokens, Report]:
         loop = asyncio.get_running_loop()
         state = oauth.new_state()
@@ -260,11 +296,16 @@ class SignIn(MailCommandsCog):
             loop.create_future(),
         )
         self._pending[state] = pending
+        t = member_t(interaction)
         view = discord.ui.View()
-        view.add_item(discord.ui.Button(label=f"Sign in with {provider.name}", url=url))
+        label = t("Sign in with {provider}", provider=provider.name)
+        view.add_item(discord.ui.Button(label=label, url=url))
         await interaction.followup.send(
-            f"To {what}, sign in with the button. The link works once, for "
-            f"{int(PENDING_SECONDS // 60)} minutes.",
+            t(
+                "To {what}, sign in with the button. The link works once, for {minutes} minutes.",
+                what=what,
+                minutes=int(PENDING_SECONDS // 60),
+            ),
             view=view,
             ephemeral=True,
         )
@@ -272,7 +313,7 @@ class SignIn(MailCommandsCog):
             tokens = await asyncio.wait_for(asyncio.shield(pending.tokens), PENDING_SECONDS)
         except TimeoutError:
             raise oauth.FlowExpiredError(
-                "The sign-in link expired before it was used; nothing was saved."
+                N_("The sign-in link expired before it was used; nothing was saved.")
             ) from None
         finally:
             self._pending.pop(state, None)
@@ -294,7 +335,8 @@ class SignIn(MailCommandsCog):
                 400,
             )
         if "error" in request.query or not request.query.get("code"):
-            _fail(pending, oauth.FlowDeniedError("The sign-in was declined; nothing was saved."))
+            declined = N_("The sign-in was declined; nothing was saved.")
+            _fail(pending, oauth.FlowDeniedError(declined))
             return page("Sign-in declined", "Nothing was saved. You can close this page.", 400)
         try:
             tokens = await asyncio.to_thread(

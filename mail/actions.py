@@ -19,6 +19,7 @@ from enum import StrEnum
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from i18n import N_
 from mail import providers
 from mail.changes import MessageFlags
 from mail.errors import MailError
@@ -119,7 +120,9 @@ def find_destination(client: IMAPClient, action: Action) -> str:
         for folder in exact + loose:
             return folder
     raise NoDestinationError(
-        f"This mailbox has no {name} folder (none marked `{use.decode()}` and none named `{name}`)."
+        N_("This mailbox has no {name} folder (none marked `{use}` and none named `{name}`)."),
+        name=name,
+        use=use.decode(),
     )
 
 
@@ -144,7 +147,9 @@ def perform(client: IMAPClient, target: Target, action: Action) -> ActionDone:
         raise  # the connection is lost: the pool drops it (and retries once if reused)
     except IMAPClientError as exc:
         raise ActionRefusedError(
-            f"The mail server refused to {action.value} the message: {exc}"
+            N_("The mail server refused to {action} the message: {exc}"),
+            action=action.value,
+            exc=exc,
         ) from exc
     return done
 
@@ -156,13 +161,16 @@ def _select(client: IMAPClient, target: Target) -> None:
         raise
     except IMAPClientError as exc:
         raise MessageGoneError(
-            f"The folder `{target.folder}` no longer exists on the mail server."
+            N_("The folder `{folder}` no longer exists on the mail server."), folder=target.folder
         ) from exc
     if int(selected.get(b"UIDVALIDITY", -1)) != target.uidvalidity:
         _deselect(client, target.folder)
         raise StaleFolderError(
-            f"The mail server renumbered `{target.folder}` since this alert, so it cannot "
-            "tell which message this was any more."
+            N_(
+                "The mail server renumbered `{folder}` since this alert, so it "
+                "cannot tell which message this was any more."
+            ),
+            folder=target.folder,
         )
 
 
@@ -170,7 +178,8 @@ def _act(client: IMAPClient, target: Target, action: Action, dest: str | None) -
     before = client.fetch([target.uid], [b"FLAGS"]).get(target.uid)
     if before is None:
         raise MessageGoneError(
-            f"This message is no longer in `{target.folder}`: it was moved or deleted."
+            N_("This message is no longer in `{folder}`: it was moved or deleted."),
+            folder=target.folder,
         )
     flags = MessageFlags.from_imap(before.get(b"FLAGS", ()))
     if action in _STORES:

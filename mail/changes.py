@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from i18n import N_
 from mail import imap
 from mail.errors import ConnectError, FolderError
 
@@ -91,7 +92,7 @@ def check(client: IMAPClient, tracked: Tracked) -> FolderChanges:
     try:
         return _check(client, tracked)
     except IMAPClientAbortError as exc:
-        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
+        raise ConnectError(N_("The IMAP connection was lost ({exc})."), exc=exc) from exc
 
 
 def _check(client: IMAPClient, tracked: Tracked) -> FolderChanges:
@@ -112,7 +113,9 @@ def _check(client: IMAPClient, tracked: Tracked) -> FolderChanges:
     except IMAPClientAbortError:
         raise
     except IMAPClientError as exc:
-        raise FolderError(f"The folder `{tracked.folder}` does not exist on the server.") from exc
+        raise FolderError(
+            N_("The folder `{folder}` does not exist on the server."), folder=tracked.folder
+        ) from exc
     try:
         uidvalidity = int(selected.get(b"UIDVALIDITY", 0))
         if uidvalidity != tracked.uidvalidity:
@@ -132,7 +135,9 @@ def _status(client: IMAPClient, folder: str) -> dict:
     except IMAPClientAbortError:
         raise
     except IMAPClientError as exc:
-        raise FolderError(f"The folder `{folder}` does not exist on the server.") from exc
+        raise FolderError(
+            N_("The folder `{folder}` does not exist on the server."), folder=folder
+        ) from exc
 
 
 def _reset(tracked: Tracked, uidvalidity: int, modseq: int | None) -> FolderChanges:

@@ -1,19 +1,24 @@
-"""Mail failures, each with the sentence a user reads in Discord."""
+"""Mail failures, each with the sentence a user reads in Discord. The sentence is an
+English msgid with its arguments (i18n.Msg): str() gives the English text (logs, health
+records), `render(t)` the reader's language."""
 
 from __future__ import annotations
 
+from i18n import Explained
 
-class MailError(Exception):
-    """Base class. `kind` is a short stable tag (for health records); str() is user-facing."""
+
+class MailError(Explained):
+    """Base class. `kind` is a short stable tag (for health records); str() is user-facing.
+    Raise as `AuthError(N_("... `{host}` ..."), host=cfg.host)`, or with a ready Msg."""
 
     kind = "error"
     # True: the failure left the IMAP session usable (a refused mailbox action), so
     # SessionPool.run keeps the connection instead of dropping it.
     keeps_session = False
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    @property
+    def message(self) -> str:
+        return str(self.msg)
 
 
 class ConnectError(MailError):

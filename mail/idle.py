@@ -6,7 +6,8 @@ The hub only needs to know *that* something happened: it reads raw bytes, ignore
 server's "* OK" keepalives, reports anything else as activity (the caller then polls by
 UID, which is exact), and reports EOF, errors and "* BYE" as a lost connection. IDLE is
 re-issued on a timer (RFC 2177: servers may drop a client idle for 30 minutes), which
-also proves the connection alive; TCP keepalive catches a silently dead peer sooner.
+also proves the connection alive; a connection silent for a window is probed early and
+dropped without an answer (mail/idle_silence.py); TCP keepalive catches a dead path.
 
 The connection is also the account's session for polls: `take` hands it out of IDLE to a
 worker (which sends DONE), and `add` takes it back once it idles again. A renewal is
@@ -36,6 +37,7 @@ from imapclient import IMAPClient
 from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reader
 from mail.idle_poller import Poller, Watch
 from mail.idle_schedule import READ_TIMEOUT, RenewalSchedule
+from mail.idle_silence import DEFAULT_PROBE_SECONDS, DEFAULT_SILENCE_SECONDS, SilenceCheck
 from mail.quota import QuotaReport
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ HOLD_OFF = 0.05
 RENEWAL_GRID = 5.0  # renewal times are rounded up to this step so renewals go out together
 
 
-class IdleHub(RenewalSchedule):
+class IdleHub(RenewalSchedule, SilenceCheck):
     """Watches IDLE connections. Callbacks run on the hub's threads: keep them short and
     thread-safe (e.g. loop.call_soon_threadsafe)."""
 
@@ -67,12 +69,17 @@ class IdleHub(RenewalSchedule):
         workers: int = 4,
         quota_due: Callable[[Hashable], bool] = lambda key: False,
         on_quota: Callable[[Hashable, QuotaReport], None] = lambda key, report: None,
+        silence_seconds: float = DEFAULT_SILENCE_SECONDS,
+        probe_seconds: float = DEFAULT_PROBE_SECONDS,
     ) -> None:
         self._on_activity = on_activity
         self._on_lost = on_lost
         self._quota_due = quota_due
         self._on_quota = on_quota
         self._reissue_seconds = reissue_seconds
+        self._silence_seconds = silence_seconds
+        self._probe_seconds = probe_seconds
+        self._rhythm: dict[Hashable, float] = {}  # the servers' keepalive periods, once seen
         self._news = 0  # activity, losses and hand-overs the hub thread reported so far
         self._grid = min(RENEWAL_GRID, reissue_seconds / 12)
         self._poller = Poller()
@@ -238,6 +245,7 @@ class IdleHub(RenewalSchedule):
 
     def _cmd_remove(self, key: Hashable, _arg: object) -> None:
         self._dropped.add(key)
+        self._rhythm.pop(key, None)
         old = self._watches.get(key)
         if old is not None:
             self._detach(old)
@@ -294,10 +302,12 @@ class IdleHub(RenewalSchedule):
             self._detach(stale)
         every = self._renewal_period(client)
         watch = Watch(key, client, sock, sock.fileno(), self._next_reissue(every), every=every)
+        watch.heard = time.monotonic()
         self._watches[key] = watch
         self._by_fd[watch.fd] = watch
         self._poller.register(watch.fd)
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
+        self._arm_quiet(watch)
 
     def _read(self, watch: Watch) -> None:
         try:
@@ -310,14 +320,18 @@ class IdleHub(RenewalSchedule):
         if not data:
             self._lose(watch, "the server closed the connection")
             return
+        watch.heard = now = time.monotonic()
         if (  # the server's keepalive, whole: nothing to split or report
             data.startswith(_KEEPALIVE)
             and data.find(b"\r\n") == len(data) - 2
             and not watch.partial
             and watch.renewal is None
         ):
+            self._keepalive_heard(watch, now)
             if self._ssl_pending(watch):
                 self._reread.add(watch)
+            return
+        if self._flooded(watch, len(data)):
             return
         *lines, watch.partial = (watch.partial + data).split(b"\r\n")
         watch.partial = watch.partial[-8192:]

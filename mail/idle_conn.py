@@ -102,9 +102,18 @@ def reader(client: IMAPClient) -> IMAPClient:
     return client
 
 
+# Unacknowledged data fails the socket after this long (TCP_USER_TIMEOUT): a write into a
+# dead path errors within 30 s instead of retransmitting for the kernel's ~15 minutes. It
+# also caps keepalive: an unanswered probe ends the connection once this has passed.
+USER_TIMEOUT_MS = 30_000
+
+
 def keepalive(sock: socket.socket) -> None:
+    """TCP keepalive for dead paths (first probe after 60 s quiet) and a fast-failing
+    write timeout, on any mail socket (the hub's, and every session's after connect)."""
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)

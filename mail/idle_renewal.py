@@ -28,6 +28,7 @@ class Renewal:
     quota_lines: list[bytes] = field(default_factory=list)
     quota_ok: bool = False
     activity: bool = False  # EXISTS, EXPUNGE, FETCH ... arrived meanwhile
+    probe: bool = False  # sent because the connection was silent, not on the timer
 
     @classmethod
     def begin(cls, client: IMAPClient, with_quota: bool, deadline: float) -> tuple[Renewal, bytes]:

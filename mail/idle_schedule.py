@@ -46,20 +46,24 @@ class RenewalSchedule:
         if self._watches.get(watch.key) is not watch:
             return False
         if watch.renewal is not None:
-            return watch.renewal.deadline == at
-        return watch.reissue_at == at
+            return watch.renewal.deadline == at or watch.quiet_at == at
+        return at in (watch.reissue_at, watch.quiet_at)
 
     def _renew_due(self, now: float) -> None:
         while self._renewals and self._renewals[0][0] <= now:
             at, _seq, watch = heapq.heappop(self._renewals)
             if not self._current(watch, at):
                 continue
-            if watch.renewal is not None:
-                self._lose(watch, "the server did not answer the IDLE renewal")
+            if watch.renewal is not None and watch.renewal.deadline == at:
+                probe = watch.renewal.probe
+                reason = "the server did not answer the IDLE renewal"
+                self._lose(watch, self._probe_reason(watch) if probe else reason)
+            elif watch.quiet_at == at:
+                self._quiet_due(watch, now)
             else:
                 self._start_renewal(watch, now)
 
-    def _start_renewal(self, watch: Watch, now: float) -> None:
+    def _start_renewal(self, watch: Watch, now: float, probe: bool = False) -> None:
         client = watch.client
         if client._imap.file is not None:  # imaplib holds bytes: renew the imapclient way
             self._detach(watch)
@@ -67,7 +71,9 @@ class RenewalSchedule:
             self._pool.submit(self._reissue, watch)
             return
         with_quota = client.has_capability("QUOTA") and self._quota_due(watch.key)
-        renewal, data = Renewal.begin(client, with_quota, now + READ_TIMEOUT)
+        wait = self._probe_seconds if probe else READ_TIMEOUT
+        renewal, data = Renewal.begin(client, with_quota, now + wait)
+        renewal.probe = probe
         try:
             watch.sock.send(data)  # a few dozen bytes: the socket buffer takes them at once
         except (*NOT_READY, OSError) as exc:
@@ -89,6 +95,7 @@ class RenewalSchedule:
 
     def _renewed(self, watch: Watch, renewal: Renewal) -> None:
         watch.renewal = None
+        watch.unpolled = 0  # the flood cap counts between round trips the server answered
         report = renewal.finish(watch.client)
         if report is not None:
             self._on_quota(watch.key, report)
@@ -98,6 +105,7 @@ class RenewalSchedule:
             return
         watch.reissue_at = self._next_reissue(watch.every)
         heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
+        self._arm_quiet(watch)  # the renewal's answer was heard: silence counts from it
         if renewal.activity:
             self._activity(watch.key)
 

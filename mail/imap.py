@@ -11,6 +11,7 @@ from typing import TypeVar
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
+from i18n import N_
 from mail import net, oauth
 from mail.errors import AuthError, ConnectError, FolderError, ProtocolError, TLSError
 from mail.parse import parse_message
@@ -45,7 +46,7 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
     the certificate against the host *name*. With STARTTLS no credential is sent unless the
     server offered STARTTLS and the TLS handshake succeeded."""
     if any(c in cfg.username + cfg.password for c in "\r\n\0"):
-        raise AuthError("The user name or password contains a line break; IMAP cannot send it.")
+        raise AuthError(N_("The user name or password contains a line break; IMAP cannot send it."))
     with net.translate_errors(cfg.host, cfg.port):
         addresses = net.check_host(cfg.host, cfg.port, allow_private)
         try:
@@ -59,21 +60,27 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
             )
         except IMAPClientError as exc:
             raise ProtocolError(
-                f"`{cfg.host}:{cfg.port}` did not answer as an IMAP server."
+                N_("`{host}:{port}` did not answer as an IMAP server."),
+                host=cfg.host,
+                port=cfg.port,
             ) from exc
     try:
         with net.translate_errors(cfg.host, cfg.port):
             if cfg.security is Security.STARTTLS:
                 if not client.has_capability("STARTTLS"):
                     raise TLSError(
-                        f"`{cfg.host}` does not offer STARTTLS; refusing to send the password "
-                        "in clear. Use security `tls`, or `none` on purpose."
+                        N_(
+                            "`{host}` does not offer STARTTLS; refusing to send the password "
+                            "in clear. Use security `tls`, or `none` on purpose."
+                        ),
+                        host=cfg.host,
                     )
                 try:
                     client.starttls(net.tls_context())
                 except IMAPClientError as exc:
                     raise TLSError(
-                        f"`{cfg.host}` refused to start TLS; the password was not sent."
+                        N_("`{host}` refused to start TLS; the password was not sent."),
+                        host=cfg.host,
                     ) from exc
                 client._cached_capabilities = None  # re-read after TLS (RFC 3501 §6.2.1)
             try:
@@ -88,18 +95,27 @@ def connect(cfg: ServerConfig, allow_private: bool) -> IMAPClient:
                     client.plain_login(cfg.username, cfg.password)  # UTF-8 (RFC 4616)
                 else:
                     raise AuthError(
-                        f"`{cfg.host}` offers no login that can carry a non-ASCII user name "
-                        "or password (AUTH=PLAIN)."
+                        N_(
+                            "`{host}` offers no login that can carry a non-ASCII user name or"
+                            " password (AUTH=PLAIN)."
+                        ),
+                        host=cfg.host,
                     )
             except LoginError as exc:
                 if cfg.oauth_token is not None:
                     raise AuthError(
-                        f"The server refused the OAuth2 sign-in for `{cfg.username}`: the token "
-                        "expired or was revoked, or it belongs to another mailbox."
+                        N_(
+                            "The server refused the OAuth2 sign-in for `{username}`: the "
+                            "token expired or was revoked, or it belongs to another mailbox."
+                        ),
+                        username=cfg.username,
                     ) from exc
                 raise AuthError(
-                    f"The server refused the login for `{cfg.username}`: "
-                    "check the user name and password."
+                    N_(
+                        "The server refused the login for `{username}`: check the user "
+                        "name and password."
+                    ),
+                    username=cfg.username,
                 ) from exc
     except BaseException:
         close(client)
@@ -116,7 +132,9 @@ def _sasl_login(client: IMAPClient, cfg: ServerConfig) -> None:
     elif client.has_capability("AUTH=XOAUTH2"):
         mechanism, initial = "XOAUTH2", oauth.xoauth2(cfg.username, token)
     else:
-        raise AuthError(f"`{cfg.host}` offers no OAuth2 login (AUTH=OAUTHBEARER or XOAUTH2).")
+        raise AuthError(
+            N_("`{host}` offers no OAuth2 login (AUTH=OAUTHBEARER or XOAUTH2)."), host=cfg.host
+        )
     answered = []
 
     def respond(_challenge: bytes) -> bytes:
@@ -151,9 +169,11 @@ def _status(client: IMAPClient, folder: str) -> dict[bytes, int]:
     try:
         return client.folder_status(folder, _STATUS_ITEMS)
     except IMAPClientAbortError as exc:  # the connection died: not the folder's fault
-        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
+        raise ConnectError(N_("The IMAP connection was lost ({exc})."), exc=exc) from exc
     except IMAPClientError as exc:
-        raise FolderError(f"The folder `{folder}` does not exist on the server.") from exc
+        raise FolderError(
+            N_("The folder `{folder}` does not exist on the server."), folder=folder
+        ) from exc
 
 
 def _state_from_status(client: IMAPClient, folder: str, status: Mapping[bytes, int]) -> FolderState:
@@ -171,7 +191,7 @@ def _state_from_status(client: IMAPClient, folder: str, status: Mapping[bytes, i
         finally:
             leave(client)
     if uidvalidity is None:
-        raise ProtocolError(f"The server gave no UIDVALIDITY for `{folder}`.")
+        raise ProtocolError(N_("The server gave no UIDVALIDITY for `{folder}`."), folder=folder)
     return FolderState(uidvalidity=int(uidvalidity), highest_uid=int(uidnext) - 1)
 
 
@@ -278,6 +298,7 @@ def _fetch_selected(client: IMAPClient, folder: str, above_uid: int) -> list[New
                     cc=parsed.cc,
                     in_reply_to=parsed.in_reply_to,
                     references=parsed.references,
+                    reply_to=parsed.reply_to,
                 )
             )
     return messages

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from i18n import N_
 from mail import providers
 from mail.errors import ConnectError
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
@@ -48,7 +49,7 @@ def quota(client: IMAPClient, mailbox: str = "INBOX") -> QuotaReport:
     try:
         roots_info, quotas = client.get_quota_root(mailbox)
     except IMAPClientAbortError as exc:
-        raise ConnectError(f"The IMAP connection was lost ({exc}).") from exc
+        raise ConnectError(N_("The IMAP connection was lost ({exc})."), exc=exc) from exc
     except IMAPClientError:  # offered but refused (NO/BAD): report no usable quota
         return QuotaReport(supported=False)
     by_root: dict[str, list[QuotaResource]] = {name: [] for name in roots_info.quota_roots}

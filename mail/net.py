@@ -17,6 +17,7 @@ from imapclient import imap4 as _imapclient_imap4
 from imapclient import tls as _imapclient_tls
 from imapclient.imapclient import IMAPlibLoggerAdapter
 
+from i18n import N_, Msg
 from mail.errors import (
     ConnectError,
     DNSError,
@@ -101,7 +102,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise DNSError(f"The host name `{host}` could not be resolved.") from exc
+        raise DNSError(N_("The host name `{host}` could not be resolved."), host=host) from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -110,13 +111,16 @@ def check_host(host: str, port: int, allow_private: bool) -> list[str]:
     to the returned addresses (`connect_checked`): a second lookup could answer otherwise."""
     addresses = resolve(host, port)
     if not addresses:
-        raise DNSError(f"The host name `{host}` has no address.")
+        raise DNSError(N_("The host name `{host}` has no address."), host=host)
     if not allow_private:
         for address in addresses:
             if is_private_address(address):
                 raise PrivateHostError(
-                    f"`{host}` resolves to a private or local address; "
-                    "the bot does not connect to internal networks."
+                    N_(
+                        "`{host}` resolves to a private or local address; the bot does "
+                        "not connect to internal networks."
+                    ),
+                    host=host,
                 )
     return addresses
 
@@ -221,42 +225,61 @@ class PinnedIMAPClient(IMAPClient):
 # 2 UNABLE_TO_GET_ISSUER_CERT, 20 ..._LOCALLY, 21 UNABLE_TO_VERIFY_LEAF_SIGNATURE
 _UNTRUSTED_ISSUER = frozenset({2, 20, 21})
 _SELF_SIGNED = {
-    18: "it is self-signed",  # DEPTH_ZERO_SELF_SIGNED_CERT
-    19: "its chain ends in a self-signed certificate the bot does not trust",  # IN_CHAIN
+    18: N_("it is self-signed"),  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19: N_("its chain ends in a self-signed certificate the bot does not trust"),  # IN_CHAIN
 }
 _VALIDITY = {
-    9: "it is not valid yet (check the server's clock)",  # CERT_NOT_YET_VALID
-    10: "it has expired",  # CERT_HAS_EXPIRED
+    9: N_("it is not valid yet (check the server's clock)"),  # CERT_NOT_YET_VALID
+    10: N_("it has expired"),  # CERT_HAS_EXPIRED
 }
 _NAME = {
-    62: "it was issued for a different host name",  # HOSTNAME_MISMATCH
-    64: "it was issued for a different IP address",  # IP_ADDRESS_MISMATCH
+    62: N_("it was issued for a different host name"),  # HOSTNAME_MISMATCH
+    64: N_("it was issued for a different IP address"),  # IP_ADDRESS_MISMATCH
 }
-_TRUST_HINT = (
-    " Use a certificate from a public certificate authority, or have the bot's operator "
+_TRUST_HINT = N_(
+    "Use a certificate from a public certificate authority, or have the bot's operator "
     "trust your own authority through SSL_CERT_FILE."
 )
 
 
-def describe_certificate_error(host: str, exc: ssl.SSLCertVerificationError) -> str:
+def describe_certificate_error(host: str, exc: ssl.SSLCertVerificationError) -> Msg:
     """Which problem made the certificate of `host` unacceptable, in a user's words."""
     code = getattr(exc, "verify_code", None)
     if code in _SELF_SIGNED:
-        return f"The TLS certificate of `{host}` was refused: {_SELF_SIGNED[code]}.{_TRUST_HINT}"
+        return Msg(
+            N_("The TLS certificate of `{host}` was refused: {reason}. {hint}"),
+            host=host,
+            reason=Msg(_SELF_SIGNED[code]),
+            hint=Msg(_TRUST_HINT),
+        )
     if code in _UNTRUSTED_ISSUER:
-        return (
-            f"The TLS certificate of `{host}` was refused: it was issued by an unknown "
-            f"certificate authority (one the bot does not trust).{_TRUST_HINT}"
+        return Msg(
+            N_(
+                "The TLS certificate of `{host}` was refused: it was issued by an unknown "
+                "certificate authority (one the bot does not trust). {hint}"
+            ),
+            host=host,
+            hint=Msg(_TRUST_HINT),
         )
     if code in _VALIDITY:
-        return f"The TLS certificate of `{host}` was refused: {_VALIDITY[code]}."
+        return Msg(
+            N_("The TLS certificate of `{host}` was refused: {reason}."),
+            host=host,
+            reason=Msg(_VALIDITY[code]),
+        )
     if code in _NAME:
-        return (
-            f"The TLS certificate of `{host}` was refused: {_NAME[code]}, not `{host}`. "
-            "Use the host name the certificate was issued for."
+        return Msg(
+            N_(
+                "The TLS certificate of `{host}` was refused: {reason}, not `{host}`. "
+                "Use the host name the certificate was issued for."
+            ),
+            host=host,
+            reason=Msg(_NAME[code]),
         )
     reason = getattr(exc, "verify_message", None) or exc.reason or "verification failed"
-    return f"The TLS certificate of `{host}` was refused: {reason}."
+    return Msg(
+        N_("The TLS certificate of `{host}` was refused: {reason}."), host=host, reason=reason
+    )
 
 
 @contextlib.contextmanager
@@ -269,12 +292,26 @@ def translate_errors(host: str, port: int) -> Iterator[None]:
     except ssl.SSLCertVerificationError as exc:
         raise TLSError(describe_certificate_error(host, exc)) from exc
     except ssl.SSLError as exc:
-        raise TLSError(f"The TLS handshake with `{host}:{port}` failed ({exc.reason}).") from exc
+        raise TLSError(
+            N_("The TLS handshake with `{host}:{port}` failed ({reason})."),
+            host=host,
+            port=port,
+            reason=exc.reason,
+        ) from exc
     except TimeoutError as exc:
-        raise MailTimeoutError(f"`{host}:{port}` did not answer in time.") from exc
+        raise MailTimeoutError(
+            N_("`{host}:{port}` did not answer in time."), host=host, port=port
+        ) from exc
     except ConnectionRefusedError as exc:
-        raise RefusedError(f"`{host}:{port}` refused the connection.") from exc
+        raise RefusedError(
+            N_("`{host}:{port}` refused the connection."), host=host, port=port
+        ) from exc
     except socket.gaierror as exc:
-        raise DNSError(f"The host name `{host}` could not be resolved.") from exc
+        raise DNSError(N_("The host name `{host}` could not be resolved."), host=host) from exc
     except OSError as exc:
-        raise ConnectError(f"Could not talk to `{host}:{port}`: {exc.strerror or exc}.") from exc
+        raise ConnectError(
+            N_("Could not talk to `{host}:{port}`: {reason}."),
+            host=host,
+            port=port,
+            reason=exc.strerror or exc,
+        ) from exc

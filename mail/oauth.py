@@ -19,6 +19,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
+from i18n import N_
 from mail.errors import AuthError
 from mail.oauth_providers import OAuthError, Provider
 
@@ -65,7 +66,7 @@ class Tokens:
     def from_response(cls, token: Mapping[str, object], previous: Tokens | None = None) -> Tokens:
         access = token.get("access_token")
         if not isinstance(access, str) or not access:
-            raise OAuthError("The identity provider answered without an access token.")
+            raise OAuthError(N_("The identity provider answered without an access token."))
         refresh = token.get("refresh_token") or (previous.refresh_token if previous else "")
         expires_in = token.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
@@ -99,7 +100,9 @@ def _session(provider: Provider, **kwargs: object) -> OAuth2Session:
 
 def _unreachable(provider: Provider, exc: Exception) -> OAuthError:
     return OAuthError(
-        f"The sign-in service of `{provider.name}` could not be reached ({type(exc).__name__})."
+        N_("The sign-in service of `{provider}` could not be reached ({error})."),
+        provider=provider.name,
+        error=type(exc).__name__,
     )
 
 
@@ -115,7 +118,11 @@ def start_device_flow(provider: Provider) -> DeviceGrant:
         raise _unreachable(provider, exc) from exc
     if answer.status_code != 200 or "device_code" not in body or "user_code" not in body:
         error = str(body.get("error", answer.status_code))[:80]
-        raise OAuthError(f"`{provider.name}` refused to start a device sign-in ({error}).")
+        raise OAuthError(
+            N_("`{provider}` refused to start a device sign-in ({error})."),
+            provider=provider.name,
+            error=error,
+        )
     return DeviceGrant(
         device_code=str(body["device_code"]),
         user_code=str(body["user_code"])[:40],
@@ -138,12 +145,16 @@ def poll_device_flow(provider: Provider, grant: DeviceGrant) -> Tokens | str:
         if exc.error in ("authorization_pending", "slow_down"):
             return exc.error
         if exc.error == "access_denied":
-            raise FlowDeniedError("The sign-in was declined; nothing was saved.") from None
+            raise FlowDeniedError(N_("The sign-in was declined; nothing was saved.")) from None
         if exc.error == "expired_token":
             raise FlowExpiredError(
-                "The sign-in code expired before it was used; nothing was saved."
+                N_("The sign-in code expired before it was used; nothing was saved.")
             ) from None
-        raise OAuthError(f"`{provider.name}` refused the sign-in ({exc.error}).") from None
+        raise OAuthError(
+            N_("`{provider}` refused the sign-in ({error})."),
+            provider=provider.name,
+            error=exc.error,
+        ) from None
     except requests.RequestException as exc:
         raise _unreachable(provider, exc) from exc
     return Tokens.from_response(token)
@@ -172,7 +183,11 @@ def exchange_code(provider: Provider, code: str, verifier: str, redirect_uri: st
             code_verifier=verifier,
         )
     except AuthlibBaseError as exc:  # OAuth error answers (RFC 6749 section 5.2)
-        raise OAuthError(f"`{provider.name}` refused the sign-in ({exc.error}).") from None
+        raise OAuthError(
+            N_("`{provider}` refused the sign-in ({error})."),
+            provider=provider.name,
+            error=exc.error,
+        ) from None
     except requests.RequestException as exc:
         raise _unreachable(provider, exc) from exc
     return Tokens.from_response(token)
@@ -181,17 +196,24 @@ def exchange_code(provider: Provider, code: str, verifier: str, redirect_uri: st
 def refresh(provider: Provider, tokens: Tokens) -> Tokens:
     """A new access token (and the rotated refresh token, if the provider rotates)."""
     if not tokens.refresh_token:
-        raise ReauthNeededError("There is no refresh token: sign in again with /mail reauth.")
+        raise ReauthNeededError(N_("There is no refresh token: sign in again with /mail reauth."))
     session = _session(provider)
     try:
         token = session.refresh_token(provider.token_endpoint, refresh_token=tokens.refresh_token)
     except AuthlibBaseError as exc:  # OAuth error answers (RFC 6749 section 5.2)
         if exc.error == "invalid_grant":
             raise ReauthNeededError(
-                f"`{provider.name}` no longer accepts the stored sign-in (it was revoked or "
-                "expired): run `/mail reauth` to sign in again."
+                N_(
+                    "`{provider}` no longer accepts the stored sign-in (it was "
+                    "revoked or expired): run `/mail reauth` to sign in again."
+                ),
+                provider=provider.name,
             ) from None
-        raise OAuthError(f"`{provider.name}` refused to refresh the token ({exc.error}).") from None
+        raise OAuthError(
+            N_("`{provider}` refused to refresh the token ({error})."),
+            provider=provider.name,
+            error=exc.error,
+        ) from None
     except requests.RequestException as exc:
         raise _unreachable(provider, exc) from exc
     return Tokens.from_response(token, previous=tokens)

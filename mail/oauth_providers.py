@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from i18n import N_
 from mail.errors import MailError
 
 MICROSOFT_HOSTS = (
@@ -21,6 +22,8 @@ MICROSOFT_HOSTS = (
 MICROSOFT_SCOPES = (
     "https://outlook.office.com/IMAP.AccessAsUser.All",
     "https://outlook.office.com/POP.AccessAsUser.All",
+    # Replies over SMTP (docs/replies.md); accounts signed in before need /mail reauth.
+    "https://outlook.office.com/SMTP.Send",
     "offline_access",
 )
 GOOGLE_HOSTS = ("imap.gmail.com", "pop.gmail.com")
@@ -189,6 +192,10 @@ def provider_for(providers: Mapping[str, Provider], host: str) -> Provider:
             return provider
     configured = ", ".join(f"`{n}`" for n in sorted(providers)) or "none"
     raise OAuthError(
-        f"No OAuth provider claims the host `{host}` (configured providers: {configured}). "
-        "The bot's operator adds one with MAILSYNC_OAUTH_PROVIDERS_FILE or a preset setting."
+        N_(
+            "No OAuth provider claims the host `{host}` (configured providers: {configured}). "
+            "The bot's operator adds one with MAILSYNC_OAUTH_PROVIDERS_FILE or a preset setting."
+        ),
+        host=host,
+        configured=configured,
     )

@@ -76,6 +76,7 @@ class ParsedMessage:
     # (References, oldest first; at most MAX_REFERENCES: the first and the latest ones).
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()  # addresses of Reply-To (where a reply goes, SPEC 13)
 
 
 def _clean(text: str, limit: int) -> str:
@@ -344,6 +345,7 @@ def _summary(
         _addresses(header("cc")),
         replied[0] if replied else None,
         _references(references) if references else (),
+        _addresses(header("reply-to")),
     )
 
 

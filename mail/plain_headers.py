@@ -59,7 +59,7 @@ _PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[\t -~]*\r\n(?:[\t ][\t -~]*\r\n)*)+\r
 # Anchored on the line feed before the name (the block is searched with one put in front):
 # a literal first character lets the regex engine skip ahead instead of trying every byte.
 _WANTED_FIELD = re.compile(
-    r"\n((?i:subject|from|date|message-id|to|cc|in-reply-to|references)):"
+    r"\n((?i:subject|from|date|message-id|to|cc|in-reply-to|references|reply-to)):"
     r"[\t ]*([^\r\n]*(?:\r\n[\t ][^\r\n]*)*)"
 )
 

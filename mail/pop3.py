@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from i18n import N_
 from mail.errors import ProtocolError
 from mail.parse import parse_headers
 from mail.pop3_conn import MAX_LINE as MAX_LINE
@@ -99,7 +100,7 @@ def uidl_map(conn: poplib.POP3) -> dict[str, int]:
         conn._getresp()
         body = read_multiline(conn)
     except poplib.error_proto as exc:
-        raise ProtocolError(f"`{conn.host}` refused the UIDL command.") from exc
+        raise ProtocolError(N_("`{host}` refused the UIDL command."), host=conn.host) from exc
     # Every line "N TOKEN" as servers write them: read by one regex, no loop per line.
     found = _UIDL_LINE.findall(body.decode("latin-1"))
     if len(found) == body.count(b"\n"):
@@ -146,7 +147,7 @@ def stat(conn: poplib.POP3) -> tuple[int, int]:
     try:
         count, size = conn.stat()
     except poplib.error_proto as exc:
-        raise ProtocolError(f"`{conn.host}` refused the STAT command.") from exc
+        raise ProtocolError(N_("`{host}` refused the STAT command."), host=conn.host) from exc
     return int(count), int(size)
 
 
@@ -207,7 +208,7 @@ def delete(conn: poplib.POP3, msgnums: Sequence[int], pipelined: bool = False) -
 def baseline(cfg: ServerConfig, allow_private: bool, require_uidl: bool = True) -> Pop3Baseline:
     """What is on the server now, for account creation: recorded, never downloaded,
     announced or deleted (a caller must not treat these UIDLs as archived)."""
-    with session(cfg, allow_private, require_uidl) as conn, _errors(cfg, "listing"):
+    with session(cfg, allow_private, require_uidl) as conn, _errors(cfg, N_("listing")):
         count, size = stat(conn)
         if not conn.caps.uidl:
             return Pop3Baseline(frozenset(), count, size, uidl_supported=False)
@@ -252,7 +253,7 @@ def poll(
     When there is more than one batch, store() runs one batch behind the download on a
     thread of its own (mail/store_behind.py); every call has returned before deletable()
     is asked."""
-    with session(cfg, allow_private, require_uidl) as conn, _errors(cfg, "polling"):
+    with session(cfg, allow_private, require_uidl) as conn, _errors(cfg, N_("polling")):
         count, size = stat(conn)
         if not conn.caps.uidl:
             return Pop3Poll((), (), count, size, uidl_supported=False)

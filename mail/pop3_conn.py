@@ -16,6 +16,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from i18n import N_, Msg
 from mail import net, oauth
 from mail.errors import AuthError, MailError, ProtocolError, TLSError
 from mail.pop3_reader import Reader
@@ -90,7 +91,9 @@ class _Conn:
         (poplib's own buffer would have dropped them silently, or read them as the server's)."""
         answer = super().stls(context)
         if self._reader is not None and self._reader.pending():
-            raise ProtocolError(f"`{self.host}` sent data after STLS before the TLS handshake.")
+            raise ProtocolError(
+                N_("`{host}` sent data after STLS before the TLS handshake."), host=self.host
+            )
         self._reader = None
         return answer
 
@@ -126,7 +129,9 @@ def _errors(cfg: ServerConfig, what: str) -> Iterator[None]:
             yield
         except poplib.error_proto as exc:
             log.warning("POP3 %s on %s failed: %r", what, cfg.host, _server_said(exc)[:200])
-            raise ProtocolError(f"`{cfg.host}` refused the POP3 command for {what}.") from exc
+            raise ProtocolError(
+                N_("`{host}` refused the POP3 command for {what}."), host=cfg.host, what=Msg(what)
+            ) from exc
 
 
 def read_capabilities(conn: poplib.POP3) -> Capabilities:
@@ -159,8 +164,11 @@ def _sasl_login(conn: poplib.POP3, cfg: ServerConfig) -> None:
     except poplib.error_proto as exc:
         log.info("POP3 OAuth2 login on %s refused", cfg.host)
         raise AuthError(
-            f"The server refused the OAuth2 sign-in for `{cfg.username}`: the token expired or "
-            "was revoked, or it belongs to another mailbox."
+            N_(
+                "The server refused the OAuth2 sign-in for `{username}`: the "
+                "token expired or was revoked, or it belongs to another mailbox."
+            ),
+            username=cfg.username,
         ) from exc
 
 
@@ -169,7 +177,7 @@ def _login(conn: poplib.POP3, cfg: ServerConfig, before: Capabilities) -> None:
         _sasl_login(conn, cfg)
         return
     if any(c in cfg.username + cfg.password for c in "\r\n\0"):
-        raise AuthError("The user name or password contains a line break; POP3 cannot send it.")
+        raise AuthError(N_("The user name or password contains a line break; POP3 cannot send it."))
     try:
         conn.user(cfg.username)
         conn.pass_(cfg.password)
@@ -178,18 +186,27 @@ def _login(conn: poplib.POP3, cfg: ServerConfig, before: Capabilities) -> None:
         log.info("POP3 login on %s refused: %r", cfg.host, said[:200])
         if b"[IN-USE]" in said:
             raise ProtocolError(
-                f"The mailbox of `{cfg.username}` is in use by another POP3 session; "
-                "try again later."
+                N_(
+                    "The mailbox of `{username}` is in use by another POP3 session; "
+                    "try again later."
+                ),
+                username=cfg.username,
             ) from exc
         if b"[SYS/TEMP]" in said or b"[LOGIN-DELAY]" in said:
-            raise ProtocolError(f"`{cfg.host}` is temporarily refusing logins.") from exc
+            raise ProtocolError(
+                N_("`{host}` is temporarily refusing logins."), host=cfg.host
+            ) from exc
         if before.known and "USER" not in before.names:
             raise AuthError(
-                f"`{cfg.host}` does not accept a user name and password on this connection; "
-                "use security `tls` or `starttls`."
+                N_(
+                    "`{host}` does not accept a user name and password on this "
+                    "connection; use security `tls` or `starttls`."
+                ),
+                host=cfg.host,
             ) from exc
         raise AuthError(
-            f"The server refused the login for `{cfg.username}`: check the user name and password."
+            N_("The server refused the login for `{username}`: check the user name and password."),
+            username=cfg.username,
         ) from exc
 
 
@@ -226,18 +243,21 @@ def session(
         else:
             conn = _POP3(addresses, cfg.host, cfg.port, timeout=cfg.timeout)
     try:
-        with _errors(cfg, "login"):
+        with _errors(cfg, N_("login")):
             before = read_capabilities(conn)
             if cfg.security is Security.STARTTLS:
                 if not before.stls:
                     raise TLSError(
-                        f"`{cfg.host}` does not offer STLS (STARTTLS); refusing to send the "
-                        "password in clear. Use security `tls`, or `none` on purpose."
+                        N_(
+                            "`{host}` does not offer STLS (STARTTLS); refusing to send the "
+                            "password in clear. Use security `tls`, or `none` on purpose."
+                        ),
+                        host=cfg.host,
                     )
                 try:
                     conn.stls(context=net.tls_context())
                 except poplib.error_proto as exc:
-                    raise TLSError(f"`{cfg.host}` refused to start TLS.") from exc
+                    raise TLSError(N_("`{host}` refused to start TLS."), host=cfg.host) from exc
                 before = read_capabilities(conn)  # pre-TLS answers are untrusted (RFC 2595)
             _login(conn, cfg, before)
             caps = read_capabilities(conn)  # may change after login (RFC 2449)
@@ -248,9 +268,12 @@ def session(
             conn.caps = caps
             if require_uidl and not caps.uidl:
                 raise ProtocolError(
-                    f"`{cfg.host}` does not support UIDL, so the bot cannot tell new mail from "
-                    "old or delete safely. Only a read-only account (retention `keep`) can use "
-                    "this server."
+                    N_(
+                        "`{host}` does not support UIDL, so the bot cannot tell new mail "
+                        "from old or delete safely. Only a read-only account (retention "
+                        "`keep`) can use this server."
+                    ),
+                    host=cfg.host,
                 )
         yield conn
     except BaseException:

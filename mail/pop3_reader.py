@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 
+from i18n import N_
 from mail.errors import ConnectError, ProtocolError
 
 _READ = 256 * 1024  # bytes asked of the socket per read (a TLS read returns one record)
@@ -53,7 +54,7 @@ class Reader:
         with memoryview(buf) as view:
             got = self.sock.recv_into(view[self.end : self.end + _READ])
         if not got:
-            raise ConnectError(f"`{self.host}` closed the connection.")
+            raise ConnectError(N_("`{host}` closed the connection."), host=self.host)
         self.end += got
 
     def readline(self) -> bytes:
@@ -65,11 +66,19 @@ class Reader:
             if lf >= 0:
                 break
             if self.end - self.start > self.max_line:
-                raise ProtocolError(f"`{self.host}` sent a line longer than {self.max_line} bytes.")
+                raise ProtocolError(
+                    N_("`{host}` sent a line longer than {max_line} bytes."),
+                    host=self.host,
+                    max_line=self.max_line,
+                )
             seen = self.end - self.start
             self._fill()
         if lf + 1 - self.start > self.max_line:
-            raise ProtocolError(f"`{self.host}` sent a line longer than {self.max_line} bytes.")
+            raise ProtocolError(
+                N_("`{host}` sent a line longer than {max_line} bytes."),
+                host=self.host,
+                max_line=self.max_line,
+            )
         line = bytes(self.buf[self.start : lf + 1])
         self.start = lf + 1
         return line
@@ -125,7 +134,11 @@ class Reader:
             if last_lf >= 0:
                 line = last_lf + 1 - self.start
             if self.end - self.start - line > self.max_line:
-                raise ProtocolError(f"`{self.host}` sent a line longer than {self.max_line} bytes.")
+                raise ProtocolError(
+                    N_("`{host}` sent a line longer than {max_line} bytes."),
+                    host=self.host,
+                    max_line=self.max_line,
+                )
             # Search the last 3 bytes again: a terminator may straddle two reads.
             seen = max(0, self.end - self.start - 3)
             self._fill()  # may move the pending bytes to the buffer's front
@@ -135,7 +148,11 @@ class Reader:
             body = bytes(view[self.start : stop])
         self.start = found.end()
         if len(body) > self.max_line and max(map(len, body.split(b"\n"))) > self.max_line:
-            raise ProtocolError(f"`{self.host}` sent a line longer than {self.max_line} bytes.")
+            raise ProtocolError(
+                N_("`{host}` sent a line longer than {max_line} bytes."),
+                host=self.host,
+                max_line=self.max_line,
+            )
         if plain:
             return body
         if body[:2] == b"..":

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from i18n import N_
+
 
 @dataclass(frozen=True)
 class Provider:
@@ -77,7 +79,7 @@ MICROSOFT = Provider(
             "sent": ("Sent Items",),
         }
     ),
-    quota_note=(
+    quota_note=N_(
         "Microsoft 365 and Outlook.com do not report mailbox usage over IMAP (no QUOTA "
         "extension); see the mailbox size in Outlook on the web, under Settings > General > "
         "Storage."

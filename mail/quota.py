@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from i18n import N_, MsgError
+
 DEFAULT_THRESHOLDS = (80, 90, 95)
 REARM_POINTS = 5
 BAR_WIDTH = 20
@@ -57,12 +59,12 @@ def parse_thresholds(text: str) -> tuple[int, ...]:
         if not part:
             continue
         if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= 100:
-            raise ValueError(f"`{part[:20]}` is not a percentage from 1 to 100")
+            raise MsgError(N_("`{part}` is not a percentage from 1 to 100"), part=part[:20])
         values.append(int(part))
     if not values:
-        raise ValueError("give at least one percentage, e.g. 80,90,95")
+        raise MsgError(N_("give at least one percentage, e.g. 80,90,95"))
     if len(values) > 10:
-        raise ValueError("at most 10 thresholds")
+        raise MsgError(N_("at most 10 thresholds"))
     return tuple(sorted(set(values)))
 
 

@@ -9,7 +9,9 @@ the account costs the server one connection, not two. Elsewhere it is parked her
 A connection is checked out while a poll or a sweep uses it, so two threads never share
 one. Any failure drops it (except a MailError with keeps_session, such as a refused
 mailbox action, which leaves the session usable); a failure on a reused connection (the
-server may have logged it out meanwhile) is retried once on a fresh one before it counts."""
+server may have logged it out meanwhile) is retried once on a fresh one before it counts.
+Every login is counted per account (mail/login_budget.py): a server that drops each
+session right after login gets a bounded number of them, not a storm."""
 
 from __future__ import annotations
 
@@ -21,10 +23,12 @@ from typing import TypeVar
 
 from imapclient import IMAPClient
 
+from i18n import N_
 from mail import imap, net
 from mail.errors import ConnectError, MailError, ProtocolError
 from mail.idle import IdleHub
-from mail.idle_conn import enter_idle, leave_idle
+from mail.idle_conn import enter_idle, keepalive, leave_idle
+from mail.login_budget import LoginBudget
 from mail.sweep import FolderCounts, SweepError, status_many
 from mail.types import ServerConfig
 
@@ -35,9 +39,12 @@ _STALE = (ConnectError, ProtocolError)
 
 
 class SessionPool:
-    def __init__(self, allow_private: bool, hub: IdleHub | None = None) -> None:
+    def __init__(
+        self, allow_private: bool, hub: IdleHub | None = None, logins: LoginBudget | None = None
+    ) -> None:
         self._allow_private = allow_private
         self._hub = hub
+        self.logins = logins or LoginBudget()
         self._parked: dict[Hashable, tuple[ServerConfig, IMAPClient]] = {}
         self._idle_cfg: dict[Hashable, ServerConfig] = {}  # settings of hub-held sessions
         self._generation: dict[Hashable, int] = {}  # bumped by close(): stale checkouts drop
@@ -71,18 +78,25 @@ class SessionPool:
             if client is not None:
                 try:
                     if (idle_cfg or cfg) != cfg:  # settings or password changed
-                        raise ConnectError("stale settings")
+                        raise ConnectError(N_("stale settings"))
                     leave_idle(client)
                 except Exception:  # still in IDLE or broken: a LOGOUT could only wait
                     with contextlib.suppress(Exception):
                         client.shutdown()
-                    return imap.connect(cfg, self._allow_private), False, generation
+                    return self._connect(key, cfg), False, generation
                 return client, True, generation
         if held is not None:
             if held[0] == cfg:
                 return held[1], True, generation
             imap.close(held[1])  # settings or password changed
-        return imap.connect(cfg, self._allow_private), False, generation
+        return self._connect(key, cfg), False, generation
+
+    def _connect(self, key: Hashable, cfg: ServerConfig) -> IMAPClient:
+        """A new logged-in session, within the account's login budget."""
+        self.logins.take(key, cfg.host)
+        client = imap.connect(cfg, self._allow_private)
+        keepalive(client.socket())  # dead paths and unacknowledged writes fail fast
+        return client
 
     def _checkin(
         self,
@@ -169,7 +183,9 @@ class SessionPool:
                     continue
                 if isinstance(exc, MailError):
                     raise
-                raise ProtocolError(f"`{cfg.host}` broke off the IMAP session ({exc}).") from exc
+                raise ProtocolError(
+                    N_("`{host}` broke off the IMAP session ({exc})."), host=cfg.host, exc=exc
+                ) from exc
             self._checkin(key, cfg, client, generation, idle, stale)
             return result
         raise AssertionError("unreachable")  # pragma: no cover

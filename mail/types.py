@@ -78,6 +78,7 @@ class NewMessage:
     cc: tuple[str, ...] = ()
     in_reply_to: str | None = None  # threads: the Message-ID this one answers
     references: tuple[str, ...] = ()  # and its conversation's (mail.parse bounds them)
+    reply_to: tuple[str, ...] = ()  # Reply-To's addresses: where a reply goes
 
 
 @dataclass(frozen=True)

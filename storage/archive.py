@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from i18n import N_, MsgError
 from mail import pop3
 from mail.parse import parse_message
 from mail.types import NewMessage
@@ -46,7 +47,7 @@ class Retention:
             and 1 <= int(days) <= 3650
         ):
             return cls("days", int(value[5:]))
-        raise ValueError("retention is `keep`, `delete`, or `days:N` with N from 1 to 3650")
+        raise MsgError(N_("retention is `keep`, `delete`, or `days:N` with N from 1 to 3650"))
 
     def __str__(self) -> str:
         return f"days:{self.days}" if self.mode == "days" else self.mode
@@ -276,6 +277,7 @@ def new_messages(engine: Engine, rows: list[ArchivedMessage], with_body: bool) -
                 cc=_lines(row.cc_addrs),
                 in_reply_to=row.in_reply_to,
                 references=_lines(row.reference_ids),
+                reply_to=parsed.reply_to if parsed else (),
             )
         )
     return out

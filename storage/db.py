@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from storage.store_faults import track
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x4D530002  # advisory lock key: one process migrates at a time
 
@@ -30,8 +32,12 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
+        track(engine)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # connect_timeout: a vanished server (a failover) fails a try instead of hanging it.
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    track(engine)
+    return engine
 
 
 def alembic_config() -> Config:

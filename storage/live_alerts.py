@@ -196,7 +196,7 @@ def apply(
     with _session(engine) as session:
         for change in changes:
             live = session.get(LiveAlert, change.live_id)
-            if live is None:
+            if live is None or _already(live, change):
                 continue
             _set(live, change)
             session.add(live)
@@ -210,6 +210,18 @@ def apply(
             )
         session.commit()
     return queued
+
+
+def _already(live: LiveAlert, change: Change) -> bool:
+    """A client change whose flags the store holds already: a press on the alert recorded
+    them between the check's read and this write, so the check is stale (without this it
+    would turn "Flagged by @member" into "Flagged in another mail client")."""
+    flags = change.flags
+    return (
+        flags is not None
+        and (change.event or "").startswith("client:")
+        and (live.seen, live.flagged, live.deleted) == (flags.seen, flags.flagged, flags.deleted)
+    )
 
 
 def _set(live: LiveAlert, change: Change) -> None:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_nonce() -> str:
+    """A Discord message nonce that no other outbox row ever carries: 128 random bits
+    (22 characters, under Discord's 25), so neither a reused row id (SQLite reuses the ids
+    of deleted rows), a restored backup nor another process can repeat an earlier one."""
+    return "m" + secrets.token_urlsafe(16)
 
 
 class Account(SQLModel, table=True):
@@ -48,6 +65,15 @@ class Account(SQLModel, table=True):
     # Members with this role may press them (besides Manage Server); None: Manage Server only.
     actions_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     threads: bool = Field(default=False)  # replies go into their conversation's thread or post
+    # Replies over SMTP (SPEC section 13, docs/replies.md); smtp_host None: sending is off.
+    smtp_host: str | None = Field(default=None, max_length=255)
+    smtp_port: int | None = None
+    smtp_security: str | None = Field(default=None, max_length=16)  # tls | starttls
+    smtp_sent_copy: str = Field(default="auto", max_length=8)  # auto | on | off
+    smtp_from: str | None = Field(default=None, max_length=320)
+    replies: bool = Field(default=False)
+    reply_role_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    signature: str | None = Field(default=None, max_length=500)
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -146,7 +172,7 @@ class ArchivedMessage(SQLModel, table=True):
 
 class OutboxAlert(SQLModel, table=True):
     """An alert written before it is sent: a Discord outage or a restart delays it, never
-    drops or doubles it (the row id is sent as the message nonce, which Discord dedupes)."""
+    drops or doubles it (its nonce, sent with every try, lets Discord dedupe a retry)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
@@ -170,6 +196,13 @@ class OutboxAlert(SQLModel, table=True):
     kind: str = Field(default="post", max_length=16)
     # The Discord message the send created or edited, written with sent_at.
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The message nonce of every try, drawn when the row is queued (a Core insert too).
+    # Not the row id: Discord answers a nonce it saw from the bot in the past minutes with
+    # that earlier message and creates none, and ids come back after removals or restores.
+    nonce: str = Field(
+        default_factory=new_nonce,
+        sa_column=Column(String(25), nullable=False, unique=True, default=new_nonce),
+    )
 
 
 class RoutingRule(SQLModel, table=True):
@@ -292,3 +325,50 @@ class ThreadLink(SQLModel, table=True):
     thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     title: str | None = Field(default=None, max_length=100)  # the conversation's thread name
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutgoingMail(SQLModel, table=True):
+    """A reply or new message sent from Discord, stored (state `queued`) in one transaction
+    before SMTP starts: `sending` from right before DATA, then `sent` (accepted), `failed`
+    (a permanent refusal or an hour of temporary ones), `unknown` (the process died
+    between DATA and the commit; only a member's Resend sends it again) or `discarded`."""
+
+    __tablename__ = "outgoing"
+    __table_args__ = (Index("ix_outgoing_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    sent_by: int = Field(sa_column=Column(BigInteger, nullable=False))  # the member
+    message_ref: str = Field(max_length=300, unique=True)  # its Message-ID, <...>
+    state: str = Field(default="queued", max_length=16)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # exactly what is sent
+    sender: str = Field(max_length=320)
+    recipients: str  # newline-separated envelope recipients
+    to_addrs: str
+    cc_addrs: str = ""
+    subject: str = Field(default="", max_length=300)
+    body: str = ""  # the text as typed (for the thread message at the account's privacy)
+    attachments: str = ""  # newline-separated file names
+    in_reply_to: str | None = Field(default=None, max_length=300)
+    reference_ids: str | None = None  # newline-separated, the parent's thread (placement)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    error: str | None = None  # the last refusal, as the server said it
+    sent_copy: str | None = Field(default=None, max_length=16)  # done | failed | skipped
+    # The alert replied to (its "Replied by" line), when the reply came from its buttons.
+    alert_channel_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    alert_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class GuildLanguage(SQLModel, table=True):
+    """The language a guild's channel posts use (SPEC section 14); no row means `auto`."""
+
+    __tablename__ = "guild_language"
+
+    guild_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    language: str = Field(max_length=16)  # en, es, pt-BR
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -40,6 +40,9 @@ class Alert:
     track: live_alerts.Track | None = None
     # threads on: where the sender places it in its conversation (watch/conversations.py)
     thread: dict[str, Any] | None = None
+    # More buttons the sender adds (cogs/_reply_buttons.py): {"reply": the mail's reply
+    # headers} on a new-mail alert, {"outgoing": id} on an unknown send's notice.
+    view: dict[str, Any] | None = None
 
 
 def _target(account: Account, alert: Alert) -> tuple[int, int | None]:
@@ -61,6 +64,8 @@ def rows(account: Account, alerts: Iterable[Alert]) -> list[OutboxAlert]:
             payload["actions"] = True  # the sender adds the live alert's buttons
         if a.thread is not None:
             payload["thread"] = a.thread
+        if a.view is not None:
+            payload["view"] = a.view
         out.append(
             OutboxAlert(
                 account_id=account.id,

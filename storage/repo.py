@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from mail.types import FolderBaseline, FolderState
-from storage import archive
+from storage import archive, guild_language
 from storage.models import (
     Account,
     AccountHealth,
@@ -321,5 +321,6 @@ def _delete_guild(engine: Engine, guild_id: int) -> list[int]:
         ids = [a.id for a in accounts if a.id is not None]
         for account in accounts:
             session.delete(account)
+        guild_language.forget(session, guild_id)
         session.commit()
         return ids

@@ -19,6 +19,8 @@ pytest_plugins = [
     "tests.plugins.mailsync",
     "tests.plugins.database",
     "tests.plugins.hostile",
+    "tests.plugins.pg_restart",
+    "tests.plugins.smtp_sink",
 ]
 
 

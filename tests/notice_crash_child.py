@@ -9,7 +9,7 @@ import contextlib
 import os
 import sys
 
-from cogs._ui import EmbedRenderer
+from cogs._notices import EmbedRenderer
 from mail.errors import MailError
 from storage import health
 from storage.crypto import SecretBox

@@ -4,7 +4,7 @@ states hash alike, and mail text on it is as inert and as private as in alerts."
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from cogs._ui import EmbedRenderer
+from cogs._notices import EmbedRenderer
 from mail.quota import QuotaReport, QuotaResource, QuotaRoot
 from watch.board import content_hash
 from watch.board_data import BoardData, FolderLine, Health, Newest, Pop3Box, to_minute

@@ -2,6 +2,7 @@
 which show no more than the alert does at the account's privacy."""
 
 from cogs._threads import _embed_title
+from i18n import translator
 from mail.types import NewMessage
 from storage.models import Account
 from watch.conversations import TITLE_MAX, thread_entry, title
@@ -52,3 +53,14 @@ def test_a_forum_post_that_is_no_single_alert_is_named_by_its_embed():
         "6 new messages in mail.example"
     )
     assert _embed_title({"embed": {}}) == "Mailsync"
+
+
+def test_thread_names_are_in_the_guilds_language():
+    """A minimal-privacy thread name and the no-subject name follow the guild's language;
+    a subject stays as the mail wrote it."""
+    es = translator("es")
+    assert thread_entry(_account(privacy="minimal"), _message(), es)["title"] == (
+        "Correo nuevo en INBOX"
+    )
+    assert title(_message(subject=""), "snippet", es) == "(sin asunto)"
+    assert title(_message(subject="Hola"), "snippet", translator("pt-BR")) == "Hola"

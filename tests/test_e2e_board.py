@@ -77,7 +77,7 @@ async def test_board_is_posted_then_edited_in_place_when_mail_arrives(harness, d
         channel = _board_channel(harness.double)
         account_id = await _start(harness, mail_user, "b", channel)
         first, text = await _shown(
-            harness, account_id, "INBOX** \N{EM DASH} 1 messages, 1 unseen", "before the board"
+            harness, account_id, "INBOX** \N{EM DASH} 1 message, 1 unseen", "before the board"
         )
         assert "Working" in text
         dovecot.append(mail_user, make_message(subject="board news"))
@@ -99,7 +99,7 @@ async def test_board_is_not_edited_when_nothing_changed(harness, dovecot, mail_u
     async with harness.running():
         channel = _board_channel(harness.double)
         account_id = await _start(harness, mail_user, "still", channel)
-        await _shown(harness, account_id, "1 messages, 1 unseen", "steady", "pushed")
+        await _shown(harness, account_id, "1 message, 1 unseen", "steady", "pushed")
         await _quiet(harness, account_id)
         mark = harness.double.mark()
         before = harness.watcher.boards.refreshes[account_id]
@@ -175,7 +175,7 @@ async def test_remove_true_deletes_the_board_and_stops_edits(harness, dovecot, m
         with Session(harness.bot.engine) as session:
             alert = session.exec(select(OutboxAlert).where(OutboxAlert.kind == "post")).one()
         message = harness.double.message(alert.message_id)
-        assert message is not None and message["nonce"] == f"ms{alert.id}"
+        assert message is not None and message["nonce"] == alert.nonce
         again = await harness.command("mail board", options)
         assert "has no status board" in await harness.reply_text(again)
 
@@ -211,7 +211,7 @@ async def test_pop3_board_shows_the_mailbox_and_the_archive(harness, dovecot, ma
             harness,
             account_id,
             "INBOX** \N{EM DASH} 2 messages",
-            "Archive** \N{EM DASH} 1 messages",
+            "Archive** \N{EM DASH} 1 message,",
         )
         assert "fresh pop" in text
         assert "POP3 has no quota" in text
@@ -257,7 +257,7 @@ async def test_a_refused_board_channel_stops_the_board_not_the_alerts(harness, d
         assert await harness.titles(1) == ["still alerted"]
         await harness.reply_text(await harness.command("mail board", {"account": "shut"}))
         # the default channel now: the account's alert channel
-        await _shown(harness, account_id, "1 messages", "still alerted")
+        await _shown(harness, account_id, "1 message", "still alerted")
         assert boards.get(harness.bot.engine, account_id).broken is None
 
 

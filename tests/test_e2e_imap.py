@@ -50,7 +50,7 @@ async def test_add_then_new_mail_is_posted_once_without_pings(harness, mail_serv
     async with harness.running():
         _, reply = await harness.add_account(mail_user, name="ops")
         assert "Watching `ops`" in reply
-        assert "1 messages, 1 unread" in reply
+        assert "1 message, 1 unread" in reply
         assert "newest: **a@example\\.com** \N{EM DASH} old news" in reply
 
         uid = mail_server.append(

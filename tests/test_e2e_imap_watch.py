@@ -118,8 +118,8 @@ async def test_folders_command_lists_counts(harness, mail_server, mail_user):
     async with harness.running():
         await harness.add_account(mail_user, name="f")
         text = await harness.reply_text(await harness.command("mail folders", {"account": "f"}))
-        assert "INBOX** \N{EM DASH} 1 messages, 1 unseen" in text
-        assert "Sent** \N{EM DASH} 1 messages" in text
+        assert "INBOX** \N{EM DASH} 1 message, 1 unseen" in text
+        assert "Sent** \N{EM DASH} 1 message" in text
         assert "Trash" in text
         assert "KiB" in text
 

@@ -38,7 +38,7 @@ async def test_pop3_add_download_announce_once_and_keep(harness, mail_server, ma
     async with harness.running():
         _, reply = await _pop3(harness, mail_user, name="pop")
         assert "Watching `pop`" in reply
-        assert "INBOX`: 1 messages" in reply
+        assert "INBOX`: 1 message" in reply
         assert "already there" in reply  # the newest message's subject
         assert "archive" in reply
         mail_server.append(mail_user, make_message(subject="fresh pop", body="hello @here"))

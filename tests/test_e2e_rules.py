@@ -227,13 +227,13 @@ async def test_refused_rule_channel_is_held_and_shown(desk, dovecot, mail_user):
         await until(lambda: _scalar(desk, "select channel_broken from routing_rule"))
         assert _scalar(desk, "select channel_broken from account") is None
         listed = await _ask(desk, "mail rule list", {"account": "h"})
-        assert "held: Discord refused posting" in listed and "1 alert(s) wait" in listed
+        assert "held: Discord refused posting" in listed and "1 alert waits" in listed
         dovecot.append(mail_user, _mail("still flowing", SUPPORT), folder="Sent")
         await _ask(desk, "mail check", {"account": "h"})
         await d.wait_for(method="POST", path=rf"/channels/{desk.chan['alerts']}/messages$")
         assert _titles(desk, "alerts") == ["still flowing"]
         assert len(d.find("POST", CHANNEL_POSTS, status=403)) == 1  # held, not retried
         said = await _ask(desk, "mail rule remove", {"account": "h", "number": 1})
-        assert f"1 alert(s) held for its channel go to <#{desk.chan['alerts']}>" in said
+        assert f"1 alert held for its channel goes to <#{desk.chan['alerts']}>" in said
         await until(lambda: len(_titles(desk, "alerts")) == 2)
         assert _titles(desk, "alerts") == ["still flowing", "held invoice"]

@@ -1,5 +1,6 @@
 """watch/routing.py: where each new message goes (first matching rule, mute, delivery)."""
 
+from i18n import ENGLISH
 from mail.types import NewMessage
 from storage.models import Account
 from watch.routing import Route, Rule, alerts, plan
@@ -76,11 +77,14 @@ class _Render:
     digest_threshold = 2
     digest_lines = 20
 
-    def new_mail(self, name, message, privacy="snippet"):
+    def new_mail(self, name, message, privacy="snippet", *, guild_id=None):
         return {"title": f"one {message.uid}"}
 
-    def digest(self, name, messages, total=None, privacy="snippet", heading=None):
+    def digest(self, name, messages, total=None, privacy="snippet", heading=None, *, guild_id=None):
         return {"title": f"digest {len(messages)}"}
+
+    def translator(self, guild_id):
+        return ENGLISH
 
 
 def test_alerts_carry_the_route_and_bursts_become_one_digest_per_destination():

@@ -1,6 +1,7 @@
 """mail/sessions.py and mail/sweep.py against Dovecot: kept sessions, one-round sweeps, and
 the one connection a pushed account shares between IDLE and its polls."""
 
+import socket
 import time
 
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from mail import imap, net
 from mail.errors import AuthError
 from mail.idle import IdleHub
+from mail.idle_conn import USER_TIMEOUT_MS
+from mail.login_budget import LoginBudget, LoginLimitError
 from mail.sessions import SessionPool
 from mail.types import FolderState, Protocol, Security, ServerConfig
 from tests.plugins.dovecot import make_message
@@ -193,3 +196,30 @@ def test_session_closed_before_its_checkout_is_not_kept(pushed_pool, dovecot, ma
     while dovecot.imap_sessions(mail_user.name) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert dovecot.imap_sessions(mail_user.name) == 0
+
+
+def test_session_sockets_have_keepalive_and_a_write_timeout(pool, mail_user, cfg_for):
+    """Every session's socket has TCP keepalive and TCP_USER_TIMEOUT (30 s) set."""
+
+    def options(client):
+        sock = client.socket()
+        return (
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+        )
+
+    keepalive, user_timeout = pool.run("a", cfg_for(mail_user), options)
+    assert keepalive == 1 and user_timeout == USER_TIMEOUT_MS == 30_000
+
+
+def test_logins_past_the_budget_wait_with_a_clear_error(pool, mail_user, cfg_for):
+    """A session that must log in again past the account's login budget is refused
+    before connecting, with an error that says why and how long it waits."""
+    pool.logins = LoginBudget(logins=2, window_seconds=60)
+    for _ in range(2):
+        pool.run("a", cfg_for(mail_user), lambda c: None)
+        pool.close("a")  # the next run logs in again
+    with pytest.raises(LoginLimitError, match="2 logins in the last 1 minutes") as raised:
+        pool.run("a", cfg_for(mail_user), lambda c: None)
+    assert 55 <= raised.value.wait_seconds <= 60
+    pool.run("b", cfg_for(mail_user), lambda c: None)  # other accounts are not affected

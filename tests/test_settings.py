@@ -172,3 +172,18 @@ def test_rotate_keys_reencrypts_with_the_first_key(tmp_path):
     engine.dispose()
     assert SecretBox(new).decrypt(stored) == "pw"
     assert SecretBox(new).decrypt(stored_tokens) == tokens  # tokens are covered too
+
+
+def test_idle_silence_windows_are_read_and_checked():
+    """The silent-connection windows default to 300 s and 30 s, are read, and a value out
+    of range is one clear error naming the variable."""
+    base = {"DISCORD_TOKEN": "t", "MAILSYNC_SECRET_KEY": KEY}
+    s = Settings.from_env(base)
+    assert (s.idle_silence_seconds, s.idle_probe_seconds) == (300.0, 30.0)
+    s = Settings.from_env(
+        {**base, "MAILSYNC_IDLE_SILENCE_SECONDS": "150", "MAILSYNC_IDLE_PROBE_SECONDS": "10"}
+    )
+    assert (s.idle_silence_seconds, s.idle_probe_seconds) == (150.0, 10.0)
+    for env in ({"MAILSYNC_IDLE_SILENCE_SECONDS": "5"}, {"MAILSYNC_IDLE_PROBE_SECONDS": "0"}):
+        with pytest.raises(ConfigError, match="MAILSYNC_IDLE_SILENCE_SECONDS"):
+            Settings.from_env({**base, **env})

@@ -20,16 +20,31 @@ from mail.sweep import FolderCounts
 from mail.types import PollResult, Protocol
 from storage import archive, repo
 from storage.models import Account
+from storage.store_faults import faults_of
 from watch import two_way
 from watch.pop3_download import download
+from watch.rebaselines import ChurnPausedError
 from watch.two_way import Checked
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+STORE_RETRY_SECONDS = 15.0  # a poll the store refused is tried again this soon
 
 
 class AccountPolls:
+    def _store_refused(self, account_id: int, exc: Exception) -> None:
+        """The store refused a poll's commit (SQLite locked, a full disk, PostgreSQL gone):
+        say so on the account, and poll it again in a sweep tick, not at its next push
+        (this one is spent; the mail state did not advance, so the mail is found again)."""
+        faults_of(self.engine).on_account(account_id, exc)
+
+        def again() -> None:
+            if not self._closed and account_id in self._due:
+                self.request_poll(account_id)
+
+        self._loop.call_later(STORE_RETRY_SECONDS, again)
+
     async def _poll_once(self, account: Account, with_quota: bool) -> int:
         if account.protocol == Protocol.POP3:
             return await self._poll_pop3(account)
@@ -66,7 +81,7 @@ class AccountPolls:
         # them before this poll's checkout still drops its session afterwards.
         if account.id in self._due:
             generation = self.sessions.generation(account.id)
-            result, report = await asyncio.to_thread(
+            result, report = await self.slots.in_thread(
                 self.sessions.run,
                 account.id,
                 cfg,
@@ -77,7 +92,10 @@ class AccountPolls:
             )
         else:  # a paused account (/mail check): no connection is kept for it
             allow = self.settings.allow_private_hosts
-            result, report = await asyncio.to_thread(imap.once, cfg, allow, work)
+            result, report = await self.slots.in_thread(imap.once, cfg, allow, work)
+        if any(f.reset for f in result.folders) and not self.rebaselines.allow(account.id):
+            await self._pause_for_churn(account)  # nothing stored: resume starts from here
+            raise ChurnPausedError(f"`{account.name}` is paused: {self.rebaselines.reason()}")
         tracks = None
         if plan is not None and checked:
             if await self.two_way.store(account, plan, checked[-1]):
@@ -102,7 +120,7 @@ class AccountPolls:
         cfg = await self.credentials(account)
         if account.id not in self._due:  # paused: no connection is kept for it
             allow = self.settings.allow_private_hosts
-            return await asyncio.to_thread(imap.once, cfg, allow, work)
+            return await self.slots.in_thread(imap.once, cfg, allow, work)
         idle = "INBOX" if self.pushable(account) else None
         generation = self.sessions.generation(account.id)  # a pause while waiting drops it
         known = self._seen.get(account.id, {}).get("INBOX")
@@ -111,18 +129,20 @@ class AccountPolls:
             return known is None or imap.shows_more(selected, known.state)
 
         async with self._locks[account.id]:
-            return await asyncio.to_thread(
+            return await self.slots.in_thread(
                 self.sessions.run, account.id, cfg, work, idle, stale, generation
             )
 
     async def _poll_pop3(self, account: Account) -> int:
         """Download into the archive (committed before any DELE), then queue what is stored
         but not yet announced, marking it announced in the same transaction."""
-        result = await asyncio.to_thread(
+        cfg = await self.credentials(account)
+        self.sessions.logins.take(account.id, cfg.host)  # each POP3 poll is one login
+        result = await self.slots.in_thread(
             download,
             self.engine,
             account.id,
-            await self.credentials(account),
+            cfg,
             archive.Retention.parse(account.retention),
             self.settings.allow_private_hosts,
         )

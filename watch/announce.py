@@ -20,6 +20,7 @@ from watch import routed, routing
 from watch.conversations import thread_entry
 from watch.metrics import Metrics
 from watch.render import Renderer
+from watch.reply_source import reply_view
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,10 @@ class Announcer:
         """Queue the poll's alerts; returns how many messages were new, and those whose
         alert or digest line goes to the account's own channel (for its status board)."""
         alerts = [
-            Alert(self.render.folder_reset(account.name, f.folder), mention=False)
+            Alert(
+                self.render.folder_reset(account.name, f.folder, guild_id=account.guild_id),
+                mention=False,
+            )
             for f in result.folders
             if f.reset
         ]
@@ -108,13 +112,19 @@ class Announcer:
             if single:
                 alerts = [
                     Alert(
-                        self.render.new_mail(account.name, m, account.privacy),
-                        thread=thread_entry(account, m),
+                        self.render.new_mail(
+                            account.name, m, account.privacy, guild_id=account.guild_id
+                        ),
+                        thread=thread_entry(account, m, self.render.translator(account.guild_id)),
+                        view=reply_view(account, m),
                     )
                     for m in messages
                 ]
             else:
-                alerts = [Alert(self.render.digest(account.name, messages, total, account.privacy))]
+                payload = self.render.digest(
+                    account.name, messages, total, account.privacy, guild_id=account.guild_id
+                )
+                alerts = [Alert(payload)]
             up_to = max(r.id for r in rows)
             await asyncio.to_thread(
                 outbox.enqueue_archived, self.engine, account, alerts, up_to, expected=total

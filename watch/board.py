@@ -168,7 +168,9 @@ class BoardWatch:
         if facts.account.protocol == Protocol.POP3:  # the archive's newest has no To/Cc
             rules = await asyncio.to_thread(routed.load_rules, self._engine, account_id)
             hide_pop3_newest = routing.keeps_mail_elsewhere(rules, facts.account)
-        embed = self._render.board(self._data(facts, hide_pop3_newest))
+        data = self._data(facts, hide_pop3_newest)
+        # the guild's language now: a changed language changes the hash, so the board is edited
+        embed = self._render.board(data, guild_id=facts.account.guild_id)
         digest = content_hash(embed)
         self.refreshes[account_id] += 1
         if digest == facts.board.content_hash:
@@ -216,7 +218,12 @@ class BoardWatch:
             "privacy": account.privacy,
             "health": state,
             "failures": failures,
-            "last_error": health.last_error if health and failures else None,
+            # as raised when this process saw it (shown in the guild's language), else stored
+            "last_error": (
+                self._watcher.poll_health.last_error.get(account_id, health.last_error)
+                if health and failures
+                else None
+            ),
             "alerts_held": account.channel_broken,
             "pushed": pushed,
             "interval_minutes": account.interval_minutes,

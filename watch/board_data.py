@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from i18n import Explained
 from mail.quota import QuotaReport
 
 
@@ -51,7 +52,7 @@ class BoardData:
     privacy: str
     health: Health
     failures: int
-    last_error: str | None
+    last_error: str | Explained | None  # an Explained renders in the board's language
     alerts_held: str | None  # why Discord refuses the alert channel
     pushed: bool  # INBOX arrives by IDLE push
     interval_minutes: int

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from sqlalchemy import Engine
 
+from i18n import N_
 from mail import oauth
 from mail.errors import MailError
 from mail.types import Protocol, Security, ServerConfig
@@ -54,8 +55,10 @@ class Credentials:
             password = self._secrets.decrypt(account.password_encrypted)
         except SecretKeyError as exc:
             raise StoredSecretError(
-                "The stored password cannot be decrypted with the current "
-                "MAILSYNC_SECRET_KEY; set it again with /mail password."
+                N_(
+                    "The stored password cannot be decrypted with the current "
+                    "MAILSYNC_SECRET_KEY; set it again with /mail password."
+                )
             ) from exc
         return replace(self.unchecked(account), password=password)
 
@@ -68,7 +71,8 @@ class Credentials:
         provider = self._providers.get(account.oauth_provider or "")
         if provider is None:
             raise oauth.OAuthError(
-                f"The OAuth provider `{account.oauth_provider}` is no longer configured."
+                N_("The OAuth provider `{oauth_provider}` is no longer configured."),
+                oauth_provider=account.oauth_provider,
             )
         async with self._refreshing[account.id]:
             stored = await asyncio.to_thread(repo.secret_of, self._engine, account.id)
@@ -89,6 +93,8 @@ class Credentials:
             return oauth.Tokens.from_json(self._secrets.decrypt(sealed))
         except SecretKeyError as exc:
             raise StoredSecretError(
-                "The stored sign-in cannot be decrypted with the current MAILSYNC_SECRET_KEY; "
-                "sign in again with /mail reauth."
+                N_(
+                    "The stored sign-in cannot be decrypted with the current "
+                    "MAILSYNC_SECRET_KEY; sign in again with /mail reauth."
+                )
             ) from exc

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
+from i18n import N_
 from mail.types import NewMessage
 from storage import digest
 from storage.models import Account
@@ -27,7 +28,8 @@ from watch.render import Renderer
 
 log = logging.getLogger(__name__)
 
-HEADINGS = {"hourly": "Hourly digest", "daily": "Daily digest"}
+# msgids: the renderer translates them into the guild's language when the digest is due
+HEADINGS = {"hourly": N_("Hourly digest"), "daily": N_("Daily digest")}
 
 
 def job_id(account_id: int) -> str:
@@ -112,8 +114,13 @@ class Digests:
         return listed
 
     def _build(self, account: Account, messages: list[NewMessage], total: int) -> list[Alert]:
-        heading = HEADINGS.get(account.delivery, "Digest")
+        heading = HEADINGS.get(account.delivery, N_("Digest"))
         payload = self.render.digest(
-            account.name, messages, total, account.privacy, heading=heading
+            account.name,
+            messages,
+            total,
+            account.privacy,
+            heading=heading,
+            guild_id=account.guild_id,
         )
         return [Alert(payload)]

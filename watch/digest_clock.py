@@ -17,12 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 
+from i18n import N_, MsgError
+
 DELIVERIES = ("instant", "hourly", "daily")
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _QUARTER = timedelta(minutes=15)  # every zone's offset today is a multiple of 15 minutes
 
 
-class TimezoneError(ValueError):
+class TimezoneError(MsgError):
     pass
 
 
@@ -34,8 +36,11 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise TimezoneError(
-            f"MAILSYNC_TIMEZONE {name!r} is not an IANA time zone name "
-            "(e.g. UTC, Europe/Berlin, America/New_York)."
+            N_(
+                "MAILSYNC_TIMEZONE {name} is not an IANA time zone name (e.g. "
+                "UTC, Europe/Berlin, America/New_York)."
+            ),
+            name=repr(name),
         ) from exc
 
 
@@ -43,7 +48,7 @@ def parse_hhmm(text: str) -> time:
     """'9:05' or '09:05' (24-hour clock) -> time; ValueError otherwise."""
     found = _HHMM.fullmatch(text.strip())
     if not found:
-        raise ValueError("digest_time is HH:MM on a 24-hour clock, e.g. 09:00 or 17:30")
+        raise MsgError(N_("digest_time is HH:MM on a 24-hour clock, e.g. 09:00 or 17:30"))
     return time(int(found[1]), int(found[2]))
 
 

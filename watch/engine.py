@@ -22,9 +22,11 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from i18n import N_
 from mail import oauth
-from mail.errors import AuthError, ConnectError, MailError, ProtocolError
+from mail.errors import AuthError, MailError
 from mail.idle import IdleHub
 from mail.quota import QuotaReport
 from mail.sessions import SessionPool
@@ -41,10 +43,13 @@ from watch.board import BoardWatch
 from watch.credentials import Credentials
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
+from watch.poll_outcome import PollOutcome
+from watch.poll_slots import PollSlots
 from watch.push import Reconnects
 from watch.quota_watch import QuotaWatch
+from watch.rebaselines import Rebaselines
 from watch.render import Renderer
-from watch.state import TROUBLE_AFTER, Watched, WatchSettings, failure_backoff
+from watch.state import Watched, WatchSettings
 from watch.two_way import TwoWay
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,7 @@ FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are
 PUSHED_RECHECK_SECONDS = 15 * 60.0
 
 
-class Watcher(AccountPolls):
+class Watcher(AccountPolls, PollOutcome):
     def __init__(
         self,
         engine: Engine,
@@ -74,7 +79,7 @@ class Watcher(AccountPolls):
         self._on_queued = on_queued
         self._loop = asyncio.get_running_loop()
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._slots = asyncio.Semaphore(settings.poll_concurrency)
+        self.slots = PollSlots(settings.poll_concurrency)  # a hung server holds one at most
         self._again: dict[int, bool] = {}  # account -> another push arrived mid-poll
         self.hub = IdleHub(
             on_activity=self._from_thread(self._activity),
@@ -82,9 +87,12 @@ class Watcher(AccountPolls):
             reissue_seconds=settings.idle_reissue_seconds,
             quota_due=lambda key: self.quota.due_at_renewal(key),  # type: ignore[arg-type]
             on_quota=self._quota_at_renewal,
+            silence_seconds=settings.idle_silence_seconds,
+            probe_seconds=settings.idle_probe_seconds,
         )
         self.sessions = SessionPool(settings.allow_private_hosts, self.hub)
         self.reconnects = Reconnects(self.request_poll)
+        self.rebaselines = Rebaselines()  # UIDVALIDITY churn: paused past its limit
         # The schedule lives here, not as one APScheduler job per account: one sweep tick
         # looks at every due account and asks all parked IMAP sessions in one STATUS round.
         self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
@@ -100,16 +108,16 @@ class Watcher(AccountPolls):
         self.announce = Announcer(engine, renderer, self.metrics, on_queued)
         self._closed = False
 
-    async def start(self) -> int:
+    async def start(self, spread: float = FIRST_POLL_SPREAD) -> int:
         """Start the IDLE hub and schedule every active account; returns how many. First
-        polls (which also open the connections) are spread over a minute."""
+        polls (which also open the connections) are spread over `spread` seconds."""
         self.hub.start()
         await self.boards.start()
         accounts = await asyncio.to_thread(repo.active_accounts, self.engine, self.settings.shards)
         for account in accounts:
             # Spread the first polls after a restart so the servers are not hammered.
-            spread = random.uniform(0, min(FIRST_POLL_SPREAD, account.interval_minutes * 60))  # noqa: S311
-            self.schedule(account, first_in=spread)
+            first_in = random.uniform(0, min(spread, account.interval_minutes * 60))  # noqa: S311
+            self.schedule(account, first_in=first_in)
         return len(accounts)
 
     async def stop(self) -> None:
@@ -118,6 +126,7 @@ class Watcher(AccountPolls):
         self.reconnects.stop()
         await asyncio.to_thread(self.hub.stop)
         await asyncio.to_thread(self.sessions.close_all)
+        self.slots.shutdown()
 
     def _from_thread(self, callback: Callable[..., None]) -> Callable[..., None]:
         def call(*args: object) -> None:
@@ -190,6 +199,7 @@ class Watcher(AccountPolls):
         self._watched[account.id] = Watched.of(account)
         self.quota.forget(account.id)  # settings may have changed: write afresh
         self.poll_health.forget(account.id)
+        self.rebaselines.forget(account.id)  # /mail resume starts the count over
         if self.pushable(account) and first_in is None:
             self.request_poll(account.id)  # opens the connection and starts IDLE
         self.boards.touch(account.id)
@@ -317,20 +327,25 @@ class Watcher(AccountPolls):
             log.debug("polled account %s: %d new", account_id, posted)
         except MailError as exc:
             log.info("poll of account %s failed: %s", account_id, exc.kind)
+        except DBAPIError as exc:  # the store refused the poll's commit: nothing advanced
+            self._store_refused(account_id, exc)
         except Exception:
             log.exception("poll of account %s crashed", account_id)
 
     async def poll(self, account_id: int, *, with_quota: bool = False) -> int:
         """Poll one account now; returns how many new messages were queued for posting.
         `with_quota` reads the quota too (an explicit /mail check asks for the whole state)."""
-        async with self._slots, self._locks[account_id]:
+        # The account's lock first, then a slot: a second poll of a hung account waits
+        # on the lock without holding a slot that a healthy account could use.
+        async with self._locks[account_id], self.slots.hold():
             account = await asyncio.to_thread(repo.get_account, self.engine, account_id)
             if account is None:  # removed meanwhile; /mail remove already unscheduled it
                 return 0
             log_context.bind(account.id, account.guild_id)  # this task's log lines name it
             if account.needs_reauth:
                 raise oauth.ReauthNeededError(
-                    f"`{account.name}` waits for a new sign-in: run `/mail reauth`."
+                    N_("`{account}` waits for a new sign-in: run `/mail reauth`."),
+                    account=account.name,
                 )
             started = time.monotonic()
             try:
@@ -356,40 +371,6 @@ class Watcher(AccountPolls):
             await self._succeeded(account)
             self.boards.touch(account_id)  # after the health it shows is written
             return announced
-
-    async def _succeeded(self, account: Account) -> None:
-        if account.id is not None:
-            if self.sessions.idling(account.id):
-                self.reconnects.connected(account.id)
-            else:
-                self._due_within_interval(account.id)
-        await self.poll_health.succeeded(account, account.id in self._due)
-
-    def _due_within_interval(self, account_id: int) -> None:
-        """No longer pushed: due at its interval at the latest, not PUSHED_RECHECK's."""
-        due, watched = self._due.get(account_id), self._watched.get(account_id)
-        if due is not None and watched is not None:
-            self._due[account_id] = min(due, time.monotonic() + watched.interval_minutes * 60)
-
-    async def _failed(self, account: Account, exc: MailError) -> None:
-        """Count the failure, back off from the third in a row; a refused sign-in stops
-        the account until /mail reauth."""
-        if account.id is None:
-            return
-        if isinstance(exc, oauth.ReauthNeededError):
-            await self.poll_health.reauth_needed(account, exc)
-            self.unschedule(account.id)
-            return
-        self._due_within_interval(account.id)
-        pushed = self.pushable(account) and account.id in self._due
-        if pushed and isinstance(exc, ConnectError | ProtocolError):
-            # The connection is gone: bring push back with the reconnect backoff. A wrong
-            # password, a missing folder or a certificate will not heal by retrying soon.
-            self.reconnects.lost(account.id, f"poll failed: {exc.kind}")
-        failures = await self.poll_health.failed(account, exc)
-        if failures >= TROUBLE_AFTER and account.id in self._due:
-            delay = failure_backoff(account.interval_minutes, failures)
-            self._due[account.id] = time.monotonic() + delay.total_seconds()
 
     def _notice(self, payload: dict) -> Alert:
         """A notice written with its state (health.py calls this inside the transaction)."""

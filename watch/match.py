@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from i18n import N_, MsgError
 from mail.types import NewMessage
 
 FIELDS = ("from", "to", "subject", "folder")
@@ -19,7 +20,7 @@ MAX_TERMS = 10
 MAX_VALUE_CHARS = 200
 
 
-class MatchError(ValueError):
+class MatchError(MsgError):
     """A `match` that cannot be used; the message says what is wrong, for the user."""
 
 
@@ -62,10 +63,14 @@ def parse_match(text: str) -> Match:
     """The terms of `text`, or MatchError naming the first problem."""
     if len(text) > MAX_MATCH_CHARS:
         raise MatchError(
-            f"`match` is too long ({len(text)} characters; at most {MAX_MATCH_CHARS})."
+            N_("`match` is too long ({length} characters; at most {max_match_chars})."),
+            length=len(text),
+            max_match_chars=MAX_MATCH_CHARS,
         )
     if any((ord(c) < 32 and not _blank(c)) or ord(c) == 127 for c in text):
-        raise MatchError("`match` holds a control character (a line break?); type it on one line.")
+        raise MatchError(
+            N_("`match` holds a control character (a line break?); type it on one line.")
+        )
     terms: list[Term] = []
     pos, size = 0, len(text)
     while True:
@@ -80,23 +85,33 @@ def parse_match(text: str) -> Match:
         if pos == size or text[pos] != ":":
             word = _word_at(text, start)
             raise MatchError(
-                f"`{word}` is not a term: write FIELD:VALUE, e.g. `from:alice` or "
-                f'`subject:"big order"` (fields: {_field_list()}).'
+                N_(
+                    "`{word}` is not a term: write FIELD:VALUE, e.g. `from:alice` or "
+                    '`subject:"big order"` (fields: {fields}).'
+                ),
+                word=word,
+                fields=_field_list(),
             )
         field = name.lower()
         if field not in FIELDS:
-            raise MatchError(f"Unknown field `{name[:40]}:`; the fields are {_field_list()}.")
+            raise MatchError(
+                N_("Unknown field `{name}:`; the fields are {fields}."),
+                name=name[:40],
+                fields=_field_list(),
+            )
         pos += 1  # the colon
         if pos < size and text[pos] == '"':
             end = text.find('"', pos + 1)
             if end < 0:
                 raise MatchError(
-                    f'Unclosed double quote in `{text[start:][:60]}`: end the value with `"`.'
+                    N_('Unclosed double quote in `{text}`: end the value with `"`.'),
+                    text=text[start:][:60],
                 )
             value, pos = text[pos + 1 : end], end + 1
             if pos < size and not _blank(text[pos]):
                 raise MatchError(
-                    f"`{_word_at(text, start)}`: put a blank after the closing double quote."
+                    N_("`{word}`: put a blank after the closing double quote."),
+                    word=_word_at(text, start),
                 )
         else:
             begin = pos
@@ -105,19 +120,30 @@ def parse_match(text: str) -> Match:
             value = text[begin:pos]
             if '"' in value:
                 raise MatchError(
-                    f"`{text[start:pos][:60]}`: a double quote may only open a value "
-                    f'(`{field}:"..."`); a value cannot hold one.'
+                    N_(
+                        "`{text}`: a double quote may only open a value "
+                        '(`{field}:"..."`); a value cannot hold one.'
+                    ),
+                    text=text[start:pos][:60],
+                    field=field,
                 )
         if not value.strip():
-            raise MatchError(f"`{field}:` has an empty value: say what it must contain.")
+            raise MatchError(
+                N_("`{field}:` has an empty value: say what it must contain."), field=field
+            )
         if len(value) > MAX_VALUE_CHARS:
-            raise MatchError(f"The `{field}:` value is too long (at most {MAX_VALUE_CHARS}).")
+            raise MatchError(
+                N_("The `{field}:` value is too long (at most {max_value_chars})."),
+                field=field,
+                max_value_chars=MAX_VALUE_CHARS,
+            )
         terms.append(Term(field, value.strip()))
         if len(terms) > MAX_TERMS:
-            raise MatchError(f"Too many terms (at most {MAX_TERMS}).")
+            raise MatchError(N_("Too many terms (at most {max_terms})."), max_terms=MAX_TERMS)
     if not terms:
         raise MatchError(
-            f"`match` is empty: give at least one term such as `from:alice` ({_field_list()})."
+            N_("`match` is empty: give at least one term such as `from:alice` ({fields})."),
+            fields=_field_list(),
         )
     return Match(tuple(terms))
 

@@ -36,15 +36,20 @@ class PollHealth:
         self._on_queued = on_queued
         self._healthy: set[int] = set()  # last poll's success is in the store already
         self.last_poll: dict[int, datetime] = {}  # quiet polls and sweeps, not written
+        # The failing accounts' last errors as raised (msgid and arguments), so a board or
+        # /mail list shows them in the reader's language; the store keeps the English text.
+        self.last_error: dict[int, MailError] = {}
 
     def forget(self, account_id: int) -> None:
         self._healthy.discard(account_id)
+        self.last_error.pop(account_id, None)
 
     async def succeeded(self, account: Account, keep: bool) -> None:
         """`keep`: the account is scheduled, so later quiet polls may skip the store."""
         account_id = account.id
         if account_id is None:
             return
+        self.last_error.pop(account_id, None)
         if account_id in self._healthy:
             self.last_poll[account_id] = datetime.now(UTC)
             return
@@ -52,7 +57,9 @@ class PollHealth:
             health.record_success,
             self._engine,
             account_id,
-            lambda failures: self._notice(self._render.recovered(account.name, failures)),
+            lambda failures: self._notice(
+                self._render.recovered(account.name, failures, guild_id=account.guild_id)
+            ),
         )
         if keep:
             self._healthy.add(account_id)
@@ -65,11 +72,14 @@ class PollHealth:
         if account.id is None:
             return 0
         self._healthy.discard(account.id)
+        self.last_error[account.id] = exc
 
         def trouble(failures: int) -> Alert:
             retry_at = datetime.now(UTC) + failure_backoff(account.interval_minutes, failures)
             return self._notice(
-                self._render.trouble(account.name, failures, str(exc), exc.kind, retry_at)
+                self._render.trouble(
+                    account.name, failures, exc, exc.kind, retry_at, guild_id=account.guild_id
+                )
             )
 
         state = await asyncio.to_thread(
@@ -90,13 +100,16 @@ class PollHealth:
         if account.id is None:
             return
         self._healthy.discard(account.id)
+        self.last_error[account.id] = exc
         flagged = await asyncio.to_thread(
             health.record_reauth_needed,
             self._engine,
             account.id,
             str(exc),
             lambda failures: self._notice(
-                self._render.trouble(account.name, failures, str(exc), exc.kind, None)
+                self._render.trouble(
+                    account.name, failures, exc, exc.kind, None, guild_id=account.guild_id
+                )
             ),
         )
         if flagged:

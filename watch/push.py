@@ -41,14 +41,14 @@ class Reconnects:
     def is_connected(self, account_id: int) -> bool:
         return account_id in self._connected_at
 
-    def lost(self, account_id: int, reason: str) -> float:
-        """Schedule the reconnecting poll; returns its delay in seconds."""
+    def lost(self, account_id: int, reason: str, at_least: float = 0.0) -> float:
+        """Schedule the reconnecting poll, `at_least` seconds away; returns its delay."""
         since = self._connected_at.pop(account_id, None)
         if since is not None and time.monotonic() - since > STABLE_AFTER:
             self._attempts.pop(account_id, None)  # it had been fine for a while: start over
         attempt = self._attempts.get(account_id, 0)
         self._attempts[account_id] = attempt + 1
-        delay = backoff_delay(attempt)
+        delay = max(backoff_delay(attempt), at_least)
         old = self._timers.pop(account_id, None)
         if old is not None:
             old.cancel()

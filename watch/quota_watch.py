@@ -108,7 +108,10 @@ class QuotaWatch:
 
         def warning(history: health.QuotaHistory) -> Alert:
             days = days_until_full(history, storage.limit)
-            return self._notice(self._render.quota_warning(account.name, fullest, threshold, days))
+            payload = self._render.quota_warning(
+                account.name, fullest, threshold, days, guild_id=account.guild_id
+            )
+            return self._notice(payload)
 
         stored = await asyncio.to_thread(
             health.record_quota,

@@ -21,6 +21,7 @@ from storage.outbox import Alert
 from watch.conversations import thread_entry
 from watch.match import Match, parse_match
 from watch.render import Renderer
+from watch.reply_source import reply_view
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,22 @@ def alerts(
     for route, messages in plan.instant.items():
         if len(messages) > render.digest_threshold:  # a burst digest: no buttons, no thread
             payloads = [
-                (render.digest(account.name, messages, privacy=account.privacy), None, None)
+                (
+                    render.digest(
+                        account.name, messages, privacy=account.privacy, guild_id=account.guild_id
+                    ),
+                    None,
+                    None,
+                    None,
+                )
             ]
         else:
             payloads = [
                 (
-                    render.new_mail(account.name, m, account.privacy),
+                    render.new_mail(account.name, m, account.privacy, guild_id=account.guild_id),
                     track and track(m),
-                    thread_entry(account, m),
+                    thread_entry(account, m, render.translator(account.guild_id)),
+                    reply_view(account, m),
                 )
                 for m in messages
             ]
@@ -135,7 +144,8 @@ def alerts(
                 rule_id=route.rule_id,
                 track=t,
                 thread=thread,
+                view=view,
             )
-            for p, t, thread in payloads
+            for p, t, thread, view in payloads
         )
     return out

@@ -53,5 +53,7 @@ class WatchSettings:
     allow_private_hosts: bool = False
     poll_concurrency: int = 20
     idle_reissue_seconds: float = 24 * 60.0
+    idle_silence_seconds: float = 300.0  # an idling connection silent this long is probed
+    idle_probe_seconds: float = 30.0  # ... and dropped without an answer within this
     oauth_providers: Mapping[str, oauth.Provider] = field(default_factory=dict)
     shards: ShardSet = ALL_SHARDS  # the accounts of guilds on these shards only

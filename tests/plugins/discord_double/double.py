@@ -19,6 +19,7 @@ from .inspection import InspectionMixin
 from .interactions import InteractionsMixin
 from .members import MembersMixin
 from .messages import MessagesMixin
+from .nonces import NonceLedger
 from .payloads import PayloadsMixin
 from .records import RecordedRequest, _Interaction
 from .rest import RestMixin, _Failure
@@ -70,7 +71,7 @@ class DiscordDouble(
         self._interactions: dict[str, _Interaction] = {}
         self._messages: dict[int, dict[str, Any]] = {}  # message id -> message object
         self._channel_posts: dict[int, list[dict[str, Any]]] = {}
-        self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
+        self._nonces = NonceLedger()  # enforce_nonce: per author, for a few minutes
         self._modals: dict[str, dict[str, Any]] = {}
         self._last_modal: dict[str, Any] | None = None
         self._sessions: dict[str, _Session] = {}

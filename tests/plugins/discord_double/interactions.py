@@ -39,6 +39,7 @@ class InteractionsMixin:
         *,
         permissions: int | None = None,
         message: dict[str, Any] | None = None,
+        locale: str = "en-US",
     ) -> _Interaction:
         guild = self.get_guild(guild_id)
         channel = self._channel_of(guild, channel_id)  # a thread too
@@ -51,7 +52,11 @@ class InteractionsMixin:
             "application_id": str(self.application_id),
             "type": type_,
             "data": data,
-            "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
+            "guild": {
+                "id": str(guild.id),
+                "locale": guild.locale,
+                "features": list(guild.features),
+            },
             "guild_id": str(guild.id),
             "channel": self._channel_payload(guild, channel, permissions=perms),
             "channel_id": str(channel.id),
@@ -59,7 +64,7 @@ class InteractionsMixin:
             "token": token,
             "version": 1,
             "app_permissions": str(guild.bot_permissions),
-            "locale": "en-US",
+            "locale": locale,  # the member's client language
             "guild_locale": guild.locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
@@ -150,6 +155,10 @@ class InteractionsMixin:
             return bool(value)
         if type_ == _OPTION_NUMBER:
             return float(value)
+        if type_ == _OPTION_ATTACHMENT:  # a dict: id, filename, size, url (served by the test)
+            attachment = {"proxy_url": value["url"], **value, "id": str(value["id"])}
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+            return attachment["id"]
         ident = int(getattr(value, "id", getattr(value, "user_id", value)))
         if type_ == _OPTION_CHANNEL:
             channel = guild.channel(ident)
@@ -188,17 +197,21 @@ class InteractionsMixin:
         name: str,
         options: Mapping[str, Any] | None = None,
         permissions: int | None = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
         """Invoke a synced chat-input command. ``name`` may be "group sub" or "group sub sub".
 
         Option types come from the synced definition; channel, role, user and mentionable
         values (ids or specs) are put into ``data.resolved`` as Discord does.
-        ``permissions`` overrides the member's resolved permissions in the payload.
+        ``permissions`` overrides the member's resolved permissions in the payload;
+        ``locale`` is the member's client language (Interaction.locale).
         """
         data = self._command_data(
             guild_id, name, options or {}, user_id=user_id, permissions=permissions
         )
-        record = self._interaction(2, guild_id, channel_id, user_id, data, permissions=permissions)
+        record = self._interaction(
+            2, guild_id, channel_id, user_id, data, permissions=permissions, locale=locale
+        )
         return await self._send_interaction(record)
 
     async def autocomplete(
@@ -243,6 +256,7 @@ class InteractionsMixin:
         custom_id: str | None = None,
         values: Mapping[str, Any] | None = None,
         permissions: int | None = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
         """Submit a modal the bot showed (type 5 MODAL_SUBMIT).
 
@@ -265,7 +279,9 @@ class InteractionsMixin:
             if values:
                 raise LookupError(f"modal {modal.get('custom_id')!r} has no inputs {list(values)}")
         data = {"custom_id": custom_id or modal["custom_id"], "components": components}
-        record = self._interaction(5, guild_id, channel_id, user_id, data, permissions=permissions)
+        record = self._interaction(
+            5, guild_id, channel_id, user_id, data, permissions=permissions, locale=locale
+        )
         return await self._send_interaction(record)
 
     async def click_button(
@@ -279,6 +295,7 @@ class InteractionsMixin:
         component_type: int = 2,
         values: Sequence[str] | None = None,
         permissions: int | None = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
         """Press a button (or pick ``values`` in a select, ``component_type`` 3) on a message."""
         message = self._messages.get(int(message_id))
@@ -305,7 +322,14 @@ class InteractionsMixin:
         if values is not None:
             data["values"] = list(values)
         record = self._interaction(
-            3, guild_id, channel_id, user_id, data, permissions=permissions, message=message
+            3,
+            guild_id,
+            channel_id,
+            user_id,
+            data,
+            permissions=permissions,
+            message=message,
+            locale=locale,
         )
         return await self._send_interaction(record)
 

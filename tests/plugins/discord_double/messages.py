@@ -141,16 +141,15 @@ class MessagesMixin:
         body = r.json if isinstance(r.json, dict) else {}
         if not (body.get("content") or body.get("embeds") or r.files or body.get("components")):
             return _error(400, "Cannot send an empty message", 50006)
-        # Like Discord: with enforce_nonce, a repeated nonce from the same author returns the
-        # message it already created instead of posting again.
-        nonce_key = (int(channel_id), str(body.get("nonce")))
-        if body.get("enforce_nonce") and body.get("nonce") is not None:
-            earlier = self._nonces.get(nonce_key)
-            if earlier is not None:
-                return _json(earlier)
+        # Like Discord: with enforce_nonce, a nonce the same author used in the past few
+        # minutes (in any channel) returns that message and creates none (nonces.py).
+        author, nonce = str(self.bot_user_id), body.get("nonce")
+        enforced = bool(body.get("enforce_nonce")) and nonce is not None
+        if enforced and (earlier := self._nonces.earlier(author, nonce)) is not None:
+            return _json(earlier)
         message = self._new_message(int(channel_id), body, r.files)
-        if body.get("enforce_nonce") and body.get("nonce") is not None:
-            self._nonces[nonce_key] = message
+        if enforced:
+            self._nonces.remember(author, nonce, message)
         self._channel_posts.setdefault(int(channel_id), []).append(body)
         return _json(message)
 

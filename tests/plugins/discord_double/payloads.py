@@ -217,7 +217,7 @@ class PayloadsMixin:
             "safety_alerts_channel_id": None,
             "vanity_url_code": None,
             "preferred_locale": guild.locale,
-            "features": [],
+            "features": list(guild.features),
             "max_members": 500_000,
             "max_video_channel_users": 25,
             "max_stage_video_channel_users": 50,

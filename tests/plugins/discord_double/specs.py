@@ -103,7 +103,8 @@ class GuildSpec:
     owner_id: int | None = None
     everyone_permissions: int = EVERYONE_PERMISSIONS
     bot_permissions: int = BOT_PERMISSIONS
-    locale: str = "en-US"
+    locale: str = "en-US"  # preferred_locale
+    features: tuple[str, ...] = ()  # e.g. ("COMMUNITY",)
 
     def __post_init__(self) -> None:
         if not self.channels:

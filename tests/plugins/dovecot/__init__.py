@@ -52,4 +52,4 @@ __all__ = [
 ]
 
 # The `dovecot` fixture needs the `idp` fixture; a conftest naming only this plugin gets both.
-pytest_plugins = ["tests.plugins.idp"]
+pytest_plugins = ["tests.plugins.idp", "tests.plugins.smtp_sink"]

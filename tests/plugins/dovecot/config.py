@@ -115,7 +115,7 @@ instance_name = mailsync-test-{server.root.name}
 base_dir = {server.run_dir}
 state_dir = {server.state_dir}
 log_path = {server.log_path}
-protocols = imap pop3
+protocols = imap pop3{" submission" if server.relay_port else ""}
 listen = {", ".join(listen_on)}
 
 default_login_user = {server.login_user}
@@ -228,5 +228,29 @@ service anvil {{
 
 service stats {{
   client_limit = 10000
+}}
+{_submission(server)}"""
+
+
+def _submission(server: Dovecot) -> str:
+    """SMTP submission (plain+STARTTLS and implicit TLS) for the same users and passdbs,
+    relaying to the test's SMTP sink (tests/plugins/smtp_sink.py)."""
+    if not server.relay_port:
+        return ""
+    return f"""
+hostname = localhost
+submission_relay_host = 127.0.0.1
+submission_relay_port = {server.relay_port}
+submission_relay_trusted = yes
+
+service submission-login {{
+  inet_listener submission {{
+    port = {server.submission_port}
+  }}
+  inet_listener submissions {{
+    port = {server.submissions_port}
+    ssl = yes
+  }}
+  chroot =
 }}
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,17 +14,21 @@ from .errors import DovecotError
 from .layouts import LAYOUTS
 from .server import Dovecot
 
+if TYPE_CHECKING:  # the plugin itself is registered by pytest_plugins
+    from tests.plugins.smtp_sink import SmtpSink
+
 
 @pytest.fixture(scope="session")
-def dovecot(idp: IdentityProvider) -> Iterator[Dovecot]:
+def dovecot(idp: IdentityProvider, smtp_sink: SmtpSink) -> Iterator[Dovecot]:
     """A real Dovecot for the whole session (IMAP, IMAPS, POP3, POP3S on loopback).
 
     Users log in with their password, or with XOAUTH2 / OAUTHBEARER and an access token of
-    the `idp` double, which Dovecot asks at every login (its /introspect).
+    the `idp` double, which Dovecot asks at every login (its /introspect). SMTP submission
+    (submission_port, submissions_port) relays what it accepts to the `smtp_sink`.
     """
     problem = None
     try:
-        server = Dovecot(introspection_url=idp.introspection_endpoint)
+        server = Dovecot(introspection_url=idp.introspection_endpoint, relay_port=smtp_sink.port)
     except DovecotError as exc:
         problem = str(exc)
     else:

@@ -52,9 +52,11 @@ class Dovecot(AccountsMixin):
         introspection_url: str | None = None,
         layout: Layout | None = None,
         tls_from: Dovecot | None = None,
+        relay_port: int | None = None,
     ) -> None:
         """`layout` makes it look like a provider (layouts.py); `tls_from` reuses another
-        instance's certificate, so one SSL_CERT_FILE trusts both."""
+        instance's certificate, so one SSL_CERT_FILE trusts both; `relay_port`: SMTP
+        submission, relaying to an SMTP sink there."""
         self.layout = layout
         # Looked up on the package, where tests patch it to fake a missing install.
         from . import _find_binary
@@ -103,6 +105,9 @@ class Dovecot(AccountsMixin):
             directory.chmod(0o755)
 
         self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = _free_ports(4)
+        # SMTP submission, relaying to an SMTP sink on relay_port (only when given one).
+        self.relay_port = relay_port
+        self.submission_port, self.submissions_port = _free_ports(2) if relay_port else (0, 0)
         if tls_from is not None:
             self.ca_file, self.cert_file, self.key_file = (
                 tls_from.ca_file,

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from cogs._errors import MailTree
 from cogs._group import MailGroup
+from mail import limits
 from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
@@ -73,6 +74,7 @@ class MailsyncBot(commands.Bot):
             **client,
         )
         self.settings = settings
+        limits.configure(settings.max_message_mb)  # every mail connection reads up to it
         self.engine = engine
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)

@@ -45,6 +45,9 @@ class BoundedReads:
         self._check()
         if self._budget is not None:
             self._budget.arm(limits.RESPONSE_SECONDS, self._response_bytes())
+            if self._timeout is not None:  # type: ignore[attr-defined]
+                # A read near the last deadline shortened it: writes get the full timeout.
+                limits.apply_timeout(self.sock, self._timeout)  # type: ignore[attr-defined]
         super().send(data)  # type: ignore[misc]
 
     def _response_bytes(self) -> int:

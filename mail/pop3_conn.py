@@ -79,6 +79,10 @@ class _Conn:
         time of `extra_bytes` at the slowest acceptable rate, for a message)."""
         if self._budget is not None:
             self._budget.arm(limits.RESPONSE_SECONDS + limits.literal_seconds(extra_bytes))
+        reader = self._reader
+        if reader is not None and reader.recv_timeout is not None:
+            # A read near the last deadline shortened it: writes get the full timeout.
+            limits.apply_timeout(self.sock, reader.recv_timeout)  # type: ignore[attr-defined]
 
     def _putcmd(self, line: str) -> None:
         self.arm()

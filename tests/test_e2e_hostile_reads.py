@@ -119,3 +119,41 @@ async def test_a_trickling_answer_is_dropped_at_its_deadline(
     assert latency <= HEALTHY_ALERT_BOUND
     assert kind == "limit"
     assert "deadline" in error and f"{limits.RESPONSE_SECONDS:.0f} s" in error
+
+
+async def test_a_status_flood_in_a_sweep_is_cut_off(harness, dovecot, mail_user, hostile_imap):
+    """A parked (not pushed) account whose server floods `* STATUS` lines at the sweep's
+    multiplexed STATUS round: given up within 10 s (the round's own deadline is 20 s),
+    after at most 32 MiB, RSS grows under 64 MiB; its full poll then brings the mail once."""
+    healthy = dovecot.add_user()
+    options = {"host": hostile_imap.host, "port": hostile_imap.port, "folders": "Sent"}
+    fault = UntaggedFlood(line=b'* STATUS "Sent" (MESSAGES 1 UIDNEXT 2)\r\n')
+    async with harness.running():
+        await harness.add_account(mail_user, name="parked", **options)
+        await harness.add_account(healthy, name="healthy")
+        await until(lambda: harness.idle_client(harness.account_id("healthy")), timeout=30)
+        await healthy_alert_seconds(harness, dovecot, healthy, "warming up")
+        check = await harness.command("mail check", {"account": "parked"})  # seen, quota read
+        assert "0 new messages" in await harness.reply_text(check, timeout=60)
+        await harness.settled(1)
+        await asyncio.to_thread(
+            dovecot.append, mail_user, make_message(subject="waiting"), folder="Sent"
+        )
+        hostile_imap.set_fault(fault)
+        assert not harness.watcher.sessions.idling(harness.account_id("parked"))
+        harness.watcher.due_now(harness.account_id("parked"))
+        with PeakRss() as memory:
+            await until(lambda: fault.started is not None, timeout=40)  # the next sweep
+            latency = await healthy_alert_seconds(harness, dovecot, healthy, "healthy meanwhile")
+            await until(lambda: fault.dropped is not None, timeout=40)
+        titles = [p["embeds"][0]["title"] for p in await harness.settled(3, timeout=60)]
+        error = last_error(harness, harness.account_id("parked"))
+    report(
+        "imap-sweep-status-flood", seconds_to_drop=fault.seconds_to_drop,
+        rss_mib=memory.growth / 2**20, healthy_alert_s=latency, pushed_bytes=fault.pushed,
+    )  # fmt: skip
+    assert fault.seconds_to_drop is not None and fault.seconds_to_drop <= 10
+    assert memory.growth <= RSS_BOUND
+    assert latency <= HEALTHY_ALERT_BOUND
+    assert sorted(titles) == ["healthy meanwhile", "waiting", "warming up"]
+    assert error == (None, None)  # the sweep gave the connection up; the full poll was fine

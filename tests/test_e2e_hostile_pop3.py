@@ -21,7 +21,12 @@ from tests.hostile_e2e import (
     report,
 )
 from tests.plugins.dovecot import make_message
-from tests.plugins.hostile.stream_faults import EndlessPop3Message
+from tests.plugins.hostile.stream_faults import (
+    POP3_RETR_ANSWER,
+    EndlessPop3Message,
+    StreamFault,
+    Trickle,
+)
 from tests.plugins.mailsync import until
 from tests.rss import PeakRss
 
@@ -45,7 +50,7 @@ def _on_server(dovecot, user) -> int:
         return len(client.search("ALL"))
 
 
-async def _endless(harness, dovecot, mail_user, proxy, fault: EndlessPop3Message):
+async def _endless(harness, dovecot, mail_user, proxy, fault: StreamFault):
     """Add a POP3 account behind the proxy and a healthy IMAP one, run `fault` on the next
     /mail check; returns (reply, seconds to drop, RSS growth, healthy alert seconds,
     (kind, error)). Checks nothing was stored or deleted, then lifts the fault and checks
@@ -64,8 +69,8 @@ async def _endless(harness, dovecot, mail_user, proxy, fault: EndlessPop3Message
         check = await harness.command("mail check", {"account": "hostile"})
         await until(lambda: fault.started is not None, timeout=30)
         latency = await healthy_alert_seconds(harness, dovecot, healthy, "healthy meanwhile")
-        reply = await harness.reply_text(check, timeout=60)
-        await until(lambda: fault.dropped is not None, timeout=30)
+        reply = await harness.reply_text(check, timeout=150)
+        await until(lambda: fault.dropped is not None, timeout=120)
     error = last_error(harness, hostile_id)
     assert _archived(harness, hostile_id) == 0  # nothing half-stored
     assert await asyncio.to_thread(_on_server, dovecot, mail_user) == 1  # no DELE
@@ -117,6 +122,29 @@ async def test_a_message_past_the_largest_size_is_abandoned(
     assert growth <= RSS_BOUND
     assert latency <= HEALTHY_ALERT_BOUND
     assert kind == "limit" and "more than 4 MiB for message 1 (LIST said 3 MiB)" in error
+
+
+@pytest.mark.timeout(300)
+async def test_a_trickled_message_is_dropped_at_its_deadline(
+    harness, dovecot, mail_user, hostile_pop3
+):
+    """RETR answered one byte every 2 s (the answer would take over 2 minutes; no recv
+    waits past its timeout): dropped within 90 s with the deadline's error, nothing
+    stored or deleted, and a healthy alert arrives within 10 s meanwhile."""
+    fault = Trickle(interval=2.0, trigger=rb"^RETR ", answer=POP3_RETR_ANSWER)
+    async with harness.running():
+        reply, seconds, growth, latency, (kind, error) = await _endless(
+            harness, dovecot, mail_user, hostile_pop3, fault
+        )
+    report(
+        "pop3-trickle", seconds_to_drop=seconds, rss_mib=growth / MiB,
+        healthy_alert_s=latency, pushed_bytes=fault.pushed,
+    )  # fmt: skip
+    assert seconds is not None and seconds <= 90
+    assert fault.pushed < len(POP3_RETR_ANSWER)  # cut off before the answer was complete
+    assert growth <= RSS_BOUND
+    assert latency <= HEALTHY_ALERT_BOUND
+    assert kind == "limit" and "deadline" in error and "deadline" in reply
 
 
 async def test_a_message_listed_over_the_cap_stays_on_the_server_unread(harness, dovecot):

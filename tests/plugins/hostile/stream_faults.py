@@ -24,7 +24,7 @@ class StreamFault(Fault):
     command is not forwarded, and `take_over(link, command)` answers it instead."""
 
     def __init__(self, trigger: bytes) -> None:
-        self.trigger = re.compile(trigger, re.IGNORECASE)
+        self.trigger = re.compile(trigger, re.IGNORECASE | re.MULTILINE)
         self.started: float | None = None  # time.monotonic() when the fault began
         self.dropped: float | None = None  # when the bot's side of that connection closed
         self.pushed = 0  # bytes the fault sent towards the bot
@@ -95,15 +95,24 @@ class HugeLiteral(StreamFault):
 
 class Trickle(StreamFault):
     """Answer the matching command with a real-looking response, one byte every
-    `interval` seconds: each recv gets a byte well within any per-recv timeout."""
+    `interval` seconds: each recv gets a byte well within any per-recv timeout. The
+    default answers an IMAP STATUS; `answer` replaces it (e.g. a POP3 RETR's)."""
 
-    def __init__(self, interval: float = 2.0, trigger: bytes = rb"\bSTATUS\b") -> None:
+    def __init__(
+        self,
+        interval: float = 2.0,
+        trigger: bytes = rb"\bSTATUS\b",
+        answer: bytes | None = None,
+    ) -> None:
         super().__init__(trigger)
         self.interval = interval
+        self.answer = answer
 
     async def take_over(self, link: Link, command: bytes) -> None:
-        answer = b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 1 UNSEEN 1)\r\n'
-        answer += _tag(command) + b" OK done\r\n"
+        answer = self.answer
+        if answer is None:
+            answer = b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 1 UNSEEN 1)\r\n'
+            answer += _tag(command) + b" OK done\r\n"
         for byte in answer:
             if not await self.push(link, bytes([byte])):
                 return
@@ -122,6 +131,9 @@ class UntaggedFlood(StreamFault):
             pass
 
 
+POP3_RETR_ANSWER = b"+OK message follows\r\nSubject: slow\r\n\r\nA body, sent slowly.\r\n.\r\n"
+
+
 class EndlessPop3Message(StreamFault):
     """POP3: answer RETR with +OK and message lines that never reach the "." line.
     With `list_size`, LIST answers claim that size for every message (a server whose
@@ -129,7 +141,6 @@ class EndlessPop3Message(StreamFault):
 
     def __init__(self, list_size: int | None = None, trigger: bytes = rb"^RETR ") -> None:
         super().__init__(trigger)
-        self.trigger = re.compile(trigger, re.IGNORECASE | re.MULTILINE)
         self.list_size = list_size
         self._listing: set[Link] = set()
 

@@ -46,6 +46,9 @@ PIPELINE_WINDOW = 50  # RETR/DELE commands in flight at once when PIPELINING is 
 # 3,000-message download. A crash loses at most one batch's work, never mail.
 BATCH_SIZE = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
+# Up to this many new messages, LIST asks for each (a few bytes each) instead of the whole
+# mailbox's listing, which is as long as UIDL's.
+LIST_EACH_UP_TO = 100
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
 _UIDL_TOKEN = re.compile("[!-~]+")  # printable ASCII, no space
 _UIDL_LINE = re.compile(rf"^([0-9]+) ([!-~]{{1,{_MAX_UIDL}}})\r$", re.MULTILINE | re.ASCII)
@@ -256,17 +259,26 @@ def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
     return parsed.sender, parsed.subject
 
 
-def list_sizes(conn: poplib.POP3) -> dict[int, int]:
-    """LIST: message number -> size in octets as the server announces it. A refused LIST
-    or a malformed line leaves sizes out: such messages are bounded by the largest
-    message only."""
+def list_sizes(conn: poplib.POP3, numbers: Sequence[int] = ()) -> dict[int, int]:
+    """LIST: message number -> size in octets as the server announces it, for `numbers`
+    (one `LIST n` each, pipelined where offered) when there are few, else for all. A
+    refused LIST or a malformed line leaves sizes out: such messages are bounded by the
+    largest message only."""
+    if 0 < len(numbers) <= LIST_EACH_UP_TO:
+        sizes: dict[int, int] = {}
+        commands = [f"LIST {int(n)}" for n in numbers]
+        for _index, response in _exchange(conn, commands, False, conn.caps.pipelining):
+            parts = response.split() if isinstance(response, bytes) else []
+            if len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
+                sizes[int(parts[1])] = int(parts[2])
+        return sizes
     try:
         conn._putcmd("LIST")
         conn._getresp()
     except poplib.error_proto:
         log.info("POP3 %s refused LIST; messages are bounded by the largest size only", conn.host)
         return {}
-    sizes: dict[int, int] = {}
+    sizes = {}
     for line in read_multiline(conn).split(b"\r\n"):
         parts = line.split()
         if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
@@ -307,7 +319,7 @@ def poll(
         current = uidl_map(conn)
         known = known_uidls(list(current))
         wanted = [(n, u) for u, n in current.items() if u not in known]
-        sizes = list_sizes(conn) if wanted else {}
+        sizes = list_sizes(conn, [n for n, _ in wanted]) if wanted else {}
         # A message announced over the largest message is never read: it stays on the
         # server, new, and is neither stored nor deleted (reported in `failed`).
         cap = limits.max_message_bytes()

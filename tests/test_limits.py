@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mail import imap, limits, net
+from mail import imap, limits, net, pop3
 from mail.errors import LimitError
 from mail.imap_bounded import body_fetch
 from mail.pop3_reader import Reader
@@ -216,3 +216,25 @@ def test_imap_body_literal_over_the_small_cap_is_refused_and_the_session_is_dead
     finally:
         imap.close(client)
         net.reset_tls_context()
+
+
+def test_pop3_list_sizes_asked_one_by_one_match_the_whole_listing(
+    dovecot, mail_user, dovecot_ssl_env
+):
+    """`LIST n` for a few new messages gives the sizes the whole LIST gives (the bound of
+    each RETR); a message number the server does not have is left out."""
+    for i in range(3):
+        dovecot.append(mail_user, make_message(subject=f"m{i}", body="x" * (100 * i + 1)))
+    net.reset_tls_context()
+    cfg = ServerConfig(
+        Protocol.POP3, dovecot.host, dovecot.pop3s_port, Security.TLS, mail_user.name,
+        mail_user.password,
+    )  # fmt: skip
+    try:
+        with pop3.session(cfg, allow_private=True) as conn:
+            whole = pop3.list_sizes(conn)
+            each = pop3.list_sizes(conn, [1, 3, 9])
+    finally:
+        net.reset_tls_context()
+    assert sorted(whole) == [1, 2, 3] and len(set(whole.values())) == 3
+    assert each == {1: whole[1], 3: whole[3]}

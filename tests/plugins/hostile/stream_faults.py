@@ -145,14 +145,16 @@ class EndlessPop3Message(StreamFault):
         self._listing: set[Link] = set()
 
     async def from_client(self, link: Link, data: bytes) -> None:
-        if self.list_size is not None and re.match(rb"LIST\r\n", data, re.IGNORECASE):
+        if self.list_size is not None and re.match(rb"LIST( \d+)?\r\n", data, re.IGNORECASE):
             self._listing.add(link)
         await super().from_client(link, data)
 
     async def from_server(self, link: Link, data: bytes) -> None:
         if link in self._listing:  # a LIST answer is short: one chunk from Dovecot
             self._listing.discard(link)
-            data = re.sub(rb"(?m)^(\d+) \d+\r$", rb"\1 %d\r" % self.list_size, data)
+            size = b"%d" % self.list_size
+            data = re.sub(rb"(?m)^(\d+) \d+\r$", rb"\1 " + size + rb"\r", data)  # LIST
+            data = re.sub(rb"(?m)^\+OK (\d+) \d+", rb"+OK \1 " + size, data)  # LIST n
         await super().from_server(link, data)
 
     async def take_over(self, link: Link, command: bytes) -> None:

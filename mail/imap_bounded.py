@@ -37,7 +37,7 @@ class BoundedReads:
     # Raised for a whole-message fetch (see body_fetch); headers and snippets need far less.
     literal_cap: int = limits.SMALL_LITERAL
 
-    def open(self, host: str = "", port: int = 993, timeout: float | None = None) -> None:
+    def open(self, host: str = "", port: int = 143, timeout: float | None = None) -> None:
         super().open(host, port, timeout)  # type: ignore[misc]
         self._budget = limits.Budget(self.host, limits.GREETING_SECONDS)  # type: ignore[attr-defined]
 
@@ -90,10 +90,8 @@ class BoundedReads:
 
     def read(self, size: int) -> bytes:
         self._check()
-        if self._budget is not None:
+        if self._budget is not None:  # open() set it: always, once connected
             self._guard(self._budget.literal, size, self.literal_cap)
-        elif size > self.literal_cap:  # pragma: no cover (open() always sets a budget)
-            raise LimitError(f"`{self.host}` announced a literal over the cap.", bound="literal")  # type: ignore[attr-defined]
         file = self.file  # type: ignore[attr-defined]
         chunks = []
         left = size

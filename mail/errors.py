@@ -65,6 +65,6 @@ class LimitError(MailError):
 
     kind = "limit"
 
-    def __init__(self, message: str, bound: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, bound: str = "", **args: object) -> None:
+        super().__init__(message, **args)
         self.bound = bound

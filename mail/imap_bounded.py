@@ -21,6 +21,7 @@ import contextlib
 import socket
 import time
 
+from i18n import N_
 from mail import limits
 from mail.errors import LimitError
 
@@ -75,9 +76,10 @@ class BoundedReads:
             if total > limits.MAX_LINE:
                 self._trip(
                     LimitError(
-                        f"`{self.host}` sent a line longer than "  # type: ignore[attr-defined]
-                        f"{limits.describe_bytes(limits.MAX_LINE)}; the connection was dropped.",
+                        N_("`{host}` sent a line longer than {size}; the connection was dropped."),
                         bound="line",
+                        host=self.host,  # type: ignore[attr-defined]
+                        size=limits.describe_bytes(limits.MAX_LINE),
                     )
                 )
             parts.append(file.read(take))  # from the buffer: no recv

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 
+from i18n import N_
 from mail.errors import LimitError
 
 MiB = 1024 * 1024
@@ -112,10 +113,13 @@ class Budget:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise LimitError(
-                f"`{self.host}` did not finish its answer within the deadline "
-                f"(a whole response must arrive within {self.seconds:.0f} s); "
-                "the connection was dropped.",
+                N_(
+                    "`{host}` did not finish its answer within the deadline (a whole response "
+                    "must arrive within {seconds} s); the connection was dropped."
+                ),
                 bound="deadline",
+                host=self.host,
+                seconds=f"{self.seconds:.0f}",
             )
         return left if base is None else min(base, left)
 
@@ -129,9 +133,13 @@ class Budget:
             self.untagged += 1
             if self.untagged > MAX_UNTAGGED:
                 raise LimitError(
-                    f"`{self.host}` sent more than {MAX_UNTAGGED:,} untagged responses to "
-                    "one command; the connection was dropped.",
+                    N_(
+                        "`{host}` sent more than {count} untagged responses to one command; "
+                        "the connection was dropped."
+                    ),
                     bound="untagged",
+                    host=self.host,
+                    count=f"{MAX_UNTAGGED:,}",
                 )
         self._count(size)
 
@@ -139,10 +147,14 @@ class Budget:
         """Before a literal is read: refuse it over `cap`, else extend the deadline."""
         if size > cap:
             raise LimitError(
-                f"`{self.host}` announced a {describe_bytes(size)} literal, over the "
-                f"{describe_bytes(cap)} the bot reads there; the connection was dropped "
-                "before reading it.",
+                N_(
+                    "`{host}` announced a {size} literal, over the {cap} the bot reads there; "
+                    "the connection was dropped before reading it."
+                ),
                 bound="literal",
+                host=self.host,
+                size=describe_bytes(size),
+                cap=describe_bytes(cap),
             )
         self._count(size)
         self.deadline += literal_seconds(size)
@@ -151,9 +163,13 @@ class Budget:
         self.bytes += size
         if self.bytes > self.limit:
             raise LimitError(
-                f"`{self.host}` sent more than {describe_bytes(self.limit)} in answer to "
-                "one command; the connection was dropped.",
+                N_(
+                    "`{host}` sent more than {size} in answer to one command; the connection "
+                    "was dropped."
+                ),
                 bound="response-bytes",
+                host=self.host,
+                size=describe_bytes(self.limit),
             )
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from i18n import N_
+from i18n import N_, Msg
 from mail import limits
 from mail.errors import ProtocolError
 from mail.parse import parse_headers
@@ -36,6 +36,7 @@ from mail.pop3_conn import Capabilities as Capabilities
 from mail.pop3_conn import _close as _close
 from mail.pop3_conn import _errors, _quit, _server_said, read_multiline, session
 from mail.pop3_conn import read_capabilities as read_capabilities
+from mail.pop3_reader import ONE_ANSWER
 from mail.store_behind import StoreBehind
 from mail.types import ServerConfig
 
@@ -182,7 +183,7 @@ def _exchange(
             queued.extend(chunk)
             sent = chunk.stop
         index = queued.popleft()
-        limit, what = allowance(index) if allowance else (limits.MAX_RESPONSE_BYTES, "one answer")
+        limit, what = allowance(index) if allowance else (limits.MAX_RESPONSE_BYTES, ONE_ANSWER)
         conn.arm(limit if multiline else 0)  # type: ignore[attr-defined]  (ours have it)
         response: bytes | poplib.error_proto
         try:
@@ -207,11 +208,19 @@ def retrieve(
     commands = [f"RETR {int(n)}" for n in msgnums]
     listed = sizes or {}
 
-    def allowance(index: int) -> tuple[int, str]:
+    def allowance(index: int) -> tuple[int, Msg]:
         number = msgnums[index]
         size = listed.get(number)
-        said = f"LIST said {limits.describe_bytes(size)}" if size is not None else "no LIST size"
-        return limits.pop3_message_allowance(size), f"message {number} ({said})"
+        what = (
+            Msg(
+                N_("message {number} (LIST said {size})"),
+                number=number,
+                size=limits.describe_bytes(size),
+            )
+            if size is not None
+            else Msg(N_("message {number} (no LIST size)"), number=number)
+        )
+        return limits.pop3_message_allowance(size), what
 
     for index, response in _exchange(
         conn, commands, multiline=True, pipelined=pipelined, allowance=allowance

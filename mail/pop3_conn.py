@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from i18n import N_, Msg
 from mail import limits, net, oauth
 from mail.errors import AuthError, MailError, ProtocolError, TLSError
-from mail.pop3_reader import Reader
+from mail.pop3_reader import ONE_ANSWER, Reader
 from mail.types import Security, ServerConfig
 
 # The logger keeps the name it had before this module was split out of mail/pop3.py.
@@ -120,7 +120,7 @@ class _Conn:
 
 
 def read_multiline(
-    conn: poplib.POP3, limit: int = limits.MAX_RESPONSE_BYTES, what: str = "one answer"
+    conn: poplib.POP3, limit: int = limits.MAX_RESPONSE_BYTES, what: Msg = ONE_ANSWER
 ) -> bytes:
     """The body of a multi-line response whose +OK line has been read (see Reader.body):
     dot-unstuffed, CRLF line ends; what follows it stays buffered. Past `limit` bytes it

@@ -13,10 +13,11 @@ import re
 import socket
 import time
 
-from i18n import N_
+from i18n import N_, Msg
 from mail import limits
 from mail.errors import ConnectError, LimitError, ProtocolError
 
+ONE_ANSWER = Msg(N_("one answer"))  # what a reply is called in a "too long" error
 _READ = 256 * 1024  # bytes asked of the socket per read (a TLS read returns one record)
 _MIN_ROOM = 64 * 1024  # below this much free space, make room before reading
 # The end of a multi-line response: a line holding only "." (CRLF, or a bare LF as poplib
@@ -126,7 +127,7 @@ class Reader:
         self.start += 3
         return True
 
-    def body(self, limit: int = limits.MAX_RESPONSE_BYTES, what: str = "one answer") -> bytes:
+    def body(self, limit: int = limits.MAX_RESPONSE_BYTES, what: Msg = ONE_ANSWER) -> bytes:
         """The body of a multi-line response whose status line was read: up to the "."
         line, dot-unstuffed, every line ending in CRLF (bare LF endings become CRLF), the
         same bytes as poplib's lines joined with CRLF. Reads exactly this response: what
@@ -188,9 +189,11 @@ class Reader:
             body = _BARE_LF.sub(b"\r\n", body)
         return body
 
-    def _too_long(self, limit: int, what: str) -> LimitError:
+    def _too_long(self, limit: int, what: Msg) -> LimitError:
         return LimitError(
-            f"`{self.host}` sent more than {limits.describe_bytes(limit)} for {what}; "
-            "the connection was dropped.",
+            N_("`{host}` sent more than {size} for {what}; the connection was dropped."),
             bound="message",
+            host=self.host,
+            size=limits.describe_bytes(limit),
+            what=what,
         )

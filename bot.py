@@ -24,6 +24,7 @@ import logs
 from cogs._errors import MailTree
 from cogs._group import MailGroup
 from cogs._lang import CatalogTranslator, GuildLanguages
+from mail import limits
 from settings import ConfigError, Settings
 from storage import outbox
 from storage.crypto import SecretBox, SecretKeyError
@@ -72,6 +73,7 @@ class MailsyncBot(commands.Bot):
             **client,
         )
         self.settings = settings
+        limits.configure(settings.max_message_mb)  # every mail connection reads up to it
         self.engine = engine
         self.secrets = secrets
         self.scheduler = AsyncIOScheduler(timezone=UTC)

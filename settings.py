@@ -8,9 +8,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mail import oauth, oauth_providers
+from mail import limits, oauth, oauth_providers
 from storage.shards import ALL_SHARDS, ShardSet
 from watch import digest_clock
+
+# A message is read into memory whole: past this a typo (MB for KB) would let one
+# server's message take gigabytes.
+MAX_MESSAGE_MB_CEILING = 1024
 
 
 class ConfigError(Exception):
@@ -47,6 +51,8 @@ class Settings:
     # MAILSYNC_SYNC_COMMANDS: push the command tree at every start (on) or only on
     # `mailsync sync-commands` (off).
     sync_commands: bool = True
+    # The largest message the bot reads (a POP3 download); bigger ones stay on the server.
+    max_message_mb: int = limits.DEFAULT_MAX_MESSAGE_MB
 
     @property
     def callback_url(self) -> str:
@@ -121,6 +127,16 @@ class Settings:
                 "processes cannot share a SQLite store: use PostgreSQL (DATABASE_URL) or "
                 "run every shard in this process."
             )
+        raw_max_message = (env.get("MAILSYNC_MAX_MESSAGE_MB") or "").strip()
+        try:
+            max_message_mb = int(raw_max_message or limits.DEFAULT_MAX_MESSAGE_MB)
+        except ValueError:
+            max_message_mb = 0
+        if not 1 <= max_message_mb <= MAX_MESSAGE_MB_CEILING:
+            raise ConfigError(
+                f"MAILSYNC_MAX_MESSAGE_MB must be a whole number of MB from 1 to "
+                f"{MAX_MESSAGE_MB_CEILING}."
+            )
         level = (env.get("LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigError(f"LOG_LEVEL {level!r} is not a logging level (try INFO or DEBUG).")
@@ -151,4 +167,5 @@ class Settings:
             shards=shards,
             log_format=log_format,
             sync_commands=sync == "on",
+            max_message_mb=max_message_mb,
         )

@@ -118,7 +118,7 @@ def alert_view(account: Account, live: LiveAlert, t: Translator = ENGLISH) -> ui
         view.add_item(ActionButton.made(action_id, t))
     view.stop()  # nothing to keep in memory: the DynamicItem template handles presses
     replies = account.replies and bool(account.smtp_host)  # Reply stays beside them
-    return with_buttons(view, {"reply": replies}, live.outbox_id)
+    return with_buttons(view, {"reply": replies}, live.outbox_id, t)
 
 
 async def view_of_post(bot: MailsyncBot, outbox_id: int) -> ui.View | None:

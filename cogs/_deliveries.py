@@ -16,7 +16,7 @@ import discord
 from cogs._alert_buttons import alert_embed, alert_view, view_of_post
 from cogs._reply_buttons import with_buttons
 from cogs._threads import Threads
-from i18n import translator
+from i18n import ENGLISH, translator
 from storage import boards, live_alerts, outbox, thread_links
 from storage.models import OutboxAlert
 
@@ -76,7 +76,9 @@ class Post:
         if payload.get("actions"):  # a live alert's buttons, in a thread or a post too
             message["view"] = await view_of_post(bot, row.id)  # type: ignore[arg-type]
         if payload.get("view"):  # Reply / Reply all, or Resend / Discard (SPEC section 13)
-            message["view"] = with_buttons(message.get("view"), payload["view"], row.id)  # type: ignore[arg-type]
+            guild = getattr(channel, "guild", None)  # labels in the guild's language now
+            t = translator(bot.languages(guild.id)) if guild is not None else ENGLISH
+            message["view"] = with_buttons(message.get("view"), payload["view"], row.id, t)  # type: ignore[arg-type]
         if "thread" in payload or isinstance(channel, discord.ForumChannel):
             return await self.threads.send(bot, channel, row, payload, message, pace)
         sent = await channel.send(**message)

@@ -1,7 +1,8 @@
 """The reply modal (SPEC section 13): inputs labelled exactly To, Cc, Subject, Message,
 prefilled from the mail replied to (To from Reply-To, else From; Cc for Reply all: the
 original To and Cc without the account's own address; Subject `Re: ...` once). Members
-may edit To and Cc; everything is checked again on submit (mail/compose.py)."""
+may edit To and Cc; everything is checked again on submit (mail/compose.py). Title and
+labels are in the member's language; the English msgids are the spec's labels."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from i18n import N_, Translator
 from mail import compose
 
 if TYPE_CHECKING:
     from cogs.replies import Replies
 
-REPLY_TITLE = "Reply"
-REPLY_ALL_TITLE = "Reply all"
-NEW_TITLE = "New message"
+REPLY_TITLE = N_("Reply")
+REPLY_ALL_TITLE = N_("Reply all")
+NEW_TITLE = N_("New message")
 
 
 @dataclass(frozen=True)
@@ -65,31 +67,47 @@ def context_of(
     )
 
 
-class ReplyModal(discord.ui.Modal):
-    to: discord.ui.TextInput = discord.ui.TextInput(
-        label="To", custom_id="to", max_length=1000, required=True
-    )
-    cc: discord.ui.TextInput = discord.ui.TextInput(
-        label="Cc", custom_id="cc", max_length=1000, required=False
-    )
-    subject: discord.ui.TextInput = discord.ui.TextInput(
-        label="Subject", custom_id="subject", max_length=compose.MAX_SUBJECT, required=True
-    )
-    message: discord.ui.TextInput = discord.ui.TextInput(
-        label="Message",
-        custom_id="message",
-        style=discord.TextStyle.paragraph,
-        max_length=compose.MAX_BODY,
-        required=True,
-    )
+# The spec's labels: an English client shows exactly these; the catalogs translate them.
+TO_LABEL, CC_LABEL, SUBJECT_LABEL, MESSAGE_LABEL = N_("To"), N_("Cc"), N_("Subject"), N_("Message")
 
-    def __init__(self, cog: Replies, context: ReplyContext, title: str) -> None:
-        super().__init__(title=title, timeout=1800)
+
+class ReplyModal(discord.ui.Modal):
+    def __init__(self, cog: Replies, context: ReplyContext, title: str, t: Translator) -> None:
+        """`title`: a msgid above; `t`: the member's language."""
+        super().__init__(title=t(title), timeout=1800)
         self.cog = cog
         self.context = context
-        self.to.default = context.to[:1000] or None
-        self.cc.default = context.cc[:1000] or None
-        self.subject.default = context.subject[: compose.MAX_SUBJECT] or None
+        # Built here, not as class items: the labels are in the member's language.
+        self.to = discord.ui.TextInput(
+            label=t(TO_LABEL),
+            custom_id="to",
+            max_length=1000,
+            required=True,
+            default=context.to[:1000] or None,
+        )
+        self.cc = discord.ui.TextInput(
+            label=t(CC_LABEL),
+            custom_id="cc",
+            max_length=1000,
+            required=False,
+            default=context.cc[:1000] or None,
+        )
+        self.subject = discord.ui.TextInput(
+            label=t(SUBJECT_LABEL),
+            custom_id="subject",
+            max_length=compose.MAX_SUBJECT,
+            required=True,
+            default=context.subject[: compose.MAX_SUBJECT] or None,
+        )
+        self.message = discord.ui.TextInput(
+            label=t(MESSAGE_LABEL),
+            custom_id="message",
+            style=discord.TextStyle.paragraph,
+            max_length=compose.MAX_BODY,
+            required=True,
+        )
+        for item in (self.to, self.cc, self.subject, self.message):
+            self.add_item(item)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -1,7 +1,9 @@
 """Answering mail from Discord (SPEC section 13): /mail smtp, /mail compose, /mail reply,
 the Reply / Reply all buttons and their modal, and Resend / Discard on the notice of a
 send whose outcome is unknown. The message is stored before SMTP starts and sent by the
-engine step watch/replies.py; this cog checks who may send and what they typed."""
+engine step watch/replies.py; this cog checks who may send and what they typed. Answers
+and errors are in the member's language; what is posted or edited in a channel (the
+alert's "Replied by" line, a notice's Resend / Discard outcome) in the guild's."""
 
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from cogs._autocomplete import account_autocomplete, find_account
 from cogs._errors import UserError, reply_ephemeral
 from cogs._group import MailCommandsCog, guild_id_of
+from cogs._lang import member_t
 from cogs._reply_buttons import ReplyButton
 from cogs._reply_modal import NEW_TITLE, REPLY_ALL_TITLE, REPLY_TITLE, ReplyContext, ReplyModal
 from cogs._reply_modal import context_of as reply_context
 from cogs._smtp_setup import REMOVE_CHANGES, REMOVED, smtp_changes
+from i18n import ENGLISH, N_, Msg, Translator, translator
 from mail import compose
 from storage import outgoing, reply_sources, repo
 from storage.models import Account, OutgoingMail
@@ -33,31 +38,37 @@ log = logging.getLogger(__name__)
 MAX_FILES = 3
 MAX_FILE_BYTES = 10 * 1024 * 1024
 READ_TIMEOUT = 60.0  # seconds to fetch one attachment from Discord's CDN
-NOTHING_SENT = "Nothing was sent."
-NO_RIGHTS = "Only members with **Manage Server**{role} may send mail from `{name}`."
-REPLIES_OFF = "Replies are off for `{name}` (`/mail edit replies:on`)."
-NO_SMTP = "`{name}` has no outgoing server (`/mail smtp`)."
-GONE = "The mail account of this alert no longer exists here."
-NO_SOURCE = (
+# Whole sentences (the catalogs translate each one); "Nothing was sent." ends every refusal.
+NO_RIGHTS = N_("Only members with **Manage Server** may send mail from `{name}`. Nothing was sent.")
+NO_RIGHTS_ROLE = N_(
+    "Only members with **Manage Server** or the {role} role may send mail from `{name}`. "
+    "Nothing was sent."
+)
+REPLIES_OFF = N_("Replies are off for `{name}` (`/mail edit replies:on`). Nothing was sent.")
+NO_SMTP = N_("`{name}` has no outgoing server (`/mail smtp`). Nothing was sent.")
+GONE = N_("The mail account of this alert no longer exists here.")
+NO_SOURCE = N_(
     "This alert's reply details are no longer kept (alerts older than 7 days cannot be "
     "answered from Discord)."
 )
-NOT_A_THREAD = (
+NOT_A_THREAD = N_(
     "Use `/mail reply` inside a conversation's thread (or forum post) of an account with "
     "threads on; its newest mail is the one answered."
 )
-CAPPED = (
+CAPPED = N_(
     "`{name}` already sent {cap} messages in the last hour, the limit "
-    "(MAILSYNC_MAX_SENDS_PER_HOUR). The next one can go <t:{at}:R>. " + NOTHING_SENT
+    "(MAILSYNC_MAX_SENDS_PER_HOUR). The next one can go {at}. Nothing was sent."
 )
-QUEUED = "Sending to {to}. The conversation shows it once the server has taken it."
-FILE_LARGE = "`{file}` is larger than 10 MB. " + NOTHING_SENT
-EMPTY = "The message is empty. " + NOTHING_SENT
-NOT_YOURS = "Only the member who sent it, or Manage Server, may resend or discard it."
-RESENT = "Resent by <@{who}>: sent once more."
-DISCARDED = "Discarded by <@{who}>: not sent again."
-SETTLED = "This message was already resent or discarded."
-REPLIED = "Replied by <@{who}>"
+BAD_INPUT = N_("{error} Nothing was sent.")
+QUEUED = N_("Sending to {to}. The conversation shows it once the server has taken it.")
+FILE_LARGE = N_("`{file}` is larger than 10 MB. Nothing was sent.")
+EMPTY = N_("The message is empty. Nothing was sent.")
+NOT_YOURS = N_("Only the member who sent it, or Manage Server, may resend or discard it.")
+RESENT = N_("Resent by {member}: sent once more.")
+DISCARDED = N_("Discarded by {member}: not sent again.")
+SETTLED = N_("This message was already resent or discarded.")
+REPLIED_FIELD = N_("Reply sent")  # the alert's field heading (the noun; "Reply" is the verb)
+REPLIED = N_("Replied by {member}")
 
 
 class Replies(MailCommandsCog):
@@ -70,6 +81,7 @@ class Replies(MailCommandsCog):
             self.bot.settings.allow_private_hosts,
             on_queued=lambda: self.alerts.sender.poke(),
             on_sent=self._mark_alert,
+            language=self._guild_t,  # its notices are channel posts
         )
         self.sender.start()
 
@@ -80,15 +92,17 @@ class Replies(MailCommandsCog):
 
     # ---------------------------------------------------------------- commands
 
-    @app_commands.command(name="smtp", description="Set the outgoing (SMTP) server for replies")
+    @app_commands.command(
+        name="smtp", description=locale_str("Set the outgoing (SMTP) server for replies")
+    )
     @app_commands.describe(
-        account="the account that sends",
-        host="SMTP host (known providers: filled in)",
-        port="465 for tls, 587 for starttls",
-        security="tls (port 465) or starttls (587)",
-        sent_copy="auto (skip where the provider files it itself), on or off",
-        from_address="the address replies come from (default: the user name)",
-        remove="true: turn sending off for this account",
+        account=locale_str("the account that sends"),
+        host=locale_str("SMTP host (known providers: filled in)"),
+        port=locale_str("465 for tls, 587 for starttls"),
+        security=locale_str("tls (port 465) or starttls (587)"),
+        sent_copy=locale_str("auto (skip where the provider files it itself), on or off"),
+        from_address=locale_str("the address replies come from (default: the user name)"),
+        remove=locale_str("true: turn sending off for this account"),
     )
     @app_commands.autocomplete(account=account_autocomplete)
     async def smtp(
@@ -105,29 +119,34 @@ class Replies(MailCommandsCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await find_account(self.bot, interaction, account)
         if remove:
-            changes, said = dict(REMOVE_CHANGES), REMOVED.format(name=found.name)
+            changes, said = dict(REMOVE_CHANGES), Msg(REMOVED, name=found.name)
         else:
             changes, said = await smtp_changes(
                 self.bot, found, host, port, security, sent_copy, from_address
             )
         if await asyncio.to_thread(repo.update_account, self.bot.engine, found.id, changes) is None:
-            raise UserError("That account was removed meanwhile; nothing was changed.")
-        await interaction.followup.send(said, ephemeral=True)
+            raise UserError(N_("That account was removed meanwhile; nothing was changed."))
+        await interaction.followup.send(said.render(member_t(interaction)), ephemeral=True)
 
-    @app_commands.command(name="compose", description="Write a new message from an account")
-    @app_commands.describe(account="the account that sends")
+    @app_commands.command(
+        name="compose", description=locale_str("Write a new message from an account")
+    )
+    @app_commands.describe(account=locale_str("the account that sends"))
     @app_commands.autocomplete(account=account_autocomplete)
     async def compose_(self, interaction: discord.Interaction, account: str) -> None:
         found = await find_account(self.bot, interaction, account)
         self._may_send(interaction, found)
         context = ReplyContext(account_id=found.id)  # type: ignore[arg-type]
-        await interaction.response.send_modal(ReplyModal(self, context, NEW_TITLE))
+        t = member_t(interaction)
+        await interaction.response.send_modal(ReplyModal(self, context, NEW_TITLE, t))
 
-    @app_commands.command(name="reply", description="Reply to this conversation's newest mail")
+    @app_commands.command(
+        name="reply", description=locale_str("Reply to this conversation's newest mail")
+    )
     @app_commands.describe(
-        attachment1="a file to attach (up to 10 MB)",
-        attachment2="another file",
-        attachment3="another file",
+        attachment1=locale_str("a file to attach (up to 10 MB)"),
+        attachment2=locale_str("another file"),
+        attachment3=locale_str("another file"),
     )
     async def reply(
         self,
@@ -150,12 +169,11 @@ class Replies(MailCommandsCog):
         files = tuple(a for a in (attachment1, attachment2, attachment3) if a is not None)
         for file in files:
             if file.size > MAX_FILE_BYTES:
-                raise UserError(
-                    FILE_LARGE.format(file=discord.utils.escape_markdown(file.filename))
-                )
+                raise UserError(FILE_LARGE, file=discord.utils.escape_markdown(file.filename))
         context = reply_context(account_id, account.smtp_from, reply, everyone=False)
         context = _with(context, attachments=files)
-        await interaction.response.send_modal(ReplyModal(self, context, REPLY_TITLE))
+        t = member_t(interaction)
+        await interaction.response.send_modal(ReplyModal(self, context, REPLY_TITLE, t))
 
     # ---------------------------------------------------------------- buttons
 
@@ -166,7 +184,8 @@ class Replies(MailCommandsCog):
             else:
                 await self._outcome_pressed(interaction, op, row_id)
         except UserError as exc:
-            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {exc}")
+            text = exc.render(member_t(interaction))
+            await reply_ephemeral(interaction, f"\N{WARNING SIGN} {text}")
 
     async def _reply_pressed(
         self, interaction: discord.Interaction, outbox_id: int, everyone: bool
@@ -187,7 +206,8 @@ class Replies(MailCommandsCog):
             alert_message_id=message.id if message else None,
         )
         title = REPLY_ALL_TITLE if everyone else REPLY_TITLE
-        await interaction.response.send_modal(ReplyModal(self, context, title))
+        t = member_t(interaction)
+        await interaction.response.send_modal(ReplyModal(self, context, title, t))
 
     async def _outcome_pressed(
         self, interaction: discord.Interaction, op: str, row_id: int
@@ -202,7 +222,11 @@ class Replies(MailCommandsCog):
         if not await asyncio.to_thread(change, self.bot.engine, row_id):
             raise UserError(SETTLED)
         log.info("outgoing %s: %s by a member", row_id, op)
-        said = (RESENT if op == "resend" else DISCARDED).format(who=interaction.user.id)
+        # The notice is a channel post: its outcome line is in the guild's language.
+        t = self._guild_t(account.guild_id)
+        member = f"<@{interaction.user.id}>"
+        done = RESENT if op == "resend" else DISCARDED
+        said = t(done, member=member)
         await interaction.response.edit_message(
             content=said, view=None, allowed_mentions=discord.AllowedMentions.none()
         )
@@ -211,19 +235,23 @@ class Replies(MailCommandsCog):
 
     # ---------------------------------------------------------------- sending
 
+    def _guild_t(self, guild_id: int) -> Translator:
+        return translator(self.bot.languages(guild_id))
+
     def _may_send(self, interaction: discord.Interaction, account: Account) -> None:
         name = discord.utils.escape_markdown(account.name)
         if not account.smtp_host:
-            raise UserError(NO_SMTP.format(name=name) + " " + NOTHING_SENT)
+            raise UserError(NO_SMTP, name=name)
         if not account.replies:
-            raise UserError(REPLIES_OFF.format(name=name) + " " + NOTHING_SENT)
+            raise UserError(REPLIES_OFF, name=name)
         if interaction.permissions.manage_guild:
             return
         member, role = interaction.user, account.reply_role_id
         if role and isinstance(member, discord.Member) and member.get_role(role) is not None:
             return
-        said_role = f" or the <@&{role}> role" if role else ""
-        raise UserError(NO_RIGHTS.format(role=said_role, name=name) + " " + NOTHING_SENT)
+        if role:
+            raise UserError(NO_RIGHTS_ROLE, role=f"<@&{role}>", name=name)
+        raise UserError(NO_RIGHTS, name=name)
 
     async def submitted(
         self,
@@ -242,7 +270,7 @@ class Replies(MailCommandsCog):
             to_list, cc_list = compose.recipients(to, cc)
             subject = compose.subject(subject)
         except compose.ComposeError as exc:
-            raise UserError(f"{exc} {NOTHING_SENT}") from exc
+            raise UserError(BAD_INPUT, error=exc) from exc
         if not body.strip():
             raise UserError(EMPTY)
         files = [await _read(a) for a in context.attachments]
@@ -282,20 +310,24 @@ class Replies(MailCommandsCog):
             await asyncio.to_thread(outgoing.queue, self.bot.engine, row, cap)
         except outgoing.SendCapError as exc:
             name = discord.utils.escape_markdown(account.name)
-            at = int(exc.next_at.timestamp())
-            raise UserError(CAPPED.format(name=name, cap=exc.cap, at=at)) from exc
+            at = f"<t:{int(exc.next_at.timestamp())}:R>"
+            raise UserError(CAPPED, name=name, cap=exc.cap, at=at) from exc
         self.sender.poke()
         said = ", ".join(f"`{a}`" for a in draft.recipients)
-        await interaction.followup.send(QUEUED.format(to=said), ephemeral=True)
+        t = member_t(interaction)
+        await interaction.followup.send(t(QUEUED, to=said), ephemeral=True)
 
     async def _mark_alert(self, row: OutgoingMail) -> None:
         """The alert replied to shows "Replied by @member" (a mention in an embed never
-        pings; allowed mentions stay none)."""
+        pings; allowed mentions stay none), in the guild's language when it is added."""
         if not row.alert_channel_id or not row.alert_message_id:
             return
-        line = REPLIED.format(who=row.sent_by)
+        account = await asyncio.to_thread(repo.get_account, self.bot.engine, row.account_id)
+        t = self._guild_t(account.guild_id) if account is not None else ENGLISH
+        member = f"<@{row.sent_by}>"
+        heading, line = t(REPLIED_FIELD), t(REPLIED, member=member)
         await asyncio.to_thread(
-            reply_sources.mark_replied, self.bot.engine, row.alert_message_id, "Reply", line
+            reply_sources.mark_replied, self.bot.engine, row.alert_message_id, heading, line
         )
         channel = self.bot.get_channel(row.alert_channel_id)
         if channel is None:
@@ -306,7 +338,7 @@ class Replies(MailCommandsCog):
         embed = message.embeds[0]
         if any(f.value == line for f in embed.fields):
             return
-        embed.add_field(name="Reply", value=line, inline=False)
+        embed.add_field(name=heading, value=line, inline=False)
         await message.edit(embed=embed, allowed_mentions=discord.AllowedMentions.none())
 
 
@@ -316,11 +348,11 @@ def _with(context: ReplyContext, **changes: object) -> ReplyContext:
 
 async def _read(file: discord.Attachment) -> compose.Attachment:
     if file.size > MAX_FILE_BYTES:
-        raise UserError(FILE_LARGE.format(file=discord.utils.escape_markdown(file.filename)))
+        raise UserError(FILE_LARGE, file=discord.utils.escape_markdown(file.filename))
     async with asyncio.timeout(READ_TIMEOUT):
         data = await file.read()
     if len(data) > MAX_FILE_BYTES:
-        raise UserError(FILE_LARGE.format(file=discord.utils.escape_markdown(file.filename)))
+        raise UserError(FILE_LARGE, file=discord.utils.escape_markdown(file.filename))
     return compose.Attachment(file.filename, file.content_type or "application/octet-stream", data)
 
 

@@ -1,6 +1,6 @@
 """Outgoing messages, pure (no sockets): checking what members typed (addresses, subject,
 no CR/LF anywhere a header is made from) and building the MIME message with its threading
-headers. Every refusal is a ComposeError whose text a member reads."""
+headers. Every refusal is a ComposeError whose text a member reads, in their language."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
+
+from i18n import N_, Msg, MsgError
 
 MAX_RECIPIENTS = 20
 MAX_SUBJECT = 300
@@ -27,29 +29,41 @@ _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 _LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85]")
 
 
-class ComposeError(ValueError):
-    """What a member typed cannot be sent; str() says why."""
+# The modal's field names (cogs/_reply_modal.py labels its inputs with the same msgids).
+TO, CC, SUBJECT = Msg(N_("To")), Msg(N_("Cc")), Msg(N_("Subject"))
 
 
-def no_line_breaks(name: str, value: str) -> str:
-    """`value` for a header: CR, LF (and other line breaks) are refused, never stripped."""
+class ComposeError(MsgError):
+    """What a member typed cannot be sent; str() says why in English, render(t) in the
+    member's language."""
+
+
+def no_line_breaks(field: Msg | str, value: str) -> str:
+    """`value` for a header: CR, LF (and other line breaks) are refused, never stripped.
+    `field` names where it was typed: a Msg (To, Cc, Subject) or an option in backticks."""
     if _LINE_BREAKS.search(value):
-        raise ComposeError(f"{name} must be one line: line breaks are not allowed there.")
+        raise ComposeError(
+            N_("{field} must be one line: line breaks are not allowed there."), field=field
+        )
     return value.strip()
 
 
-def address(text: str, what: str = "address") -> str:
-    """One bare address, checked."""
-    candidate = no_line_breaks(what, text)
+def address(text: str, field: Msg | str) -> str:
+    """One bare address, checked; `field` as for no_line_breaks."""
+    candidate = no_line_breaks(field, text)
     if len(candidate) > 254 or not ADDRESS.fullmatch(candidate):
-        raise ComposeError(f"`{candidate[:80]}` is not a valid {what} (name@example.com).")
+        raise ComposeError(
+            N_("`{address}` is not a valid address in {field} (name@example.com)."),
+            address=candidate[:80],
+            field=field,
+        )
     return candidate
 
 
-def address_list(name: str, text: str) -> list[str]:
+def address_list(field: Msg, text: str) -> list[str]:
     """The addresses of a To or Cc field: separated by commas, semicolons or spaces, each
     bare or as `Name <address>` (the name is dropped); each once, in order."""
-    text = no_line_breaks(name, text)
+    text = no_line_breaks(field, text)
     found: list[str] = []
     for part in re.split(r"[,;]", text):
         part = part.strip()
@@ -57,25 +71,30 @@ def address_list(name: str, text: str) -> list[str]:
             continue
         bracketed = re.fullmatch(r"[^<>]*<([^<>]+)>", part)
         words = [bracketed[1]] if bracketed else part.split()
-        found.extend(address(w, f"address in {name}") for w in words)
+        found.extend(address(w, field) for w in words)
     return list(dict.fromkeys(a.lower() for a in found))
 
 
 def recipients(to: str, cc: str) -> tuple[list[str], list[str]]:
     """To and Cc checked: at least one To, at most MAX_RECIPIENTS in all, none twice."""
-    to_list = address_list("To", to)
-    cc_list = [a for a in address_list("Cc", cc) if a not in to_list]
+    to_list = address_list(TO, to)
+    cc_list = [a for a in address_list(CC, cc) if a not in to_list]
     if not to_list:
-        raise ComposeError("To needs at least one address.")
+        raise ComposeError(N_("{to} needs at least one address."), to=TO)
     if len(to_list) + len(cc_list) > MAX_RECIPIENTS:
-        raise ComposeError(f"At most {MAX_RECIPIENTS} addresses in To and Cc together.")
+        raise ComposeError(
+            N_("At most {max} addresses in {to} and {cc} together."),
+            max=MAX_RECIPIENTS,
+            to=TO,
+            cc=CC,
+        )
     return to_list, cc_list
 
 
 def subject(text: str) -> str:
-    cleaned = no_line_breaks("Subject", text)
+    cleaned = no_line_breaks(SUBJECT, text)
     if len(cleaned) > MAX_SUBJECT:
-        raise ComposeError(f"The subject is longer than {MAX_SUBJECT} characters.")
+        raise ComposeError(N_("The subject is longer than {max} characters."), max=MAX_SUBJECT)
     return cleaned
 
 

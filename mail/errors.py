@@ -55,3 +55,16 @@ class FolderError(MailError):
 
 class ProtocolError(MailError):
     kind = "protocol"
+
+
+class LimitError(MailError):
+    """The server went past a bound (mail/limits.py): a literal, line or response too
+    large, too many untagged responses, or a deadline. The connection was dropped. Not a
+    ConnectError: a reused session is not retried at once on a fresh one (the server would
+    do it again); the account's failure backoff applies. `bound` names which one."""
+
+    kind = "limit"
+
+    def __init__(self, message: str, /, bound: str = "", **args: object) -> None:
+        super().__init__(message, **args)
+        self.bound = bound

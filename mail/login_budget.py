@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from i18n import N_
 from mail.errors import ConnectError
 
 DEFAULT_LOGINS = 10
@@ -22,8 +23,8 @@ DEFAULT_WINDOW_SECONDS = 300.0
 class LoginLimitError(ConnectError):
     kind = "login-limit"
 
-    def __init__(self, message: str, wait_seconds: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, wait_seconds: float, **args: object) -> None:
+        super().__init__(message, **args)
         self.wait_seconds = wait_seconds
 
 
@@ -50,10 +51,15 @@ class LoginBudget:
             if len(times) >= self.logins:
                 wait = times[0] + self.window_seconds - now
                 raise LoginLimitError(
-                    f"`{host}` keeps ending the session after login: {len(times)} logins in "
-                    f"the last {self.window_seconds / 60:g} minutes, the most allowed; the "
-                    f"next one waits {wait:.0f} s.",
-                    wait,
+                    N_(
+                        "`{host}` keeps ending the session after login: {count} logins in the "
+                        "last {minutes} minutes, the most allowed; the next one waits {wait} s."
+                    ),
+                    wait_seconds=wait,
+                    host=host,
+                    count=len(times),
+                    minutes=f"{self.window_seconds / 60:g}",
+                    wait=f"{wait:.0f}",
                 )
             times.append(now)
 

@@ -10,6 +10,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from imapclient import IMAPClient
@@ -18,6 +19,7 @@ from imapclient import tls as _imapclient_tls
 from imapclient.imapclient import IMAPlibLoggerAdapter
 
 from i18n import N_, Msg
+from mail import limits
 from mail.errors import (
     ConnectError,
     DNSError,
@@ -27,6 +29,7 @@ from mail.errors import (
     RefusedError,
     TLSError,
 )
+from mail.imap_bounded import BoundedReads
 
 _context_lock = threading.Lock()
 _context: ssl.SSLContext | None = None
@@ -125,12 +128,31 @@ def check_host(host: str, port: int, allow_private: bool) -> list[str]:
     return addresses
 
 
+def connect_deadline() -> float:
+    """When a connection begun now must be up (TCP and TLS), as time.monotonic()."""
+    return time.monotonic() + limits.CONNECT_SECONDS
+
+
+def time_left(deadline: float, timeout: float | None, host: str = "") -> float:
+    """The timeout for the next step of connecting: never past `deadline`."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"connecting to {host or 'the host'} took too long")
+    return left if timeout is None else min(timeout, left)
+
+
 def connect_checked(
-    addresses: Sequence[str], port: int, timeout: float | None, host: str = ""
+    addresses: Sequence[str],
+    port: int,
+    timeout: float | None,
+    host: str = "",
+    deadline: float | None = None,
 ) -> socket.socket:
     """A TCP connection to the first of `addresses` that answers. They are numeric (from
-    `check_host`), so no name is looked up again here."""
+    `check_host`), so no name is looked up again here. All of them together get until
+    `deadline` (default: CONNECT_SECONDS from now), each at most `timeout`."""
     error: OSError | None = None
+    deadline = connect_deadline() if deadline is None else deadline
     for address in addresses:
         try:
             infos = socket.getaddrinfo(
@@ -142,9 +164,9 @@ def connect_checked(
         family, kind, proto, _, sockaddr = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
-            if timeout is not None:
-                sock.settimeout(timeout)
+            sock.settimeout(time_left(deadline, timeout, host))
             sock.connect(sockaddr)
+            sock.settimeout(timeout)
         except OSError as exc:
             sock.close()
             error = exc
@@ -153,9 +175,10 @@ def connect_checked(
     raise error or OSError(f"no address to connect to for {host or 'the host'}")
 
 
-class _PinnedIMAP4(_imapclient_imap4.IMAP4WithTimeout):
+class _PinnedIMAP4(BoundedReads, _imapclient_imap4.IMAP4WithTimeout):
     """Plain IMAP (STARTTLS or none) over a socket to a vetted address. `self.host` stays
-    the name, so imaplib's STARTTLS verifies the certificate against the name."""
+    the name, so imaplib's STARTTLS verifies the certificate against the name. Reads are
+    bounded (mail/imap_bounded.py)."""
 
     def __init__(
         self, addresses: Sequence[str], host: str, port: int, timeout: float | None
@@ -169,8 +192,9 @@ class _PinnedIMAP4(_imapclient_imap4.IMAP4WithTimeout):
         )
 
 
-class _PinnedIMAP4TLS(_imapclient_tls.IMAP4_TLS):
-    """Implicit TLS over a socket to a vetted address, verified against the host *name*."""
+class _PinnedIMAP4TLS(BoundedReads, _imapclient_tls.IMAP4_TLS):
+    """Implicit TLS over a socket to a vetted address, verified against the host *name*.
+    Reads are bounded (mail/imap_bounded.py)."""
 
     def __init__(
         self,
@@ -184,11 +208,15 @@ class _PinnedIMAP4TLS(_imapclient_tls.IMAP4_TLS):
         super().__init__(host, port, ssl_context, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = connect_checked(
-            self._addresses, self.port, timeout if timeout is not None else self._timeout, self.host
-        )
+        timeout = timeout if timeout is not None else self._timeout
+        deadline = connect_deadline()
+        sock = connect_checked(self._addresses, self.port, timeout, self.host, deadline)
         try:
-            return _imapclient_tls.wrap_socket(sock, self.ssl_context, self.host)
+            # The handshake as a whole gets the time left (ssl bounds it by the timeout).
+            sock.settimeout(time_left(deadline, timeout, self.host))
+            wrapped = _imapclient_tls.wrap_socket(sock, self.ssl_context, self.host)
+            wrapped.settimeout(timeout)
+            return wrapped
         except BaseException:
             sock.close()
             raise

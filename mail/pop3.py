@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from i18n import N_
+from i18n import N_, Msg
+from mail import limits
 from mail.errors import ProtocolError
 from mail.parse import parse_headers
 from mail.pop3_conn import MAX_LINE as MAX_LINE
@@ -35,6 +36,7 @@ from mail.pop3_conn import Capabilities as Capabilities
 from mail.pop3_conn import _close as _close
 from mail.pop3_conn import _errors, _quit, _server_said, read_multiline, session
 from mail.pop3_conn import read_capabilities as read_capabilities
+from mail.pop3_reader import ONE_ANSWER
 from mail.store_behind import StoreBehind
 from mail.types import ServerConfig
 
@@ -46,6 +48,9 @@ PIPELINE_WINDOW = 50  # RETR/DELE commands in flight at once when PIPELINING is 
 # 3,000-message download. A crash loses at most one batch's work, never mail.
 BATCH_SIZE = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # also hand a batch to store() once it holds this much
+# Up to this many new messages, LIST asks for each (a few bytes each) instead of the whole
+# mailbox's listing, which is as long as UIDL's.
+LIST_EACH_UP_TO = 100
 _MAX_UIDL = 512  # RFC 1939 says 70; be lenient, but bound what reaches the store
 _UIDL_TOKEN = re.compile("[!-~]+")  # printable ASCII, no space
 _UIDL_LINE = re.compile(rf"^([0-9]+) ([!-~]{{1,{_MAX_UIDL}}})\r$", re.MULTILINE | re.ASCII)
@@ -152,13 +157,22 @@ def stat(conn: poplib.POP3) -> tuple[int, int]:
 
 
 def _exchange(
-    conn: poplib.POP3, commands: Sequence[str], multiline: bool, pipelined: bool
+    conn: poplib.POP3,
+    commands: Sequence[str],
+    multiline: bool,
+    pipelined: bool,
+    allowance: Callable[[int], tuple[int, str]] | None = None,
 ) -> Iterator[tuple[int, bytes | poplib.error_proto]]:
     """Send `commands`, yielding (index, response) in order: the status line, or for
     `multiline` the body (see read_multiline); a -ERR is yielded as the error_proto (the
     stream stays in step: -ERR is always one line). With pipelining, the next window is
     sent while half of the previous one is still unread, so the pipe never drains; the
-    commands are tiny, so writing never blocks on unread responses."""
+    commands are tiny, so writing never blocks on unread responses.
+
+    Each response's deadline starts when it is waited for; `allowance(index)` gives the
+    most bytes a body may have (and what it is, for the error), and its transfer time is
+    added to the deadline. Past it the body raises LimitError: the caller drops the
+    connection, so nothing after it is read, stored or deleted in this session."""
     window = PIPELINE_WINDOW if pipelined else 1
     queued: deque[int] = deque()
     sent = 0
@@ -169,23 +183,48 @@ def _exchange(
             queued.extend(chunk)
             sent = chunk.stop
         index = queued.popleft()
+        limit, what = allowance(index) if allowance else (limits.MAX_RESPONSE_BYTES, ONE_ANSWER)
+        conn.arm(limit if multiline else 0)  # type: ignore[attr-defined]  (ours have it)
         response: bytes | poplib.error_proto
         try:
             status = conn._getresp()
-            response = read_multiline(conn) if multiline else status
+            response = read_multiline(conn, limit, what) if multiline else status
         except poplib.error_proto as exc:
             response = exc
         yield index, response
 
 
 def retrieve(
-    conn: poplib.POP3, msgnums: Sequence[int], pipelined: bool
+    conn: poplib.POP3,
+    msgnums: Sequence[int],
+    pipelined: bool,
+    sizes: Mapping[int, int] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """RETR each message, yielding (msgnum, raw) in order; raw has CRLF line endings and is
     un-dot-stuffed. A message the server refuses is logged and skipped. Abandoning the
-    iterator mid-way leaves responses unread: close the connection then (session does)."""
+    iterator mid-way leaves responses unread: close the connection then (session does).
+    A message that runs past its LIST size (`sizes`) by the margin, or past the largest
+    message, raises LimitError (limits.pop3_message_allowance)."""
     commands = [f"RETR {int(n)}" for n in msgnums]
-    for index, response in _exchange(conn, commands, multiline=True, pipelined=pipelined):
+    listed = sizes or {}
+
+    def allowance(index: int) -> tuple[int, Msg]:
+        number = msgnums[index]
+        size = listed.get(number)
+        what = (
+            Msg(
+                N_("message {number} (LIST said {size})"),
+                number=number,
+                size=limits.describe_bytes(size),
+            )
+            if size is not None
+            else Msg(N_("message {number} (no LIST size)"), number=number)
+        )
+        return limits.pop3_message_allowance(size), what
+
+    for index, response in _exchange(
+        conn, commands, multiline=True, pipelined=pipelined, allowance=allowance
+    ):
         if isinstance(response, poplib.error_proto):
             said = _server_said(response)[:200]
             log.warning("POP3 %s: RETR %d refused: %r", conn.host, msgnums[index], said)
@@ -216,15 +255,45 @@ def baseline(cfg: ServerConfig, allow_private: bool, require_uidl: bool = True) 
 
 
 def _newest(conn: poplib.POP3, count: int) -> tuple[str, str] | None:
-    """Headers of the last message via TOP n 0; None without TOP or mail."""
+    """Headers of the last message via TOP n 0 (at most SMALL_LITERAL of them); None
+    without TOP or mail."""
     if not count or not conn.caps.top:
         return None
     try:
-        _resp, lines, _octets = conn.top(count, 0)
+        conn._putcmd(f"TOP {int(count)} 0")
+        conn._getresp()
     except poplib.error_proto:
         return None
-    parsed = parse_headers(b"\r\n".join(lines))
+    raw = read_multiline(conn, limits.SMALL_LITERAL, f"the headers of message {count}")
+    parsed = parse_headers(raw)
     return parsed.sender, parsed.subject
+
+
+def list_sizes(conn: poplib.POP3, numbers: Sequence[int] = ()) -> dict[int, int]:
+    """LIST: message number -> size in octets as the server announces it, for `numbers`
+    (one `LIST n` each, pipelined where offered) when there are few, else for all. A
+    refused LIST or a malformed line leaves sizes out: such messages are bounded by the
+    largest message only."""
+    if 0 < len(numbers) <= LIST_EACH_UP_TO:
+        sizes: dict[int, int] = {}
+        commands = [f"LIST {int(n)}" for n in numbers]
+        for _index, response in _exchange(conn, commands, False, conn.caps.pipelining):
+            parts = response.split() if isinstance(response, bytes) else []
+            if len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
+                sizes[int(parts[1])] = int(parts[2])
+        return sizes
+    try:
+        conn._putcmd("LIST")
+        conn._getresp()
+    except poplib.error_proto:
+        log.info("POP3 %s refused LIST; messages are bounded by the largest size only", conn.host)
+        return {}
+    sizes = {}
+    for line in read_multiline(conn).split(b"\r\n"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            sizes[int(parts[0])] = int(parts[1])
+    return sizes
 
 
 def _downloaded(uidl: str, raw: bytes) -> Downloaded:
@@ -260,6 +329,23 @@ def poll(
         current = uidl_map(conn)
         known = known_uidls(list(current))
         wanted = [(n, u) for u, n in current.items() if u not in known]
+        sizes = list_sizes(conn, [n for n, _ in wanted]) if wanted else {}
+        # A message announced over the largest message is never read: it stays on the
+        # server, new, and is neither stored nor deleted (reported in `failed`).
+        cap = limits.max_message_bytes()
+        too_large = [(n, u) for n, u in wanted if sizes.get(n, 0) > cap]
+        for number, uidl in too_large:
+            log.warning(
+                "POP3 %s: message %d (%s) is %d bytes, over the %d-byte limit; left on the "
+                "server unread",
+                cfg.host,
+                number,
+                uidl,
+                sizes[number],
+                cap,
+            )
+        if too_large:
+            wanted = [(n, u) for n, u in wanted if sizes.get(n, 0) <= cap]
         by_number = dict(wanted)
         new: list[Pop3New] = []
         batch: list[Any] = []
@@ -267,7 +353,8 @@ def poll(
         with StoreBehind(store) as behind:
             # One batch has nothing to overlap with: stored on this thread.
             put = behind.put if len(wanted) > batch_size else store
-            for number, raw in retrieve(conn, [n for n, _ in wanted], conn.caps.pipelining):
+            numbers = [n for n, _ in wanted]
+            for number, raw in retrieve(conn, numbers, conn.caps.pipelining, sizes):
                 uidl = by_number[number]
                 batch.append(prepare(uidl, raw))
                 new.append(Pop3New(uidl, len(raw)))
@@ -279,7 +366,7 @@ def poll(
                 put(batch)
             behind.drain()
         got = {n.uidl for n in new}
-        failed = tuple(u for _, u in wanted if u not in got)
+        failed = tuple(u for _, u in wanted if u not in got) + tuple(u for _, u in too_large)
 
         # A failed RETR was never stored, whatever the callback says.
         chosen = set(deletable(dict(current))) - set(failed)

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from i18n import N_, Msg
-from mail import net, oauth
+from mail import limits, net, oauth
 from mail.errors import AuthError, MailError, ProtocolError, TLSError
-from mail.pop3_reader import Reader
+from mail.pop3_reader import ONE_ANSWER, Reader
 from mail.types import Security, ServerConfig
 
 # The logger keeps the name it had before this module was split out of mail/pop3.py.
@@ -28,7 +28,7 @@ log = logging.getLogger("mail.pop3")
 # poplib caps lines at its module global _MAXLINE (2048); real mail has longer lines (HTML,
 # unwrapped base64). Our connection classes override _getline with this limit instead of
 # raising the global, so other poplib users in the process keep their own bound.
-MAX_LINE = 1024 * 1024
+MAX_LINE = limits.MAX_LINE
 
 
 @dataclass(frozen=True)
@@ -61,24 +61,45 @@ class _Conn:
 
     caps: Capabilities = Capabilities(frozenset(), known=False)
     _reader: Reader | None = None  # everything the server sends is read through it
+    _budget: limits.Budget | None = None  # the deadline of the response being read
 
     def __init__(self, addresses: Sequence[str], *args, **kwargs) -> None:
         self._addresses = list(addresses)
         super().__init__(*args, **kwargs)
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        error: OSError | None = None
-        for address in self._addresses:
-            try:
-                return socket.create_connection((address, self.port), timeout)
-            except OSError as exc:
-                error = exc
-        raise error or OSError(f"no address for {self.host}")
+        self._connect_deadline = net.connect_deadline()
+        sock = net.connect_checked(
+            self._addresses, self.port, timeout, self.host, self._connect_deadline
+        )
+        self._budget = limits.Budget(self.host, limits.GREETING_SECONDS)
+        return sock
+
+    def arm(self, extra_bytes: int = 0) -> None:
+        """The next response's deadline starts now (RESPONSE_SECONDS, plus the transfer
+        time of `extra_bytes` at the slowest acceptable rate, for a message)."""
+        if self._budget is not None:
+            self._budget.arm(limits.RESPONSE_SECONDS + limits.literal_seconds(extra_bytes))
+        reader = self._reader
+        if reader is not None and reader.recv_timeout is not None:
+            # A read near the last deadline shortened it: writes get the full timeout.
+            limits.apply_timeout(self.sock, reader.recv_timeout)  # type: ignore[attr-defined]
+
+    def _putcmd(self, line: str) -> None:
+        self.arm()
+        super()._putcmd(line)  # type: ignore[misc]
+
+    def _getlongresp(self) -> tuple[bytes, list[bytes], int]:
+        """As poplib's, read through the Reader: bounded by MAX_RESPONSE_BYTES (poplib
+        would collect lines of a never-ending answer without end)."""
+        resp = self._getresp()  # type: ignore[attr-defined]
+        body = read_multiline(self)  # type: ignore[arg-type]
+        return resp, body.split(b"\r\n")[:-1], len(body)
 
     def _getline(self) -> tuple[bytes, int]:
         reader = self._reader
         if reader is None:  # the first read of this socket (or of the TLS one after STLS)
-            reader = self._reader = Reader(self.sock, self.host, MAX_LINE)
+            reader = self._reader = Reader(self.sock, self.host, MAX_LINE, self._budget)
         line = reader.readline()
         octets = len(line)
         if line.endswith(b"\r\n"):
@@ -98,10 +119,13 @@ class _Conn:
         return answer
 
 
-def read_multiline(conn: poplib.POP3) -> bytes:
+def read_multiline(
+    conn: poplib.POP3, limit: int = limits.MAX_RESPONSE_BYTES, what: Msg = ONE_ANSWER
+) -> bytes:
     """The body of a multi-line response whose +OK line has been read (see Reader.body):
-    dot-unstuffed, CRLF line ends; what follows it stays buffered."""
-    return conn._reader.body()  # type: ignore[attr-defined]  (our connections have one)
+    dot-unstuffed, CRLF line ends; what follows it stays buffered. Past `limit` bytes it
+    raises LimitError (the caller drops the connection)."""
+    return conn._reader.body(limit, what)  # type: ignore[attr-defined]  (ours have one)
 
 
 class _POP3(_Conn, poplib.POP3):
@@ -110,9 +134,17 @@ class _POP3(_Conn, poplib.POP3):
 
 class _POP3S(_Conn, poplib.POP3_SSL):
     def _create_socket(self, timeout: float) -> socket.socket:
-        return self.context.wrap_socket(
-            _Conn._create_socket(self, timeout), server_hostname=self.host
-        )
+        sock = _Conn._create_socket(self, timeout)
+        try:
+            # The handshake as a whole gets the connect deadline's time left.
+            sock.settimeout(net.time_left(self._connect_deadline, timeout, self.host))
+            wrapped = self.context.wrap_socket(sock, server_hostname=self.host)
+            wrapped.settimeout(timeout)
+        except BaseException:
+            sock.close()
+            raise
+        self._budget = limits.Budget(self.host, limits.GREETING_SECONDS)
+        return wrapped
 
 
 def _server_said(exc: poplib.error_proto) -> bytes:

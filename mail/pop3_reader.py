@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
-from i18n import N_
-from mail.errors import ConnectError, ProtocolError
+from i18n import N_, Msg
+from mail import limits
+from mail.errors import ConnectError, LimitError, ProtocolError
 
+ONE_ANSWER = Msg(N_("one answer"))  # what a reply is called in a "too long" error
 _READ = 256 * 1024  # bytes asked of the socket per read (a TLS read returns one record)
 _MIN_ROOM = 64 * 1024  # below this much free space, make room before reading
 # The end of a multi-line response: a line holding only "." (CRLF, or a bare LF as poplib
@@ -23,14 +26,24 @@ _TERMINATOR = re.compile(rb"\n\.\r?\n")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 # The same end (group 1), or the first line that needs work: a stuffed dot or a bare LF.
 _SCAN = re.compile(rb"\n(?:(\.\r?\n)|\.\.|(?<!\r\n))")
+_SLACK = 0.1  # a recv given the time left may wake a little before the deadline
 
 
 class Reader:
     """Buffered reads of one socket. `buf[start:end]` holds what was received and not yet
-    consumed; nothing else reads the socket while this is in use."""
+    consumed; nothing else reads the socket while this is in use.
 
-    def __init__(self, sock: socket.socket, host: str, max_line: int) -> None:
+    Every recv is bounded by `budget` (mail/limits.py): it gets at most the time left
+    before the response's absolute deadline, which the connection arms as it sends each
+    command, so a server trickling bytes is cut off however slowly it sends."""
+
+    def __init__(
+        self, sock: socket.socket, host: str, max_line: int, budget: limits.Budget | None = None
+    ) -> None:
         self.sock, self.host, self.max_line = sock, host, max_line
+        self.budget = budget
+        # The per-recv timeout the deadline caps.
+        self.recv_timeout = sock.gettimeout() if budget is not None else None
         self.buf = bytearray(_READ + _MIN_ROOM)
         self.start = self.end = 0
 
@@ -51,8 +64,17 @@ class Reader:
                 self.start, self.end = 0, pending
             if len(buf) - self.end < _MIN_ROOM:
                 buf.extend(bytes(len(buf)))  # one response larger than the buffer
-        with memoryview(buf) as view:
-            got = self.sock.recv_into(view[self.end : self.end + _READ])
+        budget = self.budget
+        if budget is not None:
+            limits.apply_timeout(self.sock, budget.recv_timeout(self.recv_timeout))
+        try:
+            with memoryview(buf) as view:
+                got = self.sock.recv_into(view[self.end : self.end + _READ])
+        except TimeoutError:
+            # Given only the time left: past the deadline (or as good as) that is its error.
+            if budget is not None and budget.deadline - time.monotonic() < _SLACK:
+                budget.expire()
+            raise
         if not got:
             raise ConnectError(N_("`{host}` closed the connection."), host=self.host)
         self.end += got
@@ -105,11 +127,12 @@ class Reader:
         self.start += 3
         return True
 
-    def body(self) -> bytes:
+    def body(self, limit: int = limits.MAX_RESPONSE_BYTES, what: Msg = ONE_ANSWER) -> bytes:
         """The body of a multi-line response whose status line was read: up to the "."
         line, dot-unstuffed, every line ending in CRLF (bare LF endings become CRLF), the
         same bytes as poplib's lines joined with CRLF. Reads exactly this response: what
-        follows it stays buffered. Lines longer than max_line raise ProtocolError."""
+        follows it stays buffered. Lines longer than max_line raise ProtocolError; a body
+        past `limit` bytes on the wire raises LimitError before more of it is read."""
         if self._empty_body():
             return b""
         buf = self.buf
@@ -139,11 +162,15 @@ class Reader:
                     host=self.host,
                     max_line=self.max_line,
                 )
+            if self.end - self.start > limit + 3:  # all pending is this body (no end yet)
+                raise self._too_long(limit, what)
             # Search the last 3 bytes again: a terminator may straddle two reads.
             seen = max(0, self.end - self.start - 3)
             self._fill()  # may move the pending bytes to the buffer's front
             buf = self.buf
         stop = found.start() + 1  # the body keeps its last line's end
+        if stop - self.start > limit:
+            raise self._too_long(limit, what)
         with memoryview(buf) as view:
             body = bytes(view[self.start : stop])
         self.start = found.end()
@@ -161,3 +188,12 @@ class Reader:
         if body.count(b"\n") != body.count(b"\r\n"):
             body = _BARE_LF.sub(b"\r\n", body)
         return body
+
+    def _too_long(self, limit: int, what: Msg) -> LimitError:
+        return LimitError(
+            N_("`{host}` sent more than {size} for {what}; the connection was dropped."),
+            bound="message",
+            host=self.host,
+            size=limits.describe_bytes(limit),
+            what=what,
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from i18n import N_
 from mail.errors import FolderError, MailError
 
 
@@ -26,7 +27,9 @@ def sent_folder(client: IMAPClient) -> str:
     names = [folder for _flags, folder in folders]
     for folder in [n for n in names if n == "Sent"] + [n for n in names if n.lower() == "sent"]:
         return folder
-    raise FolderError("This mailbox has no Sent folder (none marked `\\Sent`, none named Sent).")
+    raise FolderError(
+        N_("This mailbox has no Sent folder (none marked `\\Sent`, none named Sent).")
+    )
 
 
 def append(client: IMAPClient, message: bytes) -> str:
@@ -35,5 +38,7 @@ def append(client: IMAPClient, message: bytes) -> str:
     try:
         client.append(folder, message, flags=[b"\\Seen"])
     except IMAPClientError as exc:
-        raise SentCopyError(f"The server refused the copy in `{folder}`: {exc}") from exc
+        raise SentCopyError(
+            N_("The server refused the copy in `{folder}`: {exc}"), folder=folder, exc=exc
+        ) from exc
     return folder

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from i18n import N_, Msg
 from mail import net, oauth
 from mail.errors import AuthError, MailError, ProtocolError, TLSError
 
@@ -22,6 +23,7 @@ TIMEOUT = 30.0  # per read
 DEADLINE = 180.0  # the whole conversation, even with a server trickling bytes
 MAX_REPLY = 64 * 1024  # bytes of one (multi-line) reply
 MAX_MESSAGE = 35 * 1024 * 1024  # 3 x 10 MB attachments, base64-encoded, plus the text
+CLOSED = N_("The SMTP server closed the connection.")
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,24 @@ class SmtpServer:
 
 class SendError(MailError):
     """The server refused; `temporary` (4xx, connection lost before the message was
-    complete) means retry later, otherwise the text is the server's reason."""
+    complete) means retry later, otherwise the text is the server's reason. A msgid of ours
+    is translated; the server's own words (ServerWords, from _reason) are shown as they came."""
 
     kind = "smtp"
 
-    def __init__(self, message: str, temporary: bool, code: int | None = None) -> None:
+    def __init__(self, message: Msg, temporary: bool, code: int | None = None) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.code = code
+
+
+class ServerWords(Msg):
+    """The server's own reason: shown as it came, looked up in no catalog."""
+
+    __slots__ = ()
+
+    def render(self, t: object) -> str:
+        return self.msgid
 
 
 class UnknownOutcomeError(MailError):
@@ -128,16 +140,21 @@ def session(server: SmtpServer, allow_private: bool) -> Iterator[smtplib.SMTP]:
                 code, greeting = client.connect(server.host, server.port)
             except smtplib.SMTPException as exc:
                 raise ProtocolError(
-                    f"`{server.host}:{server.port}` did not answer as an SMTP server."
+                    N_("`{host}:{port}` did not answer as an SMTP server."),
+                    host=server.host,
+                    port=server.port,
                 ) from exc
             if code != 220:
-                raise SendError(_said(greeting), temporary=400 <= code < 500, code=code)
+                raise SendError(_reason(greeting), temporary=400 <= code < 500, code=code)
             client.ehlo()
             if server.security == "starttls":
                 if not client.has_extn("starttls"):
                     raise TLSError(
-                        f"`{server.host}` does not offer STARTTLS; refusing to send the "
-                        "password in clear. Use security `tls` (port 465)."
+                        N_(
+                            "`{host}` does not offer STARTTLS; refusing to send the "
+                            "password in clear. Use security `tls` (port 465)."
+                        ),
+                        host=server.host,
                     )
                 client.starttls(context=net.tls_context())
                 client.ehlo()
@@ -145,9 +162,9 @@ def session(server: SmtpServer, allow_private: bool) -> Iterator[smtplib.SMTP]:
             yield client
     except smtplib.SMTPResponseException as exc:  # e.g. a refused STARTTLS or EHLO
         code = exc.smtp_code
-        raise SendError(_said(exc.smtp_error), temporary=400 <= code < 500, code=code) from exc
+        raise SendError(_reason(exc.smtp_error), temporary=400 <= code < 500, code=code) from exc
     except smtplib.SMTPServerDisconnected as exc:
-        raise SendError("The SMTP server closed the connection.", temporary=True) from exc
+        raise SendError(Msg(CLOSED), temporary=True) from exc
     finally:
         with contextlib.suppress(Exception):
             client.quit()
@@ -161,17 +178,25 @@ def _login(client: smtplib.SMTP, server: SmtpServer) -> None:
         else:
             client.login(server.username, server.password)
     except smtplib.SMTPNotSupportedError as exc:
-        raise AuthError(f"`{server.host}` offers no login (SMTP AUTH) on this port.") from exc
+        raise AuthError(
+            N_("`{host}` offers no login (SMTP AUTH) on this port."), host=server.host
+        ) from exc
     except (smtplib.SMTPAuthenticationError, UnicodeEncodeError) as exc:
         if server.oauth_token is not None:
             raise AuthError(
-                f"The SMTP server refused the OAuth2 token of `{server.username}`. Accounts "
-                "signed in before sending was added lack the permission to send (Microsoft: "
-                "SMTP.Send): run `/mail reauth` and sign in again."
+                N_(
+                    "The SMTP server refused the OAuth2 token of `{user}`. Accounts "
+                    "signed in before sending was added lack the permission to send "
+                    "(Microsoft: SMTP.Send): run `/mail reauth` and sign in again."
+                ),
+                user=server.username,
             ) from exc
         raise AuthError(
-            f"The SMTP server refused the login for `{server.username}`: check that it "
-            "accepts the same user name and password as the mailbox."
+            N_(
+                "The SMTP server refused the login for `{user}`: check that it "
+                "accepts the same user name and password as the mailbox."
+            ),
+            user=server.username,
         ) from exc
 
 
@@ -186,7 +211,9 @@ def _sasl_login(client: smtplib.SMTP, server: SmtpServer) -> None:
     elif "XOAUTH2" in offered:
         mechanism, initial = "XOAUTH2", oauth.xoauth2(server.username, token)
     else:
-        raise AuthError(f"`{server.host}` offers no OAuth2 login over SMTP (XOAUTH2).")
+        raise AuthError(
+            N_("`{host}` offers no OAuth2 login over SMTP (XOAUTH2)."), host=server.host
+        )
 
     def respond(challenge: bytes | None = None) -> str:
         return initial.decode("ascii") if challenge is None else ""
@@ -210,14 +237,15 @@ def send(
 ) -> dict[str, str]:
     """Submit `message` (blocking). `before_data` runs once every recipient was accepted,
     right before DATA: from then on a lost connection is an UnknownOutcomeError. Returns
-    the recipients the server refused while accepting the others ({address: reason})."""
+    the recipients the server refused while accepting the others ({address: the server's
+    reason, "" when it gave none})."""
     if len(message) > MAX_MESSAGE:
-        raise SendError("The message is too large to send.", temporary=False)
+        raise SendError(Msg(N_("The message is too large to send.")), temporary=False)
     with session(server, allow_private) as client:
         try:
             code, said = client.mail(sender)
             if code != 250:
-                raise SendError(_said(said), temporary=400 <= code < 500, code=code)
+                raise SendError(_reason(said), temporary=400 <= code < 500, code=code)
             refused: dict[str, tuple[int, bytes]] = {}
             for rcpt in to:
                 code, said = client.rcpt(rcpt)
@@ -226,12 +254,12 @@ def send(
             if len(refused) == len(to):
                 code, said = next(iter(refused.values()))
                 temporary = all(400 <= c < 500 for c, _ in refused.values())
-                raise SendError(_said(said), temporary=temporary, code=code)
+                raise SendError(_reason(said), temporary=temporary, code=code)
             code, said = client.docmd("data")
             if code != 354:
-                raise SendError(_said(said), temporary=400 <= code < 500, code=code)
+                raise SendError(_reason(said), temporary=400 <= code < 500, code=code)
         except smtplib.SMTPServerDisconnected as exc:
-            raise SendError("The SMTP server closed the connection.", temporary=True) from exc
+            raise SendError(Msg(CLOSED), temporary=True) from exc
         before_data()
         try:
             quoted = smtplib._quote_periods(message)  # type: ignore[attr-defined]
@@ -239,14 +267,22 @@ def send(
             code, said = client.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             raise UnknownOutcomeError(
-                "The connection ended after the message was sent, before the server said "
-                "whether it took it."
+                N_(
+                    "The connection ended after the message was sent, before the server "
+                    "said whether it took it."
+                )
             ) from exc
         if code != 250:
-            raise SendError(_said(said), temporary=400 <= code < 500, code=code)
+            raise SendError(_reason(said), temporary=400 <= code < 500, code=code)
         return {r: _said(s) for r, (_c, s) in refused.items()}
 
 
 def _said(reply: bytes | str) -> str:
+    """The server's reply text on one line, at most 300 characters ("" when it gave none)."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())[:300] or "(no reason given)"
+    return " ".join(text.split())[:300]
+
+
+def _reason(reply: bytes | str) -> Msg:
+    said = _said(reply)
+    return ServerWords(said) if said else Msg(N_("(no reason given)"))

@@ -5,7 +5,9 @@ a time, a thousand accounts pay a thousand round trips and imapclient's parsing;
 commands for every connection go out first and the answers are read as they come, from
 one thread with a selector. Only connections that are idle between commands are swept
 (imaplib's buffered reader is then empty), and every byte up to the tagged reply is
-consumed, so imapclient can go on using the connection afterwards."""
+consumed, so imapclient can go on using the connection afterwards. The round has an
+absolute deadline, and each connection's answers are bounded in bytes and line length
+(mail/limits.py): past a bound the connection is given up (SweepError), as on a timeout."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 
+from mail import limits
 from mail.types import FolderState
 
 _STATUS_LIST = re.compile(rb"\(([^()]*)\)\s*$")
@@ -48,6 +51,8 @@ class _Pending:
     sock: object
     tags: dict[bytes, str]  # tag -> folder
     buffer: bytes = b""
+    received: int = 0  # bytes and lines of this round's answers (mail/limits.py bounds)
+    lines: int = 0
     result: dict[str, FolderCounts] = field(default_factory=dict)
     status_lines: list[bytes] = field(default_factory=list)
 
@@ -138,14 +143,25 @@ def _read(entry: _Pending, out: dict) -> bool:
     if not data:
         out[entry.key] = SweepError("the server closed the connection")
         return True
+    entry.received += len(data)
+    if entry.received > limits.MAX_RESPONSE_BYTES:
+        out[entry.key] = SweepError("the answers ran past the response bound")
+        return True
     entry.buffer += data
     *lines, entry.buffer = entry.buffer.split(b"\r\n")
+    entry.lines += len(lines)
+    if len(entry.buffer) > limits.MAX_LINE or entry.lines > limits.MAX_UNTAGGED:
+        out[entry.key] = SweepError("a line, or the count of lines, ran past its bound")
+        return True
     for line in lines:
         if line.startswith(b"* "):
             if line[2:].upper().startswith(b"BYE"):
                 out[entry.key] = SweepError("the server ended the session")
                 return True
             if line[2:].upper().startswith(b"STATUS"):
+                if len(entry.status_lines) >= len(entry.tags):  # more than were asked for
+                    out[entry.key] = SweepError("unasked STATUS answers")
+                    return True
                 entry.status_lines.append(line)
             continue
         tag, _, rest = line.partition(b" ")

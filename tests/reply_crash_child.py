@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 
-from cogs._ui import EmbedRenderer
+from cogs._notices import EmbedRenderer
 from storage import outgoing
 from storage.crypto import SecretBox
 from storage.db import make_engine

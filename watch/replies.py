@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from i18n import ENGLISH, N_, Msg, Translator
 from mail import sent_copy, smtp, smtp_hosts
 from mail.errors import AuthError, MailError
 from mail.types import Protocol as MailProtocol
@@ -73,12 +74,15 @@ class ReplySender:
         allow_private: bool,
         on_queued: Callable[[], None],
         on_sent: Callable[[OutgoingMail], Awaitable[None]] | None = None,
+        language: Callable[[int], Translator] = lambda _guild_id: ENGLISH,
     ) -> None:
         self.engine = engine
         self.mailboxes = mailboxes
         self.allow_private = allow_private
         self._on_queued = on_queued  # wakes the outbox sender for the posts
         self._on_sent = on_sent
+        # The guild's language when a notice is queued (the outbox keeps it rendered).
+        self._language = language
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -101,8 +105,8 @@ class ReplySender:
             account = await asyncio.to_thread(repo.get_account, self.engine, row.account_id)
             if account is None:
                 continue
-            why = "the process stopped between DATA and its commit"
-            notice = reply_posts.unknown(account, row)
+            why = "the process stopped between DATA and its commit"  # stored, for logs
+            notice = reply_posts.unknown(account, row, self._language(account.guild_id))
             if await asyncio.to_thread(
                 outgoing.mark_unknown, self.engine, row.id, why, account, notice
             ):
@@ -135,7 +139,8 @@ class ReplySender:
             return
         try:
             if not account.smtp_host:
-                raise smtp.SendError("sending is turned off for this account", temporary=False)
+                off = Msg(N_("Sending is turned off for this account (`/mail smtp`)."))
+                raise smtp.SendError(off, temporary=False)
             cfg = await self.mailboxes.credentials(account)
             server = smtp_server(account, cfg)
 
@@ -155,7 +160,7 @@ class ReplySender:
         except _Abandoned:
             return
         except smtp.UnknownOutcomeError as exc:
-            notice = reply_posts.unknown(account, row)
+            notice = reply_posts.unknown(account, row, self._language(account.guild_id))
             await asyncio.to_thread(
                 outgoing.mark_unknown, self.engine, row.id, str(exc), account, notice
             )
@@ -164,7 +169,7 @@ class ReplySender:
         except MailError as exc:
             await self._refused(account, row, exc)
             return
-        posted = reply_posts.sent(account, row, refused)
+        posted = reply_posts.sent(account, row, refused, self._language(account.guild_id))
         await asyncio.to_thread(outgoing.mark_sent, self.engine, row.id, account, [posted])
         log.info("outgoing %s: sent for account %s", row.id, account.id)
         self._on_queued()
@@ -183,10 +188,14 @@ class ReplySender:
             log.info("outgoing %s: temporary failure (%s); again in %s", row.id, exc.kind, delay)
             await asyncio.to_thread(outgoing.mark_retry, self.engine, row.id, str(exc), delay)
             return
-        reason = str(exc) if not temporary else f"{exc} (still failing after an hour)"
+        reason = (
+            exc if not temporary else Msg(N_("{reason} (still failing after an hour)"), reason=exc)
+        )
         log.warning("outgoing %s: not sent (%s)", row.id, exc.kind)
-        notice = reply_posts.failed(account, row, reason)
-        await asyncio.to_thread(outgoing.mark_failed, self.engine, row.id, reason, account, notice)
+        notice = reply_posts.failed(account, row, reason, self._language(account.guild_id))
+        await asyncio.to_thread(
+            outgoing.mark_failed, self.engine, row.id, str(reason), account, notice
+        )
         self._on_queued()
 
     async def _copy(self, account: Account, row: OutgoingMail) -> None:
@@ -202,7 +211,8 @@ class ReplySender:
             )
         except MailError as exc:
             log.warning("outgoing %s: the Sent copy failed (%s)", row.id, exc.kind)
-            notice = reply_posts.copy_failed(account, row, str(exc))
+            t = self._language(account.guild_id)
+            notice = reply_posts.copy_failed(account, row, exc, t)
             await asyncio.to_thread(
                 outgoing.set_sent_copy, self.engine, row.id, "failed", [notice], account
             )

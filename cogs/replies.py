@@ -83,10 +83,12 @@ class Replies(MailCommandsCog):
             on_sent=self._mark_alert,
             language=self._guild_t,  # its notices are channel posts
         )
-        self.sender.start()
+        if not self.bot.sync_only:  # `mailsync sync-commands` touches no store
+            self.sender.start()
 
     async def cog_unload(self) -> None:
-        await self.sender.stop()
+        if not self.bot.sync_only:
+            await self.sender.stop()
         self.bot.remove_dynamic_items(ReplyButton)
         await super().cog_unload()
 

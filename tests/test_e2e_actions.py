@@ -185,6 +185,10 @@ async def test_a_button_works_after_a_restart(harness, mail_server, mail_user):
         mid = int((await alert(harness, "before restart"))["id"])
         await harness.posts()
     async with harness.running():
+        # The first polls after a start run a two-way check; a press that lands inside one
+        # may be attributed to "another mail client" (a known race, see the closing note):
+        # this test is about the press itself, so it presses once they are done.
+        await harness.settled()
         handle = await press(harness, mid, "Flag")
         assert ephemeral(handle) is None
         assert flags_of(mail_server, mail_user, "INBOX", uid) == {b"\\Flagged"}

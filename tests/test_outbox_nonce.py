@@ -1,13 +1,13 @@
 """Outbox nonces: drawn per row, never the row id, and kept for rows queued before 0013."""
 
 from alembic import command
-from sqlalchemy import insert, text
+from sqlalchemy import MetaData, Table, insert, text
 from sqlmodel import Session, select
 
 from mail.types import FolderBaseline, FolderState
 from storage import outbox, repo
 from storage.db import alembic_config, make_engine
-from storage.models import OutboxAlert, new_nonce
+from storage.models import Account, OutboxAlert, new_nonce
 from storage.outbox import Alert
 from tests.test_store import _new
 
@@ -41,8 +41,26 @@ def test_rows_queued_before_the_upgrade_keep_the_nonce_they_were_tried_with(data
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0012")
-        baseline = [FolderBaseline("INBOX", FolderState(1, 1), 0, 0)]
-        account = repo.create_account(engine, _new(), baseline)  # no outbox column read
+        # The account as the schema stood at 0012 (the model has columns of later revisions).
+        new = _new()
+        with engine.begin() as conn:
+            table = Table("account", MetaData(), autoload_with=conn)
+            model = Account(
+                guild_id=new.guild_id,
+                channel_id=new.channel_id,
+                name=new.name,
+                protocol=new.protocol,
+                host=new.host,
+                port=new.port,
+                security=new.security,
+                username=new.username,
+                password_encrypted=new.password_encrypted,
+                folders="\n".join(new.folders),
+                interval_minutes=new.interval_minutes,
+                created_by=new.created_by,
+            )
+            values = {c.name: getattr(model, c.name) for c in table.columns if c.name != "id"}
+            account_id = conn.execute(insert(table).values(values)).inserted_primary_key[0]
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -50,7 +68,7 @@ def test_rows_queued_before_the_upgrade_keep_the_nonce_they_were_tried_with(data
                     "attempts, next_attempt_at, kind) values (41, :a, 2, '{}', "
                     "CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, 'post')"
                 ),
-                {"a": account.id},
+                {"a": account_id},
             )
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0013")

@@ -28,8 +28,8 @@ def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
 
 def with_uidnext(client: IMAPClient, selected: dict) -> dict:
     """A SELECT or EXAMINE response with UIDNEXT. Courier leaves it out (RFC 3501 requires
-    it): then one past the newest message's UID (UID FETCH *), which shows new mail as
-    UIDNEXT would; mail expunged since the poll is not counted as new."""
+    it): then one past the newest message's UID, which shows new mail as UIDNEXT would;
+    mail expunged since the poll is not counted as new."""
     exists = int(selected.get(b"EXISTS") or 0)  # type: ignore[call-overload]
     if b"UIDNEXT" in selected or not exists:
         return selected if exists else {b"UIDNEXT": 1, **selected}

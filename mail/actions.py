@@ -107,24 +107,31 @@ def find_destination(client: IMAPClient, action: Action) -> str:
         use = provider.roles.get(action.value, use)
         names = [*provider.folder_names.get(action.value, ()), name]
     folders = [
-        (tuple(f.lower() for f in flags), folder)
-        for flags, _delim, folder in client.list_folders()
+        (tuple(f.lower() for f in flags), folder, _personal_name(folder, delim))
+        for flags, delim, folder in client.list_folders()
         if not any(f.lower() in (b"\\noselect", b"\\nonexistent") for f in flags)
     ]
-    for flags, folder in folders:
+    for flags, folder, _short in folders:
         if use.lower() in flags:
             return folder
-    listed = [folder for _flags, folder in folders]
-    for wanted in names:
-        for folder in [n for n in listed if n == wanted] + [
-            n for n in listed if n.lower() == wanted.lower()
-        ]:
+    for wanted in names:  # by the name under INBOX. too (Courier, Cyrus: INBOX.Archive)
+        exact = [folder for _flags, folder, short in folders if short == wanted]
+        loose = [folder for _flags, folder, short in folders if short.lower() == wanted.lower()]
+        for folder in exact + loose:
             return folder
     raise NoDestinationError(
         N_("This mailbox has no {name} folder (none marked `{use}` and none named `{name}`)."),
         name=name,
         use=use.decode(),
     )
+
+
+def _personal_name(folder: str, delimiter: bytes | None) -> str:
+    """`Archive` for `INBOX.Archive`: Courier and Cyrus keep personal folders under INBOX."""
+    prefix = "INBOX" + (delimiter or b"").decode()
+    if delimiter and folder[: len(prefix)].upper() == prefix.upper():
+        return folder[len(prefix) :]
+    return folder
 
 
 def perform(client: IMAPClient, target: Target, action: Action) -> ActionDone:

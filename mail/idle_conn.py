@@ -21,9 +21,26 @@ def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
     UIDVALIDITY ...). None when the server has no IDLE."""
     if not client.has_capability("IDLE"):
         return None
-    selected = client.select_folder(folder, readonly=True)
+    selected = with_uidnext(client, client.select_folder(folder, readonly=True))
     client.idle()
     return selected
+
+
+def with_uidnext(client: IMAPClient, selected: dict) -> dict:
+    """A SELECT or EXAMINE response with UIDNEXT. Courier leaves it out (RFC 3501 requires
+    it): then one past the newest message's UID, which shows new mail as UIDNEXT would;
+    mail expunged since the poll is not counted as new."""
+    exists = int(selected.get(b"EXISTS") or 0)  # type: ignore[call-overload]
+    if b"UIDNEXT" in selected or not exists:
+        return selected if exists else {b"UIDNEXT": 1, **selected}
+    # FETCH of the last sequence number: imapclient drops the answer to UID FETCH *, and
+    # Courier answers UID SEARCH UID * with nothing.
+    by_uid, client.use_uid = client.use_uid, False
+    try:
+        newest = int(client.fetch([exists], [b"UID"]).get(exists, {}).get(b"UID", 0))
+    finally:
+        client.use_uid = by_uid
+    return {**selected, b"UIDNEXT": newest + 1}
 
 
 def open_idle(cfg: ServerConfig, allow_private: bool, folder: str = "INBOX") -> IMAPClient | None:

@@ -309,7 +309,15 @@ def shows_more(selected: Mapping[bytes, object], known: FolderState) -> bool:
     started after it, would not report that mail."""
     uidnext = int(selected.get(b"UIDNEXT", 0))  # type: ignore[call-overload]
     uidvalidity = int(selected.get(b"UIDVALIDITY", known.uidvalidity))  # type: ignore[call-overload]
-    return uidvalidity != known.uidvalidity or uidnext - 1 > known.highest_uid
+    renumbered = uidvalidity != known.uidvalidity and not _never_had_mail(known)
+    return renumbered or uidnext - 1 > known.highest_uid
+
+
+def _never_had_mail(known: FolderState) -> bool:
+    """No UID was ever given out in the folder (UIDNEXT was 1). Courier makes up a new
+    UIDVALIDITY at each STATUS or EXAMINE of such a folder until a read-write SELECT keeps
+    one; a change then renumbers nothing, so it is taken as is, without a reset."""
+    return known.highest_uid == 0
 
 
 def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
@@ -321,6 +329,8 @@ def poll(client: IMAPClient, states: Mapping[str, FolderState]) -> PollResult:
         current = _state_from_status(client, folder, status)
         total = int(status.get(b"MESSAGES", 0))
         unseen = status.get(b"UNSEEN")
+        if current.uidvalidity != known.uidvalidity and _never_had_mail(known):
+            known = FolderState(uidvalidity=current.uidvalidity, highest_uid=0)
         if current.uidvalidity != known.uidvalidity:
             results.append(
                 FolderPoll(folder, (), current, reset=True, messages_total=total, unseen=unseen)

@@ -48,6 +48,10 @@ def subjects(dovecot: Dovecot, user: MailUser, folder: str) -> list[str]:
         uids = client.search("ALL")
         fetched = client.fetch(uids, [b"BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]) if uids else {}
     return sorted(
-        v[b"BODY[HEADER.FIELDS (SUBJECT)]"].decode().split(":", 1)[1].strip()
+        # Courier names the item BODY[HEADER.FIELDS ("SUBJECT")]
+        next(raw for key, raw in v.items() if key.startswith(b"BODY["))
+        .decode()
+        .split(":", 1)[1]
+        .strip()
         for v in fetched.values()
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from storage import repo
 from tests.imap_hosts import flags_of, subjects
 from tests.plugins.dovecot import BASIC_HOST, make_message
@@ -83,15 +85,16 @@ def ephemeral(handle) -> str | None:
     return None
 
 
+@pytest.mark.any_server
 async def test_read_and_flag_buttons_change_the_mailbox_and_edit_the_alert(
-    harness, dovecot, mail_user
+    harness, mail_server, mail_user
 ):
     """Mark read, Flag, Unflag, Mark unread: each sets the flag on the server (seen by
     another client) and edits the alert in place with who did it and the buttons left."""
     async with harness.running():
         account_id = await start(harness, mail_user)
         await until(lambda: harness.watcher.pushed(account_id))
-        uid = dovecot.append(mail_user, make_message(subject="invoice 7"))
+        uid = mail_server.append(mail_user, make_message(subject="invoice 7"))
         message = await alert(harness, "invoice 7")
         mid = int(message["id"])
         assert harness.double.button_labels(mid) == TRIAGE
@@ -109,7 +112,7 @@ async def test_read_and_flag_buttons_change_the_mailbox_and_edit_the_alert(
                 ("callback", 6),
                 ("edit", None),
             ]
-            assert flags_of(dovecot, mail_user, "INBOX", uid) == flags
+            assert flags_of(mail_server, mail_user, "INBOX", uid) == flags
             assert line in status(harness.double.message(mid))
             assert harness.double.button_labels(mid) == [*buttons, "Archive", "Trash"]
             edit = next(r for r in handle.replies if r["kind"] == "edit")
@@ -117,31 +120,33 @@ async def test_read_and_flag_buttons_change_the_mailbox_and_edit_the_alert(
         assert harness.double.message(mid)["embeds"][0]["title"] == "invoice 7"
 
 
+@pytest.mark.any_server(requires=("special_use",))
 async def test_archive_moves_to_the_special_use_folder_and_trash_to_trash(
-    harness, dovecot, mail_user
+    harness, mail_server, mail_user
 ):
     """Archive moves the message to the folder marked \\Archive (named Archives here), Trash
     to Trash; the alerts say who did it and keep no buttons."""
     async with harness.running():
         account_id = await start(harness, mail_user)
         await until(lambda: harness.watcher.pushed(account_id))
-        dovecot.append(mail_user, make_message(subject="keep this"))
+        mail_server.append(mail_user, make_message(subject="keep this"))
         kept = int((await alert(harness, "keep this"))["id"])
-        dovecot.append(mail_user, make_message(subject="spam offer"))
+        mail_server.append(mail_user, make_message(subject="spam offer"))
         binned = int((await alert(harness, "spam offer"))["id"])
         await press(harness, kept, "Archive")
         await press(harness, binned, "Trash")
-        assert subjects(dovecot, mail_user, "Archives") == ["keep this"]
-        assert subjects(dovecot, mail_user, "Trash") == ["spam offer"]
-        assert subjects(dovecot, mail_user, "INBOX") == []
+        assert subjects(mail_server, mail_user, mail_server.folder("Archives")) == ["keep this"]
+        assert subjects(mail_server, mail_user, mail_server.folder("Trash")) == ["spam offer"]
+        assert subjects(mail_server, mail_user, "INBOX") == []
         admin = harness.double.admin_id
         assert status(harness.double.message(kept)) == f"Archived by <@{admin}>"
         assert status(harness.double.message(binned)) == f"Moved to Trash by <@{admin}>"
         assert harness.double.buttons(kept) == harness.double.buttons(binned) == []
 
 
+@pytest.mark.any_server
 async def test_member_without_the_right_is_refused_and_actions_role_allows(
-    harness, dovecot, mail_user
+    harness, mail_server, mail_user
 ):
     """A member without Manage Server gets an ephemeral refusal and the mailbox stays as
     it was; after /mail edit actions_role, a member with that role may press."""
@@ -149,13 +154,13 @@ async def test_member_without_the_right_is_refused_and_actions_role_allows(
         d = harness.double
         account_id = await start(harness, mail_user, mode="read")
         await until(lambda: harness.watcher.pushed(account_id))
-        uid = dovecot.append(mail_user, make_message(subject="for the team"))
+        uid = mail_server.append(mail_user, make_message(subject="for the team"))
         mid = int((await alert(harness, "for the team"))["id"])
         assert d.button_labels(mid) == ["Mark read"]
         handle = await press(harness, mid, "Mark read", user_id=d.member_id)
         assert "Manage Server" in ephemeral(handle)
         assert "Nothing was changed" in ephemeral(handle)
-        assert flags_of(dovecot, mail_user, "INBOX", uid) == set()
+        assert flags_of(mail_server, mail_user, "INBOX", uid) == set()
         assert status(d.message(mid)) is None
         role = await d.add_role(d.guild_id, "Inbox team")
         alice = await d.add_member(d.guild_id, "alice", [role.id])
@@ -163,19 +168,20 @@ async def test_member_without_the_right_is_refused_and_actions_role_allows(
         assert f"<@&{role.id}>" in said
         handle = await press(harness, mid, "Mark read", user_id=alice.user_id)
         assert ephemeral(handle) is None
-        assert flags_of(dovecot, mail_user, "INBOX", uid) == {b"\\Seen"}
+        assert flags_of(mail_server, mail_user, "INBOX", uid) == {b"\\Seen"}
         assert status(d.message(mid)) == f"Read by <@{alice.user_id}>"
         handle = await press(harness, mid, "Mark unread", user_id=d.member_id)
         assert "<@&" in ephemeral(handle)  # names the role that may press
-        assert flags_of(dovecot, mail_user, "INBOX", uid) == {b"\\Seen"}
+        assert flags_of(mail_server, mail_user, "INBOX", uid) == {b"\\Seen"}
 
 
-async def test_a_button_works_after_a_restart(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_a_button_works_after_a_restart(harness, mail_server, mail_user):
     """An alert posted by one bot process is pressed after a restart (no view in memory)."""
     async with harness.running():
         account_id = await start(harness, mail_user)
         await until(lambda: harness.watcher.pushed(account_id))
-        uid = dovecot.append(mail_user, make_message(subject="before restart"))
+        uid = mail_server.append(mail_user, make_message(subject="before restart"))
         mid = int((await alert(harness, "before restart"))["id"])
         await harness.posts()
     async with harness.running():
@@ -185,14 +191,17 @@ async def test_a_button_works_after_a_restart(harness, dovecot, mail_user):
         await harness.settled()
         handle = await press(harness, mid, "Flag")
         assert ephemeral(handle) is None
-        assert flags_of(dovecot, mail_user, "INBOX", uid) == {b"\\Flagged"}
+        assert flags_of(mail_server, mail_user, "INBOX", uid) == {b"\\Flagged"}
         assert "Flagged by" in status(harness.double.message(mid))
 
 
-async def test_pop3_accounts_cannot_have_buttons(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("pop3",))
+async def test_pop3_accounts_cannot_have_buttons(harness, mail_server, mail_user):
     """actions on a POP3 account is refused with the reason, and nothing is saved."""
     async with harness.running():
-        await harness.add_account(mail_user, name="pop", protocol="pop3", port=dovecot.pop3s_port)
+        await harness.add_account(
+            mail_user, name="pop", protocol="pop3", port=mail_server.pop3s_port
+        )
         said = await ask(harness, "mail edit", {"account": "pop", "actions": "read"})
         assert "POP3" in said and "cannot mark it read" in said
         account_id = harness.account_id("pop")
@@ -219,22 +228,23 @@ async def test_archive_without_move_copies_and_expunges(harness, dovecot, mail_u
         assert "Archived by" in status(harness.double.message(mid))
 
 
-async def test_changes_in_another_mail_client_edit_the_alert(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("move",))
+async def test_changes_in_another_mail_client_edit_the_alert(harness, mail_server, mail_user):
     """Two-way, pushed INBOX: a flag and a read set by another IMAP client edit the alert
     (buttons follow); moving the message away shows it as moved or deleted, no buttons."""
     async with harness.running():
         account_id = await start(harness, mail_user)
         await until(lambda: harness.watcher.pushed(account_id))
-        uid = dovecot.append(mail_user, make_message(subject="watched"))
+        uid = mail_server.append(mail_user, make_message(subject="watched"))
         mid = int((await alert(harness, "watched"))["id"])
-        with dovecot.imap(mail_user) as client:
+        with mail_server.imap(mail_user) as client:
             client.select_folder("INBOX")
             client.add_flags([uid], [b"\\Flagged", b"\\Seen"])
         await shown(harness, mid, "Read and flagged in another mail client")
         assert harness.double.button_labels(mid) == ["Mark unread", "Unflag", "Archive", "Trash"]
-        with dovecot.imap(mail_user) as client:
+        with mail_server.imap(mail_user) as client:
             client.select_folder("INBOX")
-            client.move([uid], "Archives")
+            client.move([uid], mail_server.folder("Archives"))
         await shown(harness, mid, "Moved or deleted in another mail client")
         assert harness.double.buttons(mid) == []
         handle_edits = harness.double.find("PATCH", rf"/messages/{mid}$")
@@ -243,13 +253,16 @@ async def test_changes_in_another_mail_client_edit_the_alert(harness, dovecot, m
         )
 
 
-async def test_parked_folder_changes_reach_the_alert_through_the_sweep(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("condstore",))
+async def test_parked_folder_changes_reach_the_alert_through_the_sweep(
+    harness, mail_server, mail_user
+):
     """Two-way, a folder polled at the interval (parked session): the sweep's STATUS asks
     HIGHESTMODSEQ, so a flag set elsewhere brings a poll that edits the alert; an expunge
     shows the message as gone. A quiet sweep brings no poll."""
-    dovecot.create_folder(mail_user, "Work")
+    mail_server.create_folder(mail_user, "Work")
     async with harness.running():
-        account_id = await start(harness, mail_user, folders="Work")
+        account_id = await start(harness, mail_user, folders=mail_server.folder("Work"))
         watcher = harness.watcher
 
         async def sweep() -> None:
@@ -259,20 +272,20 @@ async def test_parked_folder_changes_reach_the_alert_through_the_sweep(harness, 
 
         await sweep()  # the first poll opens the session, parked between polls
         assert watcher.sessions.has(account_id)
-        uid = dovecot.append(mail_user, make_message(subject="work item"), folder="Work")
+        uid = mail_server.append(mail_user, make_message(subject="work item"), folder="Work")
         await sweep()
         mid = int((await alert(harness, "work item"))["id"])
         polls = watcher.metrics.polls.labels("imap")._value.get()
         await sweep()
         assert watcher.metrics.polls.labels("imap")._value.get() == polls  # quiet: no poll
-        with dovecot.imap(mail_user) as client:
-            client.select_folder("Work")
+        with mail_server.imap(mail_user) as client:
+            client.select_folder(mail_server.folder("Work"))
             client.add_flags([uid], [b"\\Flagged"])
         await sweep()
         await shown(harness, mid, "Flagged in another mail client")
         assert harness.double.button_labels(mid) == ["Mark read", "Unflag", "Archive", "Trash"]
-        with dovecot.imap(mail_user) as client:
-            client.select_folder("Work")
+        with mail_server.imap(mail_user) as client:
+            client.select_folder(mail_server.folder("Work"))
             client.add_flags([uid], [b"\\Deleted"])
             client.expunge()
         await sweep()
@@ -280,38 +293,42 @@ async def test_parked_folder_changes_reach_the_alert_through_the_sweep(harness, 
         assert harness.double.buttons(mid) == []
 
 
-async def test_a_renumbered_folder_makes_old_buttons_answer_clearly(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_a_renumbered_folder_makes_old_buttons_answer_clearly(
+    harness, mail_server, mail_user
+):
     """UIDVALIDITY reset (the folder deleted and made again): the old alert's button is
     refused with the reason, and the new message that got the same UID is left alone."""
-    dovecot.create_folder(mail_user, "Work")
+    mail_server.create_folder(mail_user, "Work")
     async with harness.running():
-        account_id = await start(harness, mail_user, folders="Work")
+        account_id = await start(harness, mail_user, folders=mail_server.folder("Work"))
         watcher = harness.watcher
-        uid = dovecot.append(mail_user, make_message(subject="first life"), folder="Work")
+        uid = mail_server.append(mail_user, make_message(subject="first life"), folder="Work")
         watcher.due_now(account_id)
         await watcher.sweep()
         mid = int((await alert(harness, "first life"))["id"])
-        dovecot.delete_folder(mail_user, "Work")
-        dovecot.create_folder(mail_user, "Work")
-        again = dovecot.append(mail_user, make_message(subject="second life"), folder="Work")
+        mail_server.delete_folder(mail_user, "Work")
+        mail_server.create_folder(mail_user, "Work")
+        again = mail_server.append(mail_user, make_message(subject="second life"), folder="Work")
         assert again == uid  # the old alert's UID now names another message
         handle = await press(harness, mid, "Mark read")
         assert "renumbered" in ephemeral(handle) and "Nothing was changed" in ephemeral(handle)
-        assert flags_of(dovecot, mail_user, "Work", again) == set()
+        assert flags_of(mail_server, mail_user, mail_server.folder("Work"), again) == set()
         await shown(harness, mid, "renumbered")
         assert harness.double.buttons(mid) == []
 
 
-async def test_forged_button_ids_are_refused(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_forged_button_ids_are_refused(harness, mail_server, mail_user):
     """Ids are input: another message's UID, another account, a malformed id, all get an
     ephemeral refusal and no mailbox change."""
     async with harness.running():
         d = harness.double
         account_id = await start(harness, mail_user)
         await until(lambda: harness.watcher.pushed(account_id))
-        first = dovecot.append(mail_user, make_message(subject="one"))
+        first = mail_server.append(mail_user, make_message(subject="one"))
         mid = int((await alert(harness, "one"))["id"])
-        second = dovecot.append(mail_user, make_message(subject="two"))
+        second = mail_server.append(mail_user, make_message(subject="two"))
         await alert(harness, "two")
         real = d.buttons(mid)[0]["custom_id"]
         prefix, _uid = real.rsplit(":", 1)
@@ -328,5 +345,5 @@ async def test_forged_button_ids_are_refused(harness, dovecot, mail_user):
             reply = await handle.wait_for_reply()
             assert reply["type"] == 4 and reply["body"]["data"]["flags"] & 64
             assert why in reply["body"]["data"]["content"], (custom_id, reply)
-        assert flags_of(dovecot, mail_user, "INBOX", first) == set()
-        assert flags_of(dovecot, mail_user, "INBOX", second) == set()
+        assert flags_of(mail_server, mail_user, "INBOX", first) == set()
+        assert flags_of(mail_server, mail_user, "INBOX", second) == set()

@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from tests.plugins.dovecot import make_message
 from tests.plugins.mailsync import until
 
@@ -17,7 +19,8 @@ def _titles(double):
     return [p["embeds"][0]["title"] for p in double.channel_messages(double.channel_id)]
 
 
-async def test_delivery_during_idle_is_pushed(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_delivery_during_idle_is_pushed(harness, mail_server, mail_user):
     """With a 60-minute interval, a delivery still reaches the channel within seconds (IDLE)."""
     async with harness.running():
         await harness.add_account(mail_user, name="push", interval=60)
@@ -25,58 +28,63 @@ async def test_delivery_during_idle_is_pushed(harness, dovecot, mail_user):
         await until(lambda: harness.idle_client(account_id))  # the bot is idling on INBOX
         loop = asyncio.get_running_loop()
         sent = loop.time()
-        dovecot.append(mail_user, make_message(subject="pushed"))
+        mail_server.append(mail_user, make_message(subject="pushed"))
         await _wait_posts(harness.double, 1, timeout=5)
         assert loop.time() - sent < 5
         assert _titles(harness.double) == ["pushed"]
 
 
-async def test_server_restart_mid_idle_misses_and_doubles_nothing(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("restart",))
+async def test_server_restart_mid_idle_misses_and_doubles_nothing(harness, mail_server, mail_user):
     """Dovecot restarted under an IDLE connection: mail before and after is posted once each."""
     async with harness.running():
         await harness.add_account(mail_user, name="restart", interval=60)
         account_id = harness.account_id("restart")
         first = await until(lambda: harness.idle_client(account_id))
-        dovecot.append(mail_user, make_message(subject="before"))
+        mail_server.append(mail_user, make_message(subject="before"))
         await _wait_posts(harness.double, 1)
-        await asyncio.to_thread(dovecot.restart)
+        await asyncio.to_thread(mail_server.restart)
         # Delivered while the bot is still reconnecting: caught up by UID after reconnect.
-        dovecot.append(mail_user, make_message(subject="during reconnect"))
+        mail_server.append(mail_user, make_message(subject="during reconnect"))
         await _wait_posts(harness.double, 2)
         # Reconnected and idling again: the hub watches a new connection, not the old one.
         await until(lambda: harness.idle_client(account_id) not in (None, first), timeout=20)
-        dovecot.append(mail_user, make_message(subject="after"))
+        mail_server.append(mail_user, make_message(subject="after"))
         await _wait_posts(harness.double, 3)
         await harness.settled(3)  # no poll left that could post anything twice
         assert _titles(harness.double) == ["before", "during reconnect", "after"]
 
 
-async def test_uidvalidity_change_rebaselines_with_one_notice(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_uidvalidity_change_rebaselines_with_one_notice(harness, mail_server, mail_user):
     """A folder deleted and recreated posts one reset notice, not its content, then new mail."""
-    dovecot.create_folder(mail_user, "Projects")
+    mail_server.create_folder(mail_user, "Projects")
+    # UIDs it gave out before: renumbered by the reset (an empty folder has none to renumber)
+    mail_server.append(mail_user, make_message(subject="first life"), folder="Projects")
     async with harness.running():
-        await harness.add_account(mail_user, name="reset", folders="Projects")
-        await asyncio.to_thread(dovecot.delete_folder, mail_user, "Projects")
-        await asyncio.to_thread(dovecot.create_folder, mail_user, "Projects")
+        await harness.add_account(mail_user, name="reset", folders=mail_server.folder("Projects"))
+        await asyncio.to_thread(mail_server.delete_folder, mail_user, "Projects")
+        await asyncio.to_thread(mail_server.create_folder, mail_user, "Projects")
         for i in range(3):
-            dovecot.append(mail_user, make_message(subject=f"recreated {i}"), folder="Projects")
+            mail_server.append(mail_user, make_message(subject=f"recreated {i}"), folder="Projects")
         check = await harness.command("mail check", {"account": "reset"})
         assert "0 new messages" in await harness.reply_text(check)
         assert await harness.titles(1) == ["Folder reset by the server"]
-        dovecot.append(mail_user, make_message(subject="fresh"), folder="Projects")
+        mail_server.append(mail_user, make_message(subject="fresh"), folder="Projects")
         check = await harness.command("mail check", {"account": "reset"})
         assert "1 new message" in await harness.reply_text(check)
         assert await harness.titles(2) == ["Folder reset by the server", "fresh"]
 
 
-async def test_quota_crossing_warns_once(harness, dovecot):
+@pytest.mark.any_server(requires=("quota",))
+async def test_quota_crossing_warns_once(harness, mail_server):
     """Filling a 200 KiB mailbox past 80 % posts one warning; more mail in the band, none."""
-    user = dovecot.add_user(quota_kib=200)
+    user = mail_server.add_user(quota_kib=200)
     async with harness.running():
-        await harness.add_account(user, name="full", folders="Sent")
-        dovecot.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
+        await harness.add_account(user, name="full", folders=mail_server.folder("Sent"))
+        mail_server.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
         await harness.reply_text(await harness.command("mail check", {"account": "full"}))
-        dovecot.append(user, make_message(subject="small", size=2 * 1024), folder="Sent")
+        mail_server.append(user, make_message(subject="small", size=2 * 1024), folder="Sent")
         await harness.reply_text(await harness.command("mail check", {"account": "full"}))
         titles = await harness.titles()
         warnings = [t for t in titles if t.startswith("Mailbox over")]
@@ -89,10 +97,11 @@ async def test_quota_crossing_warns_once(harness, dovecot):
         assert "of 200 KiB" in body
 
 
-async def test_quota_command_shows_usage_and_bar(harness, dovecot):
+@pytest.mark.any_server(requires=("quota",))
+async def test_quota_command_shows_usage_and_bar(harness, mail_server):
     """/mail quota shows storage in human units, percent and a bar."""
-    user = dovecot.add_user(quota_kib=1024)
-    dovecot.append(user, make_message(subject="half", size=512 * 1024))
+    user = mail_server.add_user(quota_kib=1024)
+    mail_server.append(user, make_message(subject="half", size=512 * 1024))
     async with harness.running():
         await harness.add_account(user, name="q")
         text = await harness.reply_text(await harness.command("mail quota", {"account": "q"}))
@@ -101,10 +110,11 @@ async def test_quota_command_shows_usage_and_bar(harness, dovecot):
         assert " %" in text
 
 
-async def test_folders_command_lists_counts(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("status_size",))
+async def test_folders_command_lists_counts(harness, mail_server, mail_user):
     """/mail folders lists every folder with messages and unseen, and size (STATUS=SIZE)."""
-    dovecot.append(mail_user, make_message(subject="a"))
-    dovecot.append(mail_user, make_message(subject="b"), folder="Sent")
+    mail_server.append(mail_user, make_message(subject="a"))
+    mail_server.append(mail_user, make_message(subject="b"), folder="Sent")
     async with harness.running():
         await harness.add_account(mail_user, name="f")
         text = await harness.reply_text(await harness.command("mail folders", {"account": "f"}))
@@ -114,15 +124,16 @@ async def test_folders_command_lists_counts(harness, dovecot, mail_user):
         assert "KiB" in text
 
 
-async def test_check_reads_quota_filled_through_an_unwatched_folder(harness, dovecot):
+@pytest.mark.any_server(requires=("quota",))
+async def test_check_reads_quota_filled_through_an_unwatched_folder(harness, mail_server):
     """A mailbox filled through Sent (not watched) past 80 %: /mail check posts the warning
     at once, a second check posts no other, and /mail list says when quota was read."""
-    user = dovecot.add_user(quota_kib=200)
+    user = mail_server.add_user(quota_kib=200)
     async with harness.running():
         await harness.add_account(user, name="inbox-only")
         check = await harness.command("mail check", {"account": "inbox-only"})
         await harness.reply_text(check)  # quota read now: the 30-minute cadence is not due
-        dovecot.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
+        mail_server.append(user, make_message(subject="big", size=170 * 1024), folder="Sent")
         check = await harness.command("mail check", {"account": "inbox-only"})
         assert "0 new messages" in await harness.reply_text(check)
         assert await harness.titles(1) == ["Mailbox over 80 % full"]
@@ -139,7 +150,8 @@ async def _until(predicate, timeout=15.0):
             await asyncio.sleep(0.05)
 
 
-async def test_pushed_account_holds_one_connection_for_everything(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("restart",))
+async def test_pushed_account_holds_one_connection_for_everything(harness, mail_server, mail_user):
     """One connection per account, as a mail client keeps: IDLE, the polls it triggers,
     /mail check, /mail quota and /mail folders all use it; after a server restart the
     account reconnects to one connection again."""
@@ -147,16 +159,16 @@ async def test_pushed_account_holds_one_connection_for_everything(harness, dovec
         await harness.add_account(mail_user, name="one", interval=1)
         account_id = harness.account_id("one")
         await _until(lambda: harness.watcher.pushed(account_id))
-        assert dovecot.imap_sessions(mail_user.name) == 1
-        dovecot.append(mail_user, make_message(subject="pushed once"))
+        assert mail_server.imap_sessions(mail_user.name) == 1
+        mail_server.append(mail_user, make_message(subject="pushed once"))
         assert await harness.titles(1) == ["pushed once"]
         for command in ("mail check", "mail quota", "mail folders"):
             await harness.reply_text(await harness.command(command, {"account": "one"}))
-            assert dovecot.imap_sessions(mail_user.name) == 1, command
+            assert mail_server.imap_sessions(mail_user.name) == 1, command
         await _until(lambda: harness.watcher.pushed(account_id))
-        await asyncio.to_thread(dovecot.restart)
+        await asyncio.to_thread(mail_server.restart)
         await _until(lambda: harness.watcher.pushed(account_id))
-        await _until(lambda: dovecot.imap_sessions(mail_user.name) == 1)
-        dovecot.append(mail_user, make_message(subject="after restart"))
+        await _until(lambda: mail_server.imap_sessions(mail_user.name) == 1)
+        mail_server.append(mail_user, make_message(subject="after restart"))
         assert await harness.titles(2) == ["pushed once", "after restart"]
-        assert dovecot.imap_sessions(mail_user.name) == 1
+        assert mail_server.imap_sessions(mail_user.name) == 1

@@ -94,6 +94,8 @@ async def _device_add(harness, idp, user, **extra):
     return handle
 
 
+# Only Dovecot checks tokens here (its oauth2 passdb asks the idp double).
+@pytest.mark.any_server(requires=("oauth",))
 async def test_device_flow_add_then_new_mail_alert(device_harness, idp, dovecot, mail_user):
     """Device flow: code and link shown, approved, the same summary as a password add,
     an OAuth account saved with its tokens encrypted, and new mail announced (IDLE)."""
@@ -153,6 +155,8 @@ async def _reply_text(harness, name, options):
         return await harness.reply_text(await harness.command(name, options))
 
 
+# Only Dovecot checks tokens here (its oauth2 passdb asks the idp double).
+@pytest.mark.any_server(requires=("oauth",))
 async def test_expired_access_token_is_refreshed_without_a_warning(
     device_harness, idp, dovecot, mail_user
 ):
@@ -216,6 +220,8 @@ async def test_reauth_on_a_password_account_points_to_password(harness, mail_use
         assert "/mail password" in reply
 
 
+# Only Dovecot checks tokens here (its oauth2 passdb asks the idp double).
+@pytest.mark.any_server(requires=("oauth",))
 async def test_pop3_account_signs_in_with_oauth(device_harness, idp, dovecot, mail_user):
     """POP3 with AUTH (OAUTHBEARER or XOAUTH2 with an initial response): added, and new
     mail downloaded and announced."""

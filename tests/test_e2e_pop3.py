@@ -1,12 +1,13 @@
 """End to end, POP3: /mail add, download into the archive, alerts, retention, archive search."""
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.plugins.dovecot import make_message
 
 
 def _pop3(harness, user, **extra):
-    options = {"protocol": "pop3", "port": harness.dovecot.pop3s_port}
+    options = {"protocol": "pop3", "port": harness.server.pop3s_port}
     options.update(extra)
     return harness.add_account(user, **options)
 
@@ -30,16 +31,17 @@ def _scalar(harness, sql):
         engine.dispose()
 
 
-async def test_pop3_add_download_announce_once_and_keep(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("pop3",))
+async def test_pop3_add_download_announce_once_and_keep(harness, mail_server, mail_user):
     """Existing mail is not announced; new mail is archived and posted once; keep leaves it."""
-    dovecot.append(mail_user, make_message(subject="already there"))
+    mail_server.append(mail_user, make_message(subject="already there"))
     async with harness.running():
         _, reply = await _pop3(harness, mail_user, name="pop")
         assert "Watching `pop`" in reply
         assert "INBOX`: 1 message" in reply
         assert "already there" in reply  # the newest message's subject
         assert "archive" in reply
-        dovecot.append(mail_user, make_message(subject="fresh pop", body="hello @here"))
+        mail_server.append(mail_user, make_message(subject="fresh pop", body="hello @here"))
         check = await harness.command("mail check", {"account": "pop"})
         assert "1 new message" in await harness.reply_text(check)
         again = await harness.command("mail check", {"account": "pop"})
@@ -48,30 +50,34 @@ async def test_pop3_add_download_announce_once_and_keep(harness, dovecot, mail_u
         post = (await harness.posts())[0]
         assert post["allowed_mentions"] == {"parse": []}
         assert "@here" not in post["embeds"][0]["description"]
-    assert _on_server(dovecot, mail_user) == 2
+    assert _on_server(mail_server, mail_user) == 2
     assert (
         _scalar(harness, "select count(*) from pop3_message where raw_compressed is not null") == 1
     )
 
 
-async def test_retention_delete_removes_from_server_after_archiving(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("pop3",))
+async def test_retention_delete_removes_from_server_after_archiving(
+    harness, mail_server, mail_user
+):
     """/mail edit retention:delete: the next poll archives then deletes; the archive keeps it."""
     async with harness.running():
         await _pop3(harness, mail_user, name="del")
         edit = await harness.command("mail edit", {"account": "del", "retention": "delete"})
         assert "retention `delete`" in await harness.reply_text(edit)
         for i in range(2):
-            dovecot.append(mail_user, make_message(subject=f"gone {i}"))
+            mail_server.append(mail_user, make_message(subject=f"gone {i}"))
         check = await harness.command("mail check", {"account": "del"})
         assert "2 new messages" in await harness.reply_text(check)
         found = await harness.command("mail archive", {"account": "del", "query": "GONE 1"})
         text_ = await harness.reply_text(found)
         assert "gone 1" in text_
         assert "gone 0" not in text_
-    assert _on_server(dovecot, mail_user) == 0
+    assert _on_server(mail_server, mail_user) == 0
 
 
-async def test_pop3_folders_and_declared_limit_warning(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("pop3",))
+async def test_pop3_folders_and_declared_limit_warning(harness, mail_server, mail_user):
     """/mail folders explains POP3 has one mailbox; mailbox_limit_mb drives size warnings."""
     async with harness.running():
         await _pop3(harness, mail_user, name="lim")
@@ -81,13 +87,14 @@ async def test_pop3_folders_and_declared_limit_warning(harness, dovecot, mail_us
         assert "POP3 sees only the inbox" in text_
         edit = await harness.command("mail edit", {"account": "lim", "mailbox_limit_mb": 1})
         assert "mailbox limit 1 MB" in await harness.reply_text(edit)
-        dovecot.append(mail_user, make_message(subject="heavy", size=900 * 1024))
+        mail_server.append(mail_user, make_message(subject="heavy", size=900 * 1024))
         await harness.reply_text(await harness.command("mail check", {"account": "lim"}))
         assert "Mailbox over 80 % full" in await harness.titles(1)
         quota = await harness.command("mail quota", {"account": "lim"})
         assert "of 1.0 MiB" in await harness.reply_text(quota)
 
 
+@pytest.mark.any_server(requires=("pop3",))
 async def test_edit_refuses_bad_input_and_saves_nothing(harness, mail_user):
     """Bad retention, IMAP-only options on POP3, and bad thresholds: clear errors, no change."""
     async with harness.running():
@@ -107,6 +114,7 @@ async def test_edit_refuses_bad_input_and_saves_nothing(harness, mail_user):
     assert _scalar(harness, "select retention from account") == "keep"
 
 
+@pytest.mark.any_server
 async def test_archive_on_imap_account_explains(harness, mail_user):
     """/mail archive on an IMAP account says why there is no archive."""
     async with harness.running():

@@ -4,14 +4,17 @@ change made in another mail client edits that message where it lives, in the thr
 
 from __future__ import annotations
 
+import pytest
+
 from tests.imap_hosts import flags_of
 from tests.plugins.mailsync import until
 from tests.test_e2e_actions import ask, press, shown, start, status
 from tests.test_e2e_threads import _deliver, _mail, _posts
 
 
+@pytest.mark.any_server
 async def test_a_reply_in_a_thread_has_buttons_and_is_edited_in_the_thread(
-    harness, dovecot, mail_user
+    harness, mail_server, mail_user
 ):
     d = harness.double
     async with harness.running():
@@ -20,7 +23,7 @@ async def test_a_reply_in_a_thread_has_buttons_and_is_edited_in_the_thread(
         await until(lambda: harness.watcher.pushed(account_id))
         await _deliver(harness, mail_user, _mail("Order 12", "<o12@x>"), "desk")
         (first,) = _posts(d, d.channel_id)
-        reply_uid = dovecot.append(
+        reply_uid = mail_server.append(
             mail_user, _mail("Re: Order 12", "<o12r@x>", "<o12@x>", ["<o12@x>"])
         )
         thread = await until(lambda: d.thread_of(int(first["id"])))
@@ -30,11 +33,11 @@ async def test_a_reply_in_a_thread_has_buttons_and_is_edited_in_the_thread(
         assert d.button_labels(mid) == ["Mark read", "Flag", "Archive", "Trash"]
 
         handle = await press(harness, mid, "Mark read")
-        assert flags_of(dovecot, mail_user, "INBOX", reply_uid) == {b"\\Seen"}
+        assert flags_of(mail_server, mail_user, "INBOX", reply_uid) == {b"\\Seen"}
         assert "Read by" in status(d.message(mid))
         assert any(r["kind"] == "edit" for r in handle.replies)
 
-        with dovecot.imap(mail_user) as client:  # another client flags it: two-way
+        with mail_server.imap(mail_user) as client:  # another client flags it: two-way
             client.select_folder("INBOX")
             client.add_flags([reply_uid], [b"\\Flagged"])
         await shown(harness, mid, "lagged")

@@ -4,6 +4,8 @@ forum channel; threads off, unknown parents, POP3, and a deleted thread or first
 
 import logging
 
+import pytest
+
 from tests.plugins.discord_double import ChannelSpec
 from tests.plugins.dovecot import make_message
 from tests.plugins.mailsync import until
@@ -30,7 +32,7 @@ async def _deliver(harness, user, raw, account):
     on), so it ends first: the mail is meant for the settings as they are now."""
     await harness.settled()
     before = _all_posts(harness.double)
-    harness.dovecot.append(user, raw)
+    harness.server.append(user, raw)
     await _ask(harness, "mail check", {"account": account})
     await until(lambda: _all_posts(harness.double) > before)
     await harness.settled()
@@ -50,7 +52,8 @@ def _title(message):
     return message["embeds"][0]["title"].replace("\\", "")  # alerts escape markdown
 
 
-async def test_replies_go_into_a_thread_on_the_first_alert(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_replies_go_into_a_thread_on_the_first_alert(harness, mail_server, mail_user):
     """The first reply starts a thread on the conversation's first alert, named with its
     subject; a reply to the reply lands in the same thread; a reply whose parent was never
     alerted posts in the channel. Mentions stay locked down in the thread."""
@@ -81,7 +84,8 @@ async def test_replies_go_into_a_thread_on_the_first_alert(harness, dovecot, mai
         assert len(d.threads(d.channel_id)) == 1
 
 
-async def test_threads_off_posts_replies_in_the_channel(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_threads_off_posts_replies_in_the_channel(harness, mail_server, mail_user):
     """The default: a reply to an alerted message is an alert of its own in the channel."""
     d = harness.double
     async with harness.running():
@@ -93,7 +97,8 @@ async def test_threads_off_posts_replies_in_the_channel(harness, dovecot, mail_u
         assert d.threads() == []
 
 
-async def test_a_forum_gets_a_post_per_conversation(harness, dovecot, mail_user):
+@pytest.mark.any_server
+async def test_a_forum_gets_a_post_per_conversation(harness, mail_server, mail_user):
     """A forum needs threads on (the edit says so and changes nothing); then each new
     conversation opens a post titled with its subject, a reply lands in the same post,
     and the role mention is the only one allowed."""
@@ -127,12 +132,13 @@ async def test_a_forum_gets_a_post_per_conversation(harness, dovecot, mail_user)
         assert "forum" in refused and "Nothing was changed" in refused
 
 
-async def test_a_pop3_reply_is_threaded(harness, dovecot, mail_user):
+@pytest.mark.any_server(requires=("pop3",))
+async def test_a_pop3_reply_is_threaded(harness, mail_server, mail_user):
     """POP3 keeps In-Reply-To and References in its archive: the reply goes into a thread
     on the first alert."""
     d = harness.double
     async with harness.running():
-        options = {"protocol": "pop3", "port": dovecot.pop3s_port, "name": "pop"}
+        options = {"protocol": "pop3", "port": mail_server.pop3s_port, "name": "pop"}
         await harness.add_account(mail_user, **options)
         await _ask(harness, "mail edit", {"account": "pop", "threads": "on"})
         await _deliver(harness, mail_user, _mail("Invoice 7", "<i7@x>"), "pop")
@@ -145,8 +151,9 @@ async def test_a_pop3_reply_is_threaded(harness, dovecot, mail_user):
         assert len(_posts(d, d.channel_id)) == 1
 
 
+@pytest.mark.any_server
 async def test_a_deleted_thread_or_first_alert_sends_the_reply_to_the_channel(
-    harness, dovecot, mail_user, caplog
+    harness, mail_server, mail_user, caplog
 ):
     """The thread was deleted: the next reply posts in the channel (the log says so) and
     the conversation continues from it. The first alert was deleted before any reply:
@@ -179,6 +186,7 @@ async def test_a_deleted_thread_or_first_alert_sends_the_reply_to_the_channel(
         assert d.thread_of(int(lunch["id"])) is None
 
 
+@pytest.mark.any_server
 async def test_a_reply_routed_to_another_channel_posts_there_normally(harness, mail_user):
     """A routing rule sends a reply to another channel: it is an ordinary alert there; a
     reply that stays in its parent's channel still goes into the parent's thread."""
@@ -204,6 +212,7 @@ async def test_a_reply_routed_to_another_channel_posts_there_normally(harness, m
         assert d.threads(general) == []
 
 
+@pytest.mark.any_server
 async def test_a_thread_someone_already_started_is_reused(harness, mail_user):
     """A member started a thread on the first alert before any reply came: Discord refuses
     a second one (160004) and the reply goes into the member's thread."""

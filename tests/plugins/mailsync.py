@@ -1,4 +1,5 @@
-"""Fixtures that run bot.py's MailsyncBot against the Discord double and a real Dovecot."""
+"""Fixtures that run bot.py's MailsyncBot against the Discord double and a real mail server
+(Dovecot, or the one MAILSYNC_TEST_IMAP_SERVER selects)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mail import net
 from storage import outbox, repo
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, MailUser
+from tests.plugins.mailserver import MailServer
 
 T = TypeVar("T")
 
@@ -22,9 +24,9 @@ T = TypeVar("T")
 class Harness:
     """Drives the bot the way a server admin would: slash commands, modals, channel posts."""
 
-    def __init__(self, double: DiscordDouble, dovecot: Dovecot, settings: bot_module.Settings):
+    def __init__(self, double: DiscordDouble, server: MailServer, settings: bot_module.Settings):
         self.double = double
-        self.dovecot = dovecot
+        self.server = server  # the selected mail server: any_server tests use this one
         self.settings = settings
         self.bot: bot_module.MailsyncBot | None = None
 
@@ -39,6 +41,13 @@ class Harness:
                 yield self.bot
         finally:
             self.bot.engine.dispose()
+
+    @property
+    def dovecot(self) -> Dovecot:
+        """The server when it is Dovecot (tests about Dovecot's particulars use this)."""
+        if not isinstance(self.server, Dovecot):
+            raise TypeError(f"this test needs Dovecot, the selected server is {self.server.name}")
+        return self.server
 
     async def posts(self, at_least: int = 0, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Channel posts once the outbox has nothing pending (and at least `at_least` exist)."""
@@ -106,10 +115,10 @@ class Harness:
     def add_options(self, user: MailUser, **extra: Any) -> dict[str, Any]:
         options = {
             "protocol": "imap",
-            "host": self.dovecot.host,
+            "host": self.server.host,
             "username": user.name,
             "channel": self.double.channel_id,
-            "port": self.dovecot.imaps_port,
+            "port": self.server.imaps_port,
         }
         options.update(extra)
         return options
@@ -146,15 +155,15 @@ def secret_key() -> str:
 
 
 @pytest.fixture
-def harness(discord_double, dovecot, database_url, monkeypatch, secret_key) -> Harness:
-    monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
+def harness(discord_double, mail_server, database_url, monkeypatch, secret_key) -> Harness:
+    monkeypatch.setenv("SSL_CERT_FILE", mail_server.ca_file)
     net.reset_tls_context()
     settings = bot_module.Settings(
         discord_token="fake-token",
         secret_key=secret_key,
         database_url=database_url,
         guild_id=discord_double.guild_id,
-        allow_private_hosts=True,  # Dovecot listens on loopback
+        allow_private_hosts=True,  # the mail server listens on loopback
     )
-    yield Harness(discord_double, dovecot, settings)
+    yield Harness(discord_double, mail_server, settings)
     net.reset_tls_context()

@@ -39,6 +39,11 @@ class Dovecot(AccountsMixin):
     """
 
     host: str = "127.0.0.1"
+    # The common interface of tests/plugins/mailserver.py: its name and what it offers.
+    name = "dovecot"
+    features = frozenset(
+        {"pop3", "quota", "special_use", "status_size", "move", "condstore", "oauth", "restart"}
+    )
 
     def __init__(
         self,
@@ -330,6 +335,10 @@ class Dovecot(AccountsMixin):
             if time.monotonic() > deadline:
                 raise DovecotError(f"{name} still has sessions {timeout} s after doveadm kick")
             time.sleep(0.05)
+
+    def folder(self, name: str) -> str:
+        """A personal folder's full name: folders are top-level here ("Sent")."""
+        return name
 
     # ------------------------------------------------------------------ diagnostics
 

@@ -22,6 +22,17 @@ from i18n import N_
 
 
 @dataclass(frozen=True)
+class SmtpHost:
+    """A provider's SMTP submission server. `files_sent`: its SMTP files a copy in Sent
+    itself, so `sent_copy: auto` does not APPEND one (it would show twice)."""
+
+    host: str
+    port: int
+    security: str  # tls (implicit, 465) | starttls (587)
+    files_sent: bool = False
+
+
+@dataclass(frozen=True)
 class Provider:
     key: str
     name: str
@@ -37,6 +48,7 @@ class Provider:
     quota_note: str | None = None  # said when the server offers no QUOTA
     idle_renewal_seconds: float | None = None  # shorter than the default, where needed
     max_connections: int | None = None  # simultaneous IMAP connections per mailbox
+    smtp: SmtpHost | None = None  # where replies go out (docs/replies.md)
 
     def matches_host(self, host: str) -> bool:
         host = host.lower().rstrip(".")
@@ -64,6 +76,7 @@ GMAIL = Provider(
         }
     ),
     max_connections=15,
+    smtp=SmtpHost("smtp.gmail.com", 465, "tls", files_sent=True),
 )
 
 MICROSOFT = Provider(
@@ -88,13 +101,22 @@ MICROSOFT = Provider(
     # renew every 10 minutes keep receiving them.
     idle_renewal_seconds=9 * 60,
     max_connections=20,
+    smtp=SmtpHost("smtp.office365.com", 587, "starttls", files_sent=True),
 )
 
 YAHOO = Provider(
     key="yahoo",
-    name="Yahoo / AOL",
-    hosts=("imap.mail.yahoo.com", "pop.mail.yahoo.com", "imap.aol.com", "pop.aol.com"),
+    name="Yahoo",
+    hosts=("imap.mail.yahoo.com", "pop.mail.yahoo.com"),
     capability="XYMHIGHESTMODSEQ",
+    smtp=SmtpHost("smtp.mail.yahoo.com", 465, "tls"),
+)
+
+AOL = Provider(  # Yahoo's servers under AOL's names
+    key="aol",
+    name="AOL",
+    hosts=("imap.aol.com", "pop.aol.com"),
+    smtp=SmtpHost("smtp.aol.com", 465, "tls"),
 )
 
 ICLOUD = Provider(
@@ -103,23 +125,31 @@ ICLOUD = Provider(
     hosts=("imap.mail.me.com", "mail.me.com"),
     # iCloud lists its folders without SPECIAL-USE flags (and offers no MOVE).
     folder_names=_frozen({"archive": ("Archive",), "trash": ("Deleted Messages",)}),
+    smtp=SmtpHost("smtp.mail.me.com", 587, "starttls"),
 )
 
-FASTMAIL = Provider(key="fastmail", name="Fastmail", hosts=("imap.fastmail.com", "fastmail.com"))
+FASTMAIL = Provider(
+    key="fastmail",
+    name="Fastmail",
+    hosts=("imap.fastmail.com", "fastmail.com"),
+    smtp=SmtpHost("smtp.fastmail.com", 465, "tls"),
+)
 
 ZOHO = Provider(
     key="zoho",
     name="Zoho Mail",
     hosts=("imap.zoho.com", "imappro.zoho.com", "imap.zoho.eu", "imap.zoho.in", "zoho.com"),
+    smtp=SmtpHost("smtp.zoho.com", 465, "tls"),
 )
 
 GMX = Provider(
     key="gmx",
     name="GMX / WEB.DE",
     hosts=("imap.gmx.net", "imap.gmx.com", "imap.web.de", "gmx.net", "web.de"),
+    smtp=SmtpHost("mail.gmx.net", 587, "starttls"),
 )
 
-PROVIDERS: tuple[Provider, ...] = (GMAIL, MICROSOFT, YAHOO, ICLOUD, FASTMAIL, ZOHO, GMX)
+PROVIDERS: tuple[Provider, ...] = (GMAIL, MICROSOFT, YAHOO, AOL, ICLOUD, FASTMAIL, ZOHO, GMX)
 
 
 def detect(

@@ -20,7 +20,7 @@ from mail.types import Protocol, Security, ServerConfig
         ("outlook.office365.com", "microsoft"),
         ("imap-mail.outlook.com", "microsoft"),
         ("imap.mail.yahoo.com", "yahoo"),
-        ("imap.aol.com", "yahoo"),
+        ("imap.aol.com", "aol"),
         ("imap.mail.me.com", "icloud"),
         ("imap.fastmail.com", "fastmail"),
         ("imappro.zoho.com", "zoho"),

@@ -17,6 +17,7 @@ from imapclient import imap4 as _imapclient_imap4
 from imapclient import tls as _imapclient_tls
 from imapclient.imapclient import IMAPlibLoggerAdapter
 
+from mail import connect_rate
 from mail.errors import (
     ConnectError,
     DNSError,
@@ -140,6 +141,7 @@ def connect_checked(
         try:
             if timeout is not None:
                 sock.settimeout(timeout)
+            connect_rate.wait_turn(address, port)  # <= 100 new connections/s per server
             sock.connect(sockaddr)
         except OSError as exc:
             sock.close()

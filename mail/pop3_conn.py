@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from mail import net, oauth
+from mail import connect_rate, net, oauth
 from mail.errors import AuthError, MailError, ProtocolError, TLSError
 from mail.pop3_reader import Reader
 from mail.types import Security, ServerConfig
@@ -69,6 +69,7 @@ class _Conn:
         error: OSError | None = None
         for address in self._addresses:
             try:
+                connect_rate.wait_turn(address, self.port)  # <= 100 new connections/s
                 return socket.create_connection((address, self.port), timeout)
             except OSError as exc:
                 error = exc

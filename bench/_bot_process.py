@@ -114,6 +114,11 @@ def _child(api_base: str, ws_url: str) -> int:
 
     import bot
 
+    if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(os.environ["BENCH_SOFT_NOFILE"]), hard))
     discord.http.Route.BASE = api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ws_url)
     if os.environ.get("BENCH_QUOTA_SECONDS"):  # bench only: read quota at every renewal

@@ -34,16 +34,22 @@ service imap-hibernate {{
     mode = 0660
     group = $default_internal_group
   }}
-  client_limit = {clients}
+  client_limit = {per_process}
+  process_limit = {processes}
 }}
 """
+# Each hibernated session holds its socket and an inotify descriptor in imap-hibernate,
+# so one process for 10,000 would pass a 20,000 open-file hard limit: spread them.
+HIBERNATED_PER_PROCESS = 4000
 _LOGIN = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d) imap-login: Info: Login: ", re.MULTILINE)
 
 
 def scale_config(text: str, sessions: int) -> str:
     """The test rig's configuration with limits above `sessions` and hibernation."""
-    processes, clients = sessions + 1000, 2 * sessions + 5000
+    # Clients under the 20,000 open-file hard limit of this host's Dovecot master.
+    processes, clients = sessions + 1000, min(2 * sessions + 5000, 19000)
     login_clients = max(2000, sessions // 4 + 500)  # per imap-login process, 8 of them
+    # (each holds a TLS client and its pipe to imap: under a 20,000 open-file hard limit)
     text = text.replace("default_process_limit = 2100", f"default_process_limit = {processes}")
     text = text.replace("default_client_limit = 10000", f"default_client_limit = {clients}")
     text = text.replace("process_limit = 2100", f"process_limit = {processes}")
@@ -52,7 +58,8 @@ def scale_config(text: str, sessions: int) -> str:
     text = text.replace(
         "mail_max_userip_connections = 2000", f"mail_max_userip_connections = {sessions}"
     )
-    return text + HIBERNATE.format(clients=clients)
+    hibernators = sessions // HIBERNATED_PER_PROCESS + 2
+    return text + HIBERNATE.format(per_process=HIBERNATED_PER_PROCESS, processes=hibernators)
 
 
 def raise_host_limits(sessions: int) -> list[str]:

@@ -17,6 +17,7 @@ socket object, malloc's overhead. The bot's own share is the bot's RSS growth pe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import json
 import os
@@ -54,7 +55,7 @@ def _without_release_buffers(context: ssl.SSLContext) -> None:
 def child(layer: str, n: int, port: int, users_file: str, traced: bool) -> None:
     from imapclient import IMAPClient
 
-    users = json.loads(Path(users_file).read_text())[:n]
+    users = json.loads(Path(users_file).read_text())[-n:]  # not the bot's (--bot)
     context = ssl.create_default_context()
     if layer == "tls-buffers":
         _without_release_buffers(context)
@@ -104,6 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--bot-kib", type=float, help="the bot's RSS per account (bench.sweep)")
+    parser.add_argument(
+        "--bot", type=int, default=500, help="accounts for the bot's heap by holder; 0 skips"
+    )
     args = parser.parse_args()
     import tempfile
 
@@ -111,11 +115,22 @@ def main() -> None:
 
     n = args.connections
     notes = _scale_rig.raise_host_limits(n)
-    with _scale_rig.scale_dovecot(n + 10) as dovecot, tempfile.TemporaryDirectory() as tmp:
+    with (
+        _scale_rig.scale_dovecot(n + args.bot + 20) as dovecot,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         os.environ["SSL_CERT_FILE"] = dovecot.ca_file
-        users = [dovecot.add_user() for _ in range(n + 1)]
+        from mail import net
+
+        net.reset_tls_context()
+        users = [dovecot.add_user() for _ in range(n + 1 + args.bot + 10)]
         users_file = Path(tmp) / "users.json"
         users_file.write_text(json.dumps([[u.name, u.password] for u in users]))
+        heap, top = {}, []
+        if args.bot:
+            from bench._bot_heap import heap_per_account
+
+            heap, top = asyncio.run(heap_per_account(dovecot, users[: args.bot + 10], Path(tmp)))
         results = {}
         for layer in LAYERS:
             plain = run_child(layer, n + 1, dovecot.imaps_port, users_file, traced=False)
@@ -139,6 +154,14 @@ def main() -> None:
     print(
         f"  (OpenSSL buffers if not released:  +{buffers:6.1f} KiB; released by CPython's default)"
     )
+    if heap:
+        print(f"\nthe bot's Python heap per account ({args.bot} accounts, tracemalloc):")
+        for label, kib in sorted(heap.items(), key=lambda item: -item[1]):
+            print(f"  {label:<44}{kib:6.2f} KiB")
+        print(f"  {'all Python':<44}{sum(heap.values()):6.2f} KiB")
+        print("  the files whose blocks grew most:")
+        for filename, kib in top:
+            print(f"    {kib:6.2f} KiB  {filename}")
     if args.bot_kib is not None:
         print(f"  the bot's own records and threads   {args.bot_kib - imap_rss:6.1f} KiB")
         print(f"  the bot's whole figure              {args.bot_kib:6.1f} KiB")

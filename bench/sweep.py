@@ -151,6 +151,7 @@ async def run_bot(
         "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(n + 100),
         "SSL_CERT_FILE": dovecot.ca_file,
         "LOG_LEVEL": "WARNING",
+        "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_SOFT_NOFILE": "1024",
     }
     harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used

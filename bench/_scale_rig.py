@@ -40,7 +40,7 @@ service imap-hibernate {{
 """
 # Each hibernated session holds its socket and an inotify descriptor in imap-hibernate,
 # so one process for 10,000 would pass a 20,000 open-file hard limit: spread them.
-HIBERNATED_PER_PROCESS = 4000
+HIBERNATED_PER_PROCESS = 1000
 _LOGIN = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d) imap-login: Info: Login: ", re.MULTILINE)
 
 
@@ -48,17 +48,21 @@ def scale_config(text: str, sessions: int) -> str:
     """The test rig's configuration with limits above `sessions` and hibernation."""
     # Clients under the 20,000 open-file hard limit of this host's Dovecot master.
     processes, clients = sessions + 1000, min(2 * sessions + 5000, 19000)
-    login_clients = max(2000, sessions // 4 + 500)  # per imap-login process, 8 of them
-    # (each holds a TLS client and its pipe to imap: under a 20,000 open-file hard limit)
+    # imap-login holds each TLS client and its pipe to imap, imap-hibernate each session's
+    # socket and notify descriptors: many processes of 1,000 each stay far below any
+    # process's open-file limit (one process of 4,000 reset connections near 5,000).
+    login_processes = sessions // 1000 + 8
     text = text.replace("default_process_limit = 2100", f"default_process_limit = {processes}")
     text = text.replace("default_client_limit = 10000", f"default_client_limit = {clients}")
     text = text.replace("process_limit = 2100", f"process_limit = {processes}")
     text = text.replace("client_limit = 10000", f"client_limit = {clients}")
-    text = text.replace("client_limit = 2000", f"client_limit = {login_clients}")
+    text = text.replace("client_limit = 2000", "client_limit = 1000")
+    text = text.replace("process_limit = 8", f"process_limit = {login_processes}")
+    text = text.replace("process_min_avail = 2", "process_min_avail = 8")
     text = text.replace(
         "mail_max_userip_connections = 2000", f"mail_max_userip_connections = {sessions}"
     )
-    hibernators = sessions // HIBERNATED_PER_PROCESS + 2
+    hibernators = sessions // HIBERNATED_PER_PROCESS + 4
     return text + HIBERNATE.format(per_process=HIBERNATED_PER_PROCESS, processes=hibernators)
 
 

@@ -91,7 +91,14 @@ async def scheduler_dispatch(n: int) -> tuple[float, float]:
 
     start = time.perf_counter()
     for i in range(n):
-        scheduler.add_job(job, "interval", minutes=5, id=f"j{i}", next_run_time=datetime.now(UTC))
+        scheduler.add_job(  # no misfire grace: at 10,000 some start over 1 s late
+            job,
+            "interval",
+            minutes=5,
+            id=f"j{i}",
+            next_run_time=datetime.now(UTC),
+            misfire_grace_time=None,
+        )
     await done.wait()
     many = time.perf_counter() - start
     scheduler.remove_all_jobs()

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from cogs._group import MailGroup
 from cogs._lang import CatalogTranslator, GuildLanguages
 from mail import limits
 from settings import ConfigError, Settings
-from storage import outbox
+from storage import outbox, repo
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
@@ -51,6 +52,11 @@ EXTENSIONS = (
     "cogs.replies",
     "cogs.language",
 )
+# Open files: each watched account holds one connection, and a second one while a poll,
+# an action or a reconnect overlaps it; the rest is the gateway, the REST pool, the store,
+# the web endpoint, DNS lookups and the log.
+FILES_PER_ACCOUNT = 2
+FILES_BESIDES = 512
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
 
@@ -58,6 +64,24 @@ PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
 def setup_logging(level: str, fmt: str = "text") -> None:
     """LOG_LEVEL and LOG_FORMAT (logs.py), with the payload loggers capped at INFO."""
     logs.setup_logging(level, fmt, PAYLOAD_LOGGERS)
+
+
+def raise_file_limit(accounts: int) -> str | None:
+    """Raise the soft RLIMIT_NOFILE (often 1024) to the hard limit, which accounts added
+    while running may need too; never lower it. Returns the one line to log when even
+    the hard limit is below what `accounts` need, else None."""
+    need = accounts * FILES_PER_ACCOUNT + FILES_BESIDES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, need) if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if hard != resource.RLIM_INFINITY and hard < need:
+        return (
+            f"open files: the hard limit (RLIMIT_NOFILE) is {hard}, but {accounts} accounts "
+            f"need {need}; raise it to at least {need} (systemd LimitNOFILE=, docker "
+            "--ulimit nofile=, ulimit -Hn) or connections will fail"
+        )
+    return None
 
 
 class MailsyncBot(commands.Bot):
@@ -106,6 +130,9 @@ class MailsyncBot(commands.Bot):
             await self._sync_commands()
             return
         await asyncio.to_thread(migrate, self.engine)
+        watched = await asyncio.to_thread(repo.active_accounts, self.engine, self.settings.shards)
+        if (too_low := raise_file_limit(len(watched))) is not None:
+            log.warning(too_low)
         await self.languages.load()
         # The scheduler must start inside the running loop; cogs add their jobs to it.
         self.scheduler.start()

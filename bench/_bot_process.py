@@ -108,12 +108,38 @@ class BotProcess:
         return time.monotonic() - start
 
 
+def _trace_heap(out: str) -> None:
+    """Trace Python allocations; on SIGUSR1 write {file: bytes} of what is alive to `out`."""
+    import json
+    import signal
+    import tracemalloc
+
+    tracemalloc.start()
+
+    def dump(*_: object) -> None:
+        sizes = {
+            stat.traceback[0].filename: stat.size
+            for stat in tracemalloc.take_snapshot().statistics("filename")
+        }
+        Path(out + ".tmp").write_text(json.dumps(sizes))
+        os.replace(out + ".tmp", out)
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 def _child(api_base: str, ws_url: str) -> int:
     import discord
     import yarl
 
     import bot
 
+    if os.environ.get("BENCH_TRACEMALLOC_OUT"):  # bench.memory_split: SIGUSR1 dumps the heap
+        _trace_heap(os.environ["BENCH_TRACEMALLOC_OUT"])
+    if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(os.environ["BENCH_SOFT_NOFILE"]), hard))
     discord.http.Route.BASE = api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(ws_url)
     if os.environ.get("BENCH_QUOTA_SECONDS"):  # bench only: read quota at every renewal

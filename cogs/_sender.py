@@ -10,7 +10,10 @@ adds what it leaves to the caller:
   outage costs Discord two requests a minute, not one per alert or channel;
 - a 429 that discord.py gave up on holds only that channel, briefly;
 - a stop (not a retry loop) on a channel Discord refuses with 403/404;
-- pacing of about 5 messages per 5 s per channel.
+- channels sent concurrently, each in its own lane (one row after another, so order
+  within a channel holds), paced at about 5 messages per 5 s per channel, and every
+  request of the bot spaced under Discord's global limit (cogs/_pacing.py): a backlog
+  across hundreds of channels leaves at the global limit, not at one request's latency.
 Each alert is sent with its row's own nonce (discord.py sets enforce_nonce), so a retry
 after a lost response cannot post it twice. What a row does (post an alert, edit a status
 board) depends on its kind: cogs/_deliveries.py."""
@@ -19,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
 import json
 import logging
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,7 @@ import aiohttp
 import discord
 
 from cogs._deliveries import KINDS
+from cogs._pacing import ChannelPacer, GlobalPacer, pace_requests
 from storage import outbox
 from storage.models import OutboxAlert, utcnow
 from storage.shards import ALL_SHARDS, ShardSet
@@ -40,9 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PER_CHANNEL = 5
-PER_CHANNEL_WINDOW = 5.0
-GLOBAL_PER_SECOND = 40  # below Discord's 50/s global bot limit
+BATCH = 500  # rows read per look at the outbox
 PROBE_FIRST = 1.0  # seconds before the first probe of an outage
 PROBE_MAX = 30.0  # the longest wait between probes: held alerts flow within this
 RETRY_MAX = timedelta(seconds=30)  # a rate-limited channel or an odd failure
@@ -51,6 +53,14 @@ MAX_ODD_ATTEMPTS = 5  # for failures that are not Discord's or the network's
 
 def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_MAX, timedelta(seconds=2**attempts))
+
+
+# Set inside a lane's task: its requests stop at the global pacer once an outage began.
+_IN_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("outbox_lane", default=False)
+
+
+class _OutageBegan(Exception):
+    """A lane's request was not sent: another lane met the outage while it waited."""
 
 
 class Outcome(enum.Enum):
@@ -65,8 +75,8 @@ class OutboxSender:
         self.shards = shards  # only alerts of these shards' accounts: others have a sender
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
-        self._global: deque[float] = deque()
+        self.pacer = GlobalPacer()  # every REST request of the bot, once start() ran
+        self.channels = ChannelPacer()
         # Outage state: None while Discord answers, else the wait before the next probe.
         # Instance attributes so tests can scale them (an outage of minutes in seconds).
         self.probe_first = PROBE_FIRST
@@ -74,6 +84,7 @@ class OutboxSender:
         self.probe_wait: float | None = None
 
     def start(self) -> None:
+        pace_requests(self.bot.http, self.pacer, self._gate)
         self._task = asyncio.create_task(self._run(), name="mailsync-outbox")
 
     async def stop(self) -> None:
@@ -137,47 +148,57 @@ class OutboxSender:
         log.info("Discord answers again; sending held alerts")
         self.probe_wait = None
 
+    def _gate(self) -> None:
+        """Called by the global pacer just before a request leaves: a lane's request does
+        not leave once Discord is down (the probe's does; it is not a lane)."""
+        if _IN_LANE.get() and self.in_outage:
+            raise _OutageBegan
+
     async def _drain(self) -> None:
-        while True:
-            rows = await asyncio.to_thread(outbox.due, self.bot.engine, utcnow(), 200, self.shards)
-            if not rows:
-                return
-            held: set[int] = set()  # channels waiting on a retry keep their order
-            for row in rows:
-                if row.channel_id in held:
-                    continue
-                outcome = await self._deliver(row)
-                if outcome is Outcome.DOWN:
-                    self._outage_began()
+        """Every due row, each channel in a lane of its own and all lanes at once; the
+        outbox is read again whenever a lane ends or an alert is queued, skipping the
+        channels whose lane runs (so one channel never has two lanes)."""
+        lanes: dict[int, asyncio.Task[None]] = {}
+        try:
+            while True:
+                self._wake.clear()  # a poke from here on reads the outbox again
+                busy = frozenset(lanes)
+                rows = await asyncio.to_thread(
+                    outbox.due, self.bot.engine, utcnow(), BATCH, self.shards, busy
+                )
+                for channel_id, queue in _by_channel(rows).items():
+                    lanes[channel_id] = asyncio.create_task(self._lane(queue))
+                if not lanes:
                     return
-                if outcome is Outcome.HELD:
-                    held.add(row.channel_id)
-            if held:
+                poked = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait([*lanes.values(), poked], return_when=asyncio.FIRST_COMPLETED)
+                poked.cancel()
+                for channel_id in [c for c, task in lanes.items() if task.done()]:
+                    lanes.pop(channel_id).result()  # a lane handles its failures itself
+                if self.in_outage:  # lanes stop at their next request; the probe decides
+                    await asyncio.gather(*lanes.values())
+                    return
+        finally:
+            for task in lanes.values():  # stop() cancelled the drain
+                task.cancel()
+            self.channels.forget_idle()
+
+    async def _lane(self, rows: list[OutboxAlert]) -> None:
+        """One channel's rows, in order, one at a time; stops at a row its channel must
+        wait on (the rows behind it wait too) and at an outage."""
+        _IN_LANE.set(True)  # this task's own context: the probe and others are not lanes
+        for row in rows:
+            if self.in_outage:
+                return
+            outcome = await self._deliver(row)
+            if outcome is Outcome.DOWN:
+                self._outage_began()
+                return
+            if outcome is Outcome.HELD:
                 return
 
     async def _pace(self, channel_id: int) -> None:
-        recent = self._sent_at[channel_id]
-        while True:
-            now = time.monotonic()
-            while recent and now - recent[0] > PER_CHANNEL_WINDOW:
-                recent.popleft()
-            while self._global and now - self._global[0] > 1.0:
-                self._global.popleft()
-            wait = 0.0
-            if len(recent) >= PER_CHANNEL:
-                wait = recent[0] + PER_CHANNEL_WINDOW - now
-            if len(self._global) >= GLOBAL_PER_SECOND:
-                wait = max(wait, self._global[0] + 1.0 - now)
-            if wait <= 0:
-                recent.append(now)
-                self._global.append(now)
-                return
-            await asyncio.sleep(wait)
-
-    def _unpace(self, channel_id: int) -> None:
-        with contextlib.suppress(IndexError):
-            self._sent_at[channel_id].pop()
-            self._global.pop()
+        await self.channels.pace(channel_id)
 
     async def _deliver(self, row: OutboxAlert) -> Outcome:
         engine = self.bot.engine
@@ -192,15 +213,17 @@ class OutboxSender:
             )
             await self._pace(row.channel_id)
             if not await asyncio.to_thread(outbox.still_waiting, engine, row.id, row.channel_id):
-                self._unpace(row.channel_id)  # removed or moved while paced: read it again
+                self.channels.unpace(row.channel_id)  # removed or moved while paced: read it again
                 return Outcome.SETTLED
             try:
                 message_id = await kind.send(
                     self.bot, channel, row, json.loads(row.payload), self._pace
                 )
             except BaseException:
-                self._unpace(row.channel_id)  # only sends Discord took count towards pacing
+                self.channels.unpace(row.channel_id)  # only sends Discord took count towards pacing
                 raise
+        except _OutageBegan:
+            return Outcome.DOWN  # not sent: it waits for the probe with the others
         except (discord.Forbidden, discord.NotFound) as exc:
             await kind.refused(self.bot, row, exc)  # held or dropped: the kind decides
             return Outcome.SETTLED
@@ -225,3 +248,11 @@ class OutboxSender:
             return Outcome.SETTLED
         await asyncio.to_thread(outbox.mark_sent, engine, row.id)  # dropped: no message
         return Outcome.SETTLED
+
+
+def _by_channel(rows: list[OutboxAlert]) -> dict[int, list[OutboxAlert]]:
+    """The rows of each channel, in the order read (oldest first)."""
+    lanes: defaultdict[int, list[OutboxAlert]] = defaultdict(list)
+    for row in rows:
+        lanes[row.channel_id].append(row)
+    return lanes

@@ -19,7 +19,7 @@ from imapclient import tls as _imapclient_tls
 from imapclient.imapclient import IMAPlibLoggerAdapter
 
 from i18n import N_, Msg
-from mail import limits
+from mail import connect_rate, limits
 from mail.errors import (
     ConnectError,
     DNSError,
@@ -164,6 +164,7 @@ def connect_checked(
         family, kind, proto, _, sockaddr = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
+            connect_rate.wait_turn(address, port)  # <= 100 new connections/s per server
             sock.settimeout(time_left(deadline, timeout, host))
             sock.connect(sockaddr)
             sock.settimeout(timeout)

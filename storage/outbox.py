@@ -184,10 +184,15 @@ def _behind(waiting: Any) -> Any:
 
 
 def due(
-    engine: Engine, now: datetime, limit: int = 200, shards: ShardSet = ALL_SHARDS
+    engine: Engine,
+    now: datetime,
+    limit: int = 200,
+    shards: ShardSet = ALL_SHARDS,
+    skip_channels: frozenset[int] = frozenset(),
 ) -> list[OutboxAlert]:
-    """Pending alerts whose time has come, oldest first, skipping broken channels and
-    rows behind a postponed one of their channel."""
+    """Pending alerts whose time has come, oldest first, skipping broken channels, rows
+    behind a postponed one of their channel, and `skip_channels` (those the sender is
+    busy with: their rows come in order once it is done)."""
     query = (
         _with_owners(select(OutboxAlert))
         .where(
@@ -199,6 +204,8 @@ def due(
         .order_by(col(OutboxAlert.id))
         .limit(limit)
     )
+    if skip_channels:
+        query = query.where(col(OutboxAlert.channel_id).not_in(sorted(skip_channels)))
     with _session(engine) as session:
         return list(session.exec(_of_shards(query, shards)).all())
 

@@ -12,13 +12,14 @@ async def test_stop_right_after_a_poke_ends_the_loop(monkeypatch):
     swallow the cancellation: on Python 3.11 asyncio.wait_for returned the already-set
     event instead of raising, the loop went round again and stop() waited forever."""
     monkeypatch.setattr(_sender.outbox, "any_unsent", lambda engine: True)
-    monkeypatch.setattr(_sender.outbox, "due", lambda engine, now, limit, shards: [])
+    monkeypatch.setattr(_sender.outbox, "due", lambda engine, now, limit, shards, skip: [])
     monkeypatch.setattr(_sender.outbox, "next_due_at", lambda engine, shards: None)
 
     async def ready() -> None:
         return None
 
-    sender = OutboxSender(SimpleNamespace(engine=None, wait_until_ready=ready))
+    http = SimpleNamespace(request=None)
+    sender = OutboxSender(SimpleNamespace(engine=None, wait_until_ready=ready, http=http))
     sender.start()
     async with asyncio.timeout(5):
         while not sender._wake._waiters:  # until the loop waits for a wake-up

@@ -28,8 +28,9 @@ helpers), ``rest`` (routes and failure injection), ``messages`` (message routes 
 ``gateway`` (websocket), ``interactions`` (slash/autocomplete/modal/button drivers),
 ``components`` (a stored message's buttons; ``press`` one as a member), ``members`` (roles
 and members added while running), ``threads`` (threads from messages, forum posts),
-``inspection`` (queries and waits), ``double`` (`DiscordDouble`, composing the mixins) and
-``fixtures``.
+``inspection`` (queries and waits), ``limits`` (Discord's global and per-channel rate
+limits and a per-request latency, off until ``set_limits``), ``double`` (`DiscordDouble`,
+composing the mixins) and ``fixtures``.
 """
 
 from .double import FAKE_TOKEN, DiscordDouble

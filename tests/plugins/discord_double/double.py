@@ -17,6 +17,7 @@ from .components import ComponentsMixin
 from .gateway import GatewayMixin, _Session
 from .inspection import InspectionMixin
 from .interactions import InteractionsMixin
+from .limits import LimitsMixin, RateLimits
 from .members import MembersMixin
 from .messages import MessagesMixin
 from .nonces import NonceLedger
@@ -32,6 +33,7 @@ FAKE_TOKEN = "fake-token"  # any string: the double does not check tokens
 
 class DiscordDouble(
     InspectionMixin,
+    LimitsMixin,
     RestMixin,
     MessagesMixin,
     GatewayMixin,
@@ -65,6 +67,8 @@ class DiscordDouble(
         #: The query strings of gateway connections (v, encoding, compress).
         self.gateway_connections: list[dict[str, str]] = []
 
+        self.limits = RateLimits()  # none until set_limits (limits.py)
+        self.rate_limited: list[tuple[RecordedRequest, str]] = []
         self._failures: list[_Failure] = []
         self._persistent: list[_Failure] = []
         self._commands: dict[int | None, list[dict[str, Any]]] = {}

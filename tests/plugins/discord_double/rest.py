@@ -120,13 +120,16 @@ class RestMixin:
         )
         self.requests.append(record)
         try:
-            response = self._injected(record)
+            response = self._limited(record) or self._injected(record)  # limits.py
             if response is None:
                 if not full.startswith(API_PREFIX + "/"):
                     response = _error(404, "Unknown API version or path", 0)
                 else:
                     response = self._route(record)
                     await self._flush_dispatches()  # e.g. THREAD_CREATE, before the answer
+            if response.status != 429:
+                self._bucket_headers(record, response)
+            await self._answer_later(record)
             record.status = response.status
             if response.body and response.content_type == "application/json":
                 record.response = json.loads(bytes(response.body))

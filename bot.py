@@ -8,7 +8,6 @@ import asyncio
 import gc
 import logging
 import os
-import resource
 import signal
 import sys
 from collections.abc import Mapping
@@ -26,13 +25,13 @@ from cogs._errors import MailTree
 from cogs._group import MailGroup
 from cogs._lang import CatalogTranslator, GuildLanguages
 from mail import limits
+from mail.file_limit import raise_file_limit
 from settings import ConfigError, Settings
-from storage import outbox, repo
+from storage import outbox, repo, store_health
 from storage.crypto import SecretBox, SecretKeyError
 from storage.db import make_engine, migrate
 from storage.rotation import rotate_passwords
 from storage.shard_locks import ShardCountMismatchError, ShardLocks, is_postgresql
-from storage.store_faults import TEXTS, UNREACHABLE, faults_of
 from watch.metrics import Metrics
 from web.app import WebPortError, WebServer
 from web.health import add_health_routes
@@ -52,11 +51,6 @@ EXTENSIONS = (
     "cogs.replies",
     "cogs.language",
 )
-# Open files: each watched account holds one connection, and a second one while a poll,
-# an action or a reconnect overlaps it; the rest is the gateway, the REST pool, the store,
-# the web endpoint, DNS lookups and the log.
-FILES_PER_ACCOUNT = 2
-FILES_BESIDES = 512
 # Loggers that print gateway payloads (modal values, i.e. passwords) at DEBUG.
 PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
 
@@ -64,24 +58,6 @@ PAYLOAD_LOGGERS = logs.PAYLOAD_LOGGERS
 def setup_logging(level: str, fmt: str = "text") -> None:
     """LOG_LEVEL and LOG_FORMAT (logs.py), with the payload loggers capped at INFO."""
     logs.setup_logging(level, fmt, PAYLOAD_LOGGERS)
-
-
-def raise_file_limit(accounts: int) -> str | None:
-    """Raise the soft RLIMIT_NOFILE (often 1024) to the hard limit, which accounts added
-    while running may need too; never lower it. Returns the one line to log when even
-    the hard limit is below what `accounts` need, else None."""
-    need = accounts * FILES_PER_ACCOUNT + FILES_BESIDES
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = max(soft, need) if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if hard != resource.RLIM_INFINITY and hard < need:
-        return (
-            f"open files: the hard limit (RLIMIT_NOFILE) is {hard}, but {accounts} accounts "
-            f"need {need}; raise it to at least {need} (systemd LimitNOFILE=, docker "
-            "--ulimit nofile=, ulimit -Hn) or connections will fail"
-        )
-    return None
 
 
 class MailsyncBot(commands.Bot):
@@ -207,7 +183,9 @@ class MailsyncBot(commands.Bot):
                 "state": "connected" if connected else state,  # waiting: held elsewhere
                 "latency_s": None if latency != latency else round(latency, 3),  # NaN: none yet
             }
-        count, oldest, fault = await self._store_health()
+        count, oldest, fault = await asyncio.to_thread(
+            store_health.backlog_and_fault, self.engine, self.settings.shards
+        )
         alerts = self.get_cog("Alerts")
         watching = alerts is not None and (locks is None or locks.held)
         watched = len(alerts.watcher.scheduled_ids) if watching else 0  # type: ignore[union-attr]
@@ -232,22 +210,6 @@ class MailsyncBot(commands.Bot):
             and all(s["connected"] for s in shards.values())
         )
         return healthy, body
-
-    async def _store_health(self) -> tuple[int, datetime | None, dict[str, Any] | None]:
-        """The backlog, and the store's current fault (storage/store_faults.py): a read
-        that fails, or a write refused lately (SQLite locked or its disk full)."""
-        faults = faults_of(self.engine)
-        try:
-            count, oldest = await asyncio.to_thread(
-                outbox.backlog, self.engine, self.settings.shards
-            )
-        except Exception as exc:  # any store failure is what this endpoint reports
-            fault = faults.record(exc)
-            kind = UNREACHABLE if fault is None else fault.kind
-            return 0, None, {"kind": kind, "error": TEXTS[kind], "accounts": []}
-        if faults.current is not None and faults.current.kind == UNREACHABLE:
-            faults.cleared()  # the server answers again
-        return count, oldest, faults.describe()
 
     def _shard_latencies(self) -> list[tuple[int, float]]:
         return [(self.shard_id or 0, self.latency)]

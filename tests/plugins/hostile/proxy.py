@@ -42,9 +42,12 @@ class Link:
         self.closed = asyncio.Event()
 
     async def to_client(self, data: bytes) -> None:
-        """Send bytes to the bot (waits while its socket is full, as a real server would)."""
-        if self.closed.is_set():
-            return
+        """Send bytes to the bot (waits while its socket is full, as a real server would).
+        Once the bot has gone this raises, so a fault that streams without end stops (a
+        closing transport would otherwise take writes, log each one and never block)."""
+        if self.closed.is_set() or self.client_writer.is_closing():
+            self.close()
+            raise ConnectionResetError("the bot closed the connection")
         self.client_writer.write(data)
         self.proxy.bytes_to_client += len(data)
         await self.client_writer.drain()
@@ -152,7 +155,8 @@ class HostileProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
-        self._loop.close()
+        if self._thread is None or not self._thread.is_alive():
+            self._loop.close()  # a loop still running (a stuck fault) is left to its daemon thread
         self._loop = None
 
     def __enter__(self) -> HostileProxy:

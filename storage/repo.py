@@ -56,15 +56,9 @@ def _session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def create_account(
-    engine: Engine,
-    new: NewAccount,
-    baselines: Iterable[FolderBaseline] = (),
-    pop3_uidls: Iterable[str] = (),
-) -> Account:
-    """Account, its IMAP folder baselines or POP3 UIDL baseline, and its health row, in one
-    transaction."""
-    account = Account(
+def account_row(new: NewAccount) -> Account:
+    """The Account row a NewAccount becomes (not yet added to any session)."""
+    return Account(
         guild_id=new.guild_id,
         channel_id=new.channel_id,
         name=new.name,
@@ -80,6 +74,17 @@ def create_account(
         auth=new.auth,
         oauth_provider=new.oauth_provider,
     )
+
+
+def create_account(
+    engine: Engine,
+    new: NewAccount,
+    baselines: Iterable[FolderBaseline] = (),
+    pop3_uidls: Iterable[str] = (),
+) -> Account:
+    """Account, its IMAP folder baselines or POP3 UIDL baseline, and its health row, in one
+    transaction."""
+    account = account_row(new)
     with _session(engine) as session:
         try:
             session.add(account)

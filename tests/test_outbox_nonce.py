@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from mail.types import FolderBaseline, FolderState
 from storage import outbox, repo
 from storage.db import alembic_config, make_engine
-from storage.models import Account, OutboxAlert, new_nonce
+from storage.models import OutboxAlert, new_nonce
 from storage.outbox import Alert
 from tests.test_store import _new
 
@@ -45,20 +45,7 @@ def test_rows_queued_before_the_upgrade_keep_the_nonce_they_were_tried_with(data
         new = _new()
         with engine.begin() as conn:
             table = Table("account", MetaData(), autoload_with=conn)
-            model = Account(
-                guild_id=new.guild_id,
-                channel_id=new.channel_id,
-                name=new.name,
-                protocol=new.protocol,
-                host=new.host,
-                port=new.port,
-                security=new.security,
-                username=new.username,
-                password_encrypted=new.password_encrypted,
-                folders="\n".join(new.folders),
-                interval_minutes=new.interval_minutes,
-                created_by=new.created_by,
-            )
+            model = repo.account_row(new)
             values = {c.name: getattr(model, c.name) for c in table.columns if c.name != "id"}
             account_id = conn.execute(insert(table).values(values)).inserted_primary_key[0]
         with engine.begin() as conn:

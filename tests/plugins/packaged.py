@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import imapclient
+import pytest
 
 from tests.plugins.dovecot import MailUser
 from tests.plugins.dovecot.host import _alive, _descendants, _free_ports, _make_temp_root
@@ -272,3 +273,21 @@ def _listening(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def session_server(factory, name: str):
+    """A pytest session fixture's body for a packaged server: start it, fail the run with
+    one line when it cannot start, clean up at the end."""
+    try:
+        server = factory()
+    except ServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        server.start()
+    except ServerError as exc:
+        server.cleanup()
+        pytest.fail(f"could not start {name}: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.cleanup()

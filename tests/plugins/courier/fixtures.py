@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.plugins.packaged import ServerError
+from tests.plugins.packaged import session_server
 
 from .server import Courier
 
@@ -14,16 +14,4 @@ from .server import Courier
 @pytest.fixture(scope="session")
 def courier() -> Iterator[Courier]:
     """A real Courier for the whole session (IMAP, IMAPS, POP3, POP3S on loopback)."""
-    try:
-        server = Courier()
-    except ServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        server.start()
-    except ServerError as exc:
-        server.cleanup()
-        pytest.fail(f"could not start Courier: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.cleanup()
+    yield from session_server(Courier, "Courier")

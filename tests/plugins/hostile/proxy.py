@@ -51,6 +51,10 @@ class Link:
         self.client_writer.write(data)
         self.proxy.bytes_to_client += len(data)
         await self.client_writer.drain()
+        # drain() returns without suspending while the buffer is below its high-water
+        # mark, so a fault writing in a loop would never let the loop see the bot's side
+        # close (it would write into a dead socket forever): yield once per write.
+        await asyncio.sleep(0)
 
     async def to_server(self, data: bytes) -> None:
         if self.closed.is_set():

@@ -50,10 +50,10 @@ async def _dump(bot: BotProcess, out: Path) -> dict[str, int]:
 
 
 async def heap_per_account(
-    dovecot: Dovecot, users: list, tmp: Path
+    dovecot: Dovecot, users: list, tmp: Path, by_line: bool = False
 ) -> tuple[dict[str, float], list[tuple[str, float]]]:
     """KiB per account of the bot's Python heap for len(users) - 10 accounts: by group,
-    and the ten files whose blocks grew most."""
+    and the ten files (or, `by_line`, the 25 lines) whose blocks grew most."""
     double = DiscordDouble()
     await double.start()
     out = tmp / "heap.json"
@@ -68,6 +68,7 @@ async def heap_per_account(
         "LOG_LEVEL": "WARNING",
         "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_TRACEMALLOC_OUT": str(out),
+        **({"BENCH_BY_LINE": "1"} if by_line else {}),
     }
     harness = Harness(double, dovecot, settings=None)
     port, warm = dovecot.imaps_port, 10
@@ -94,5 +95,5 @@ async def heap_per_account(
     grouped: dict[str, float] = {}
     for filename, kib in growth.items():
         grouped[_group(filename)] = grouped.get(_group(filename), 0.0) + kib
-    top = sorted(growth.items(), key=lambda item: -item[1])[:10]
+    top = sorted(growth.items(), key=lambda item: -item[1])[: 25 if by_line else 10]
     return grouped, [(f.replace(ROOT + "/", ""), kib) for f, kib in top]

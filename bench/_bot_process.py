@@ -108,8 +108,9 @@ class BotProcess:
         return time.monotonic() - start
 
 
-def _trace_heap(out: str) -> None:
-    """Trace Python allocations; on SIGUSR1 write {file: bytes} of what is alive to `out`."""
+def _trace_heap(out: str, by_line: bool) -> None:
+    """Trace Python allocations; on SIGUSR1 write {file: bytes} (or {file:line: bytes}) of
+    what is alive to `out`."""
     import json
     import signal
     import tracemalloc
@@ -117,9 +118,11 @@ def _trace_heap(out: str) -> None:
     tracemalloc.start()
 
     def dump(*_: object) -> None:
+        stats = tracemalloc.take_snapshot().statistics("lineno" if by_line else "filename")
         sizes = {
-            stat.traceback[0].filename: stat.size
-            for stat in tracemalloc.take_snapshot().statistics("filename")
+            f"{frame.filename}:{frame.lineno}" if by_line else frame.filename: stat.size
+            for stat in stats
+            for frame in (stat.traceback[0],)
         }
         Path(out + ".tmp").write_text(json.dumps(sizes))
         os.replace(out + ".tmp", out)
@@ -134,7 +137,7 @@ def _child(api_base: str, ws_url: str) -> int:
     import bot
 
     if os.environ.get("BENCH_TRACEMALLOC_OUT"):  # bench.memory_split: SIGUSR1 dumps the heap
-        _trace_heap(os.environ["BENCH_TRACEMALLOC_OUT"])
+        _trace_heap(os.environ["BENCH_TRACEMALLOC_OUT"], bool(os.environ.get("BENCH_BY_LINE")))
     if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it
         import resource
 

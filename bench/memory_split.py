@@ -108,6 +108,9 @@ def main() -> None:
     parser.add_argument(
         "--bot", type=int, default=500, help="accounts for the bot's heap by holder; 0 skips"
     )
+    parser.add_argument(
+        "--by-line", action="store_true", help="the bot's heap by allocating line, not file"
+    )
     args = parser.parse_args()
     import tempfile
 
@@ -130,15 +133,28 @@ def main() -> None:
         if args.bot:
             from bench._bot_heap import heap_per_account
 
-            heap, top = asyncio.run(heap_per_account(dovecot, users[: args.bot + 10], Path(tmp)))
+            heap, top = asyncio.run(
+                heap_per_account(dovecot, users[: args.bot + 10], Path(tmp), args.by_line)
+            )
         results = {}
-        for layer in LAYERS:
+        for layer in LAYERS if n else ():  # --connections 0: the bot's heap only
             plain = run_child(layer, n + 1, dovecot.imaps_port, users_file, traced=False)
             traced = run_child(layer, n + 1, dovecot.imaps_port, users_file, traced=True)
             results[layer] = (plain["rss_kib"], traced["python_kib"])
     load = os.getloadavg()
     print(f"{n} idle connections per layer, Dovecot over TLS on loopback; {'; '.join(notes)}")
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if results:
+        print_layers(results)
+    if heap:
+        print_heap(heap, top, args.bot, args.by_line)
+    if args.bot_kib is not None and results:
+        imap_rss = results["imapclient"][0]
+        print(f"  the bot's own records and threads   {args.bot_kib - imap_rss:6.1f} KiB")
+        print(f"  the bot's whole figure              {args.bot_kib:6.1f} KiB")
+
+
+def print_layers(results: dict[str, tuple[float, float]]) -> None:
     print(f"{'layer':<40}{'RSS KiB':>10}{'Python KiB':>12}{'C KiB':>9}")
     for layer, (rss, py) in results.items():
         print(f"{layer:<40}{rss:>10.1f}{py:>12.1f}{rss - py:>9.1f}")
@@ -154,17 +170,16 @@ def main() -> None:
     print(
         f"  (OpenSSL buffers if not released:  +{buffers:6.1f} KiB; released by CPython's default)"
     )
-    if heap:
-        print(f"\nthe bot's Python heap per account ({args.bot} accounts, tracemalloc):")
-        for label, kib in sorted(heap.items(), key=lambda item: -item[1]):
-            print(f"  {label:<44}{kib:6.2f} KiB")
-        print(f"  {'all Python':<44}{sum(heap.values()):6.2f} KiB")
-        print("  the files whose blocks grew most:")
-        for filename, kib in top:
-            print(f"    {kib:6.2f} KiB  {filename}")
-    if args.bot_kib is not None:
-        print(f"  the bot's own records and threads   {args.bot_kib - imap_rss:6.1f} KiB")
-        print(f"  the bot's whole figure              {args.bot_kib:6.1f} KiB")
+
+
+def print_heap(heap: dict[str, float], top: list, accounts: int, by_line: bool) -> None:
+    print(f"\nthe bot's Python heap per account ({accounts} accounts, tracemalloc):")
+    for label, kib in sorted(heap.items(), key=lambda item: -item[1]):
+        print(f"  {label:<44}{kib:6.2f} KiB")
+    print(f"  {'all Python':<44}{sum(heap.values()):6.2f} KiB")
+    print(f"  the {'lines' if by_line else 'files'} whose blocks grew most:")
+    for filename, kib in top:
+        print(f"    {kib:6.2f} KiB  {filename}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ def enter_idle(client: IMAPClient, folder: str = "INBOX") -> dict | None:
     if not client.has_capability("IDLE"):
         return None
     selected = with_uidnext(client, client.select_folder(folder, readonly=True))
+    # imaplib keeps the SELECT's untagged lines until the next SELECT clears them; read
+    # already, they would sit beside the idle connection for its life (about 1 KiB).
+    client._imap.untagged_responses.clear()
     client.idle()
     return selected
 

@@ -4,13 +4,16 @@ A server that accepts the login and then drops the connection makes every retry 
 like a fresh start: the reconnect backoff resets, a push or a /mail check asks again, and
 the server (or its provider's abuse detection) sees a login storm from us. So every login
 a session opens is counted per account, in memory; past the budget the next one waits,
-and the error says why and for how long."""
+and the error says why and for how long.
+
+Held for thousands of accounts, so kept small: a short list per account (a deque costs
+about 0.75 KiB even when empty), and an account whose logins have all left the window is
+dropped, swept at most once a window: a connection that stays up costs nothing here."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Hashable
 
 from i18n import N_
@@ -38,16 +41,20 @@ class LoginBudget:
         self.logins = logins
         self.window_seconds = window_seconds
         self._clock = clock
-        self._times: dict[Hashable, deque[float]] = {}
+        self._times: dict[Hashable, list[float]] = {}
         self._lock = threading.Lock()  # polls of different accounts run on many threads
+        self._swept = clock()
 
     def take(self, key: Hashable, host: str) -> None:
         """Count one login for `key`, or raise LoginLimitError if the budget is spent."""
         now = self._clock()
         with self._lock:
-            times = self._times.setdefault(key, deque())
-            while times and times[0] <= now - self.window_seconds:
-                times.popleft()
+            self._sweep(now)
+            times = self._times.setdefault(key, [])
+            stale = 0
+            while stale < len(times) and times[stale] <= now - self.window_seconds:
+                stale += 1
+            del times[:stale]
             if len(times) >= self.logins:
                 wait = times[0] + self.window_seconds - now
                 raise LoginLimitError(
@@ -62,6 +69,19 @@ class LoginBudget:
                     wait=f"{wait:.0f}",
                 )
             times.append(now)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the accounts with no login left in the window (under the lock)."""
+        if now - self._swept < self.window_seconds:
+            return
+        self._swept = now
+        horizon = now - self.window_seconds
+        for key in [key for key, times in self._times.items() if not times or times[-1] <= horizon]:
+            del self._times[key]
+
+    def tracked(self) -> int:
+        """How many accounts have a login in the window (or not yet swept)."""
+        return len(self._times)
 
     def forget(self, key: Hashable) -> None:
         with self._lock:

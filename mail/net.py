@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import socket
 import ssl
 import threading
@@ -16,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from imapclient import IMAPClient
 from imapclient import imap4 as _imapclient_imap4
 from imapclient import tls as _imapclient_tls
-from imapclient.imapclient import IMAPlibLoggerAdapter
 
 from i18n import N_, Msg
 from mail import connect_rate, limits
@@ -30,6 +28,7 @@ from mail.errors import (
     TLSError,
 )
 from mail.imap_bounded import BoundedReads
+from mail.imap_lean import LeanIMAP4, LeanIMAPClient
 
 _context_lock = threading.Lock()
 _context: ssl.SSLContext | None = None
@@ -176,10 +175,10 @@ def connect_checked(
     raise error or OSError(f"no address to connect to for {host or 'the host'}")
 
 
-class _PinnedIMAP4(BoundedReads, _imapclient_imap4.IMAP4WithTimeout):
+class _PinnedIMAP4(LeanIMAP4, BoundedReads, _imapclient_imap4.IMAP4WithTimeout):
     """Plain IMAP (STARTTLS or none) over a socket to a vetted address. `self.host` stays
     the name, so imaplib's STARTTLS verifies the certificate against the name. Reads are
-    bounded (mail/imap_bounded.py)."""
+    bounded (mail/imap_bounded.py); per-connection state is trimmed (mail/imap_lean.py)."""
 
     def __init__(
         self, addresses: Sequence[str], host: str, port: int, timeout: float | None
@@ -193,9 +192,10 @@ class _PinnedIMAP4(BoundedReads, _imapclient_imap4.IMAP4WithTimeout):
         )
 
 
-class _PinnedIMAP4TLS(BoundedReads, _imapclient_tls.IMAP4_TLS):
+class _PinnedIMAP4TLS(LeanIMAP4, BoundedReads, _imapclient_tls.IMAP4_TLS):
     """Implicit TLS over a socket to a vetted address, verified against the host *name*.
-    Reads are bounded (mail/imap_bounded.py)."""
+    Reads are bounded (mail/imap_bounded.py); per-connection state is trimmed
+    (mail/imap_lean.py)."""
 
     def __init__(
         self,
@@ -223,10 +223,7 @@ class _PinnedIMAP4TLS(BoundedReads, _imapclient_tls.IMAP4_TLS):
             raise
 
 
-_IMAPLIB_LOG = IMAPlibLoggerAdapter(logging.getLogger("imapclient.imaplib"), {})
-
-
-class PinnedIMAPClient(IMAPClient):
+class PinnedIMAPClient(LeanIMAPClient, IMAPClient):
     """An IMAPClient that connects to addresses `check_host` approved instead of resolving
     `host` again; `host` is still the name TLS and STARTTLS verify the certificate for."""
 
@@ -235,9 +232,6 @@ class PinnedIMAPClient(IMAPClient):
             raise ValueError("a pinned IMAP connection cannot be a stream")
         self._pinned_addresses = list(addresses)
         super().__init__(host, **kwargs)
-        # imapclient gives every client a LoggerAdapter of its own (about 1.6 KiB); with a
-        # thousand kept connections one shared adapter is enough.
-        self._imap._mesg = _IMAPLIB_LOG.debug
 
     def _create_IMAP4(self):  # imapclient's hook
         connect_timeout = getattr(self._timeout, "connect", None)

@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -274,6 +275,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=20, help="latency probes")
     parser.add_argument("--rounds", type=int, default=5, help="parked sweeps (median shown)")
     parser.add_argument("--no-parked", action="store_true", help="skip servers without IDLE")
+    parser.add_argument("--keep-logs", help="copy the bot's and Dovecot's logs to this folder")
     parser.add_argument("--two-way", action="store_true", help="only: tracking on vs off")
     parser.add_argument("--alerts", type=int, default=500, help="--two-way: per account")
     args = parser.parse_args()
@@ -299,6 +301,12 @@ def main() -> None:
         inotify_trouble = "Inotify instance limit" in dovecot.log_tail(100000)
         bot_log = (Path(tmp) / "bot.log").read_text(errors="replace").splitlines()
         said = [line for line in bot_log if "open files:" in line]
+        complaints = _scale_rig.log_complaints(bot_log)
+        if args.keep_logs:
+            keep = Path(args.keep_logs)
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "bot.log", keep / "bot.log")
+            shutil.copy(dovecot.log_path, keep / "dovecot.log")
         parked = None if args.no_parked else parked_sweep(cfgs, args.rounds)
     many_jobs, one_job = asyncio.run(scheduler_dispatch(n))
 
@@ -309,6 +317,8 @@ def main() -> None:
         print("WARNING: Dovecot ran out of inotify instances; push latency is not the bot's")
     for line in said[:2]:  # the bot's own word on its open-file limit, if it had one
         print(f"the bot said: {line}")
+    for count, message in complaints:  # anything else it warned of: a run to distrust
+        print(f"the bot logged {count}x: {message}")
     print(f"registered through /mail add in {figures.register_s:.1f} s")
     print(
         f"connections per account: {figures.connections / n:.2f} from the bot's sockets, "

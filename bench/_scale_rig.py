@@ -112,11 +112,12 @@ def logins_per_second(log_path: Path, offset: int) -> tuple[int, int]:
 
 
 def log_complaints(lines: list[str], top: int = 5) -> list[tuple[int, str]]:
-    """The bot's most frequent WARNING/ERROR lines (numbers and the time stamp masked so
-    alike lines count together), most frequent first."""
+    """The bot's most frequent WARNING/ERROR lines and lost IDLE connections (the latter
+    logged at INFO: BENCH_LOG_LEVEL=INFO), numbers and the time stamp masked so alike lines
+    count together, most frequent first."""
     counts: collections.Counter[str] = collections.Counter()
     for line in lines:
-        if " WARNING " in line or " ERROR " in line:
+        if " WARNING " in line or " ERROR " in line or "IDLE of account" in line:
             message = line.split(" ", 2)[-1]  # without the date and time
             counts[re.sub(r"\d+", "N", message)[:160]] += 1
     return [(count, message) for message, count in counts.most_common(top)]

@@ -158,7 +158,8 @@ async def run_bot(
         "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
         "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(n + 100),
         "SSL_CERT_FILE": dovecot.ca_file,
-        "LOG_LEVEL": "WARNING",
+        # INFO names every lost IDLE connection and why (a run with reconnects to explain)
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_SOFT_NOFILE": "1024",
     }

@@ -105,18 +105,24 @@ def reader(client: IMAPClient) -> IMAPClient:
     return client
 
 
+KEEPIDLE_S, KEEPINTVL_S, KEEPCNT = 60, 15, 4
 # Unacknowledged data fails the socket after this long (TCP_USER_TIMEOUT): a write into a
-# dead path errors within 30 s instead of retransmitting for the kernel's ~15 minutes. It
-# also caps keepalive: an unanswered probe ends the connection once this has passed.
-USER_TIMEOUT_MS = 30_000
+# dead path errors within minutes instead of retransmitting for the kernel's ~15. Linux
+# lets it override keepalive's probe count: once this has passed since the last byte
+# heard, the first keepalive probe still unanswered at the next probe ends the connection.
+# So it must outlast keepalive's own probing (60 s + 4 x 15 s): at 30 s, a server's
+# keepalive reaching thousands of connections in the same second put their probes in the
+# same second too, and the probe ACKs the kernel let through in that second were too few:
+# 1,432 of 3,000 idle connections were reset at once (bench: docs/benchmarks-scale.md).
+USER_TIMEOUT_MS = (KEEPIDLE_S + KEEPINTVL_S * (KEEPCNT + 2)) * 1000
 
 
 def keepalive(sock: socket.socket) -> None:
-    """TCP keepalive for dead paths (first probe after 60 s quiet) and a fast-failing
-    write timeout, on any mail socket (the hub's, and every session's after connect)."""
+    """TCP keepalive for dead paths (first probe after 60 s quiet) and a write timeout, on
+    any mail socket (the hub's, and every session's after connect)."""
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPIDLE_S)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPINTVL_S)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPCNT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)

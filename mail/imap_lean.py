@@ -12,8 +12,8 @@ Per connection, measured in the bot's heap (bench.memory_split --by-line):
   about 0.9 KiB;
 - imapclient's logging adapter, 1.6 KiB: one shared adapter does the same job;
 - the connection object itself: CPython keeps an instance's attributes in a compact
-  layout shared by its class only up to 30 of them (about 0.3 KiB); imaplib's IMAP4 with
-  imapclient's and ours came to 31, so each connection carried a dict of its own
+  layout shared by its class only below 30 of them (about 0.3 KiB); imaplib's IMAP4 with
+  imapclient's and ours came to exactly 30, so each connection carried a dict of its own
   (1.6 KiB). The attributes above are class attributes that ignore imaplib's per-instance
   assignment (`_Fixed`), which leaves 26.
 """
@@ -94,7 +94,11 @@ class LeanIMAPClient:
     """Mixin for our IMAPClient subclass (mail/net.py)."""
 
     def capabilities(self) -> tuple:
-        capabilities = shared_capabilities(super().capabilities())  # type: ignore[misc]
-        if self._cached_capabilities is not None:  # type: ignore[has-type]
+        cached = self._cached_capabilities  # type: ignore[has-type]
+        capabilities = super().capabilities()  # type: ignore[misc]
+        if cached is not None and capabilities is cached:
+            return capabilities  # shared when it was cached: has_capability stays cheap
+        capabilities = shared_capabilities(capabilities)
+        if self._cached_capabilities is not None:
             self._cached_capabilities = capabilities
         return capabilities

@@ -12,6 +12,7 @@ dropped, swept at most once a window: a connection that stays up costs nothing h
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -51,10 +52,7 @@ class LoginBudget:
         with self._lock:
             self._sweep(now)
             times = self._times.setdefault(key, [])
-            stale = 0
-            while stale < len(times) and times[stale] <= now - self.window_seconds:
-                stale += 1
-            del times[:stale]
+            del times[: bisect.bisect_right(times, now - self.window_seconds)]  # oldest first
             if len(times) >= self.logins:
                 wait = times[0] + self.window_seconds - now
                 raise LoginLimitError(

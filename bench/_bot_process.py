@@ -130,6 +130,26 @@ def _trace_heap(out: str, by_line: bool) -> None:
     signal.signal(signal.SIGUSR1, dump)
 
 
+def _log_full_collections(out: str) -> None:
+    """Append each full (generation 2) collection as `epoch seconds, ms` to `out`: a
+    bench can tell a collection inside its quiet window from the bot's own work."""
+    import gc
+
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = (time.perf_counter() - started[0]) * 1000
+        with open(out, "a") as log:
+            log.write(f"{time.time():.3f} {took:.1f}\n")
+
+    gc.callbacks.append(callback)
+
+
 def _child(api_base: str, ws_url: str) -> int:
     import discord
     import yarl
@@ -138,6 +158,8 @@ def _child(api_base: str, ws_url: str) -> int:
 
     if os.environ.get("BENCH_TRACEMALLOC_OUT"):  # bench.memory_split: SIGUSR1 dumps the heap
         _trace_heap(os.environ["BENCH_TRACEMALLOC_OUT"], bool(os.environ.get("BENCH_BY_LINE")))
+    if os.environ.get("BENCH_GC_LOG"):  # bench.sweep: full collections, when and how long
+        _log_full_collections(os.environ["BENCH_GC_LOG"])
     if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it
         import resource
 

@@ -142,7 +142,17 @@ class ProcessFigures:
     startup_logins_peak: int = 0  # most new logins Dovecot logged in one second at start
     startup_logins: int = 0
     register_s: float = 0.0
+    quiet_gc_ms: list[float] = field(default_factory=list)  # full collections in the window
+    renew_gc_ms: list[float] = field(default_factory=list)
     slowest_add_s: float = 0.0
+
+
+def full_collections(log: Path, start: float, end: float) -> list[float]:
+    """The bot's full garbage collections (ms each) that ended between start and end."""
+    if not log.exists():
+        return []
+    rows = (line.split() for line in log.read_text().splitlines())
+    return [float(ms) for at, ms in rows if start <= float(at) <= end]
 
 
 async def add_account(harness: Harness, user, which: str) -> str:
@@ -180,6 +190,7 @@ async def run_bot(
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_SOFT_NOFILE": "1024",
+        "BENCH_GC_LOG": str(tmp / "gc.log"),
     }
     harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used
     port = dovecot.imaps_port
@@ -210,9 +221,10 @@ async def run_bot(
         figures.connections = bot.connections_to(port)
         figures.server_sessions = await asyncio.to_thread(dovecot.imap_sessions_total)
 
-        cpu = bot.cpu_mark()
+        cpu, quiet_from = bot.cpu_mark(), time.time()
         await asyncio.sleep(quiet_seconds)
         figures.quiet_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
+        figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
 
         rng = random.Random(7)
         for i in range(probes):
@@ -247,9 +259,10 @@ async def run_bot(
         peak, total = _scale_rig.logins_per_second(dovecot.log_path, log_from)
         figures.startup_logins_peak, figures.startup_logins = peak, total
         await asyncio.sleep(65)  # every connection has renewed at least once
-        cpu = bot.cpu_mark()
+        cpu, quiet_from = bot.cpu_mark(), time.time()
         await asyncio.sleep(quiet_seconds)
         figures.renew_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
+        figures.renew_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
     finally:
         bot.stop()
         await double.stop()
@@ -328,6 +341,8 @@ def main() -> None:
                 keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(Path(tmp) / "bot.log", keep / "bot.log")
                 shutil.copy(dovecot.log_path, keep / "dovecot.log")
+                if (Path(tmp) / "gc.log").exists():
+                    shutil.copy(Path(tmp) / "gc.log", keep / "gc.log")
         inotify_trouble = "Inotify instance limit" in dovecot.log_tail(100000)
         bot_log = (Path(tmp) / "bot.log").read_text(errors="replace").splitlines()
         said = [line for line in bot_log if "open files:" in line]
@@ -366,6 +381,11 @@ def main() -> None:
         ratio = base_cpu / value if value else float("inf")
         print(f"  {label:<56}{value * 1000:>9.1f}{ratio:>11.0f}x")
     print(f"  (at most {per_renewal * 1e6:.0f} us of CPU a renewal, its quota read included)")
+    for label, took in (("quiet", figures.quiet_gc_ms), ("renewal", figures.renew_gc_ms)):
+        print(
+            f"  full garbage collections in the {label} window: {len(took)}"
+            f" ({', '.join(f'{ms:.0f} ms' for ms in took) or 'none'})"
+        )
     print(
         f"baseline: one reconnect-per-poll sweep: {base_wall:.2f} s wall, "
         f"{base_cpu * 1000:.0f} ms client CPU"

@@ -94,3 +94,29 @@ def test_a_silent_connection_is_lost_after_window_and_probe(proxied):
         assert "silent for 2s" in events.lost[0][1]
     finally:
         hub.stop()
+
+
+def test_connections_added_apart_share_one_silence_check(proxied):
+    """Silence checks fall on a grid (a tenth of the window), so the hub wakes once for
+    every connection due in that step, not once per connection: at 10,000 accounts one
+    wake-up each was most of the bot's quiet CPU."""
+    _proxy, cfg = proxied
+    events = HubEvents()
+    hub = _hub(events, silence_seconds=40.0)  # grid 4 s
+    try:
+        added = []
+        for i in range(4):
+            hub.add(f"c{i}", open_idle(cfg, allow_private=True))
+            added.append(time.monotonic())
+            time.sleep(0.2)
+        assert added[-1] - added[0] >= 0.6  # added at different times
+        until = time.monotonic() + 10
+        while len(hub._watches) < 4:  # the hub thread applies the adds
+            assert time.monotonic() < until
+            time.sleep(0.02)
+        checks = {watch.quiet_at for watch in list(hub._watches.values())}
+        assert all(at % 4.0 == 0 for at in checks)
+        assert len(checks) <= 2  # four connections, at most two steps (a boundary between)
+        assert min(checks) >= added[0] + 40.0
+    finally:
+        hub.stop()

@@ -123,17 +123,20 @@ class Harness:
         options.update(extra)
         return options
 
-    async def add_account(self, user: MailUser, password: str | None = None, **extra: Any):
-        """/mail add, then the password modal; returns (modal-submit handle, reply text)."""
+    async def add_account(
+        self, user: MailUser, password: str | None = None, timeout: float = 15.0, **extra: Any
+    ):
+        """/mail add, then the password modal; returns (modal-submit handle, reply text).
+        TimeoutError when the modal or the reply takes longer than `timeout`."""
         handle = await self.command("mail add", self.add_options(user, **extra))
-        await handle.wait_for_modal()
+        await handle.wait_for_modal(timeout=timeout)
         submit = await self.double.submit_modal(
             self.double.guild_id,
             self.double.channel_id,
             self.double.admin_id,
             values={"password": user.password if password is None else password},
         )
-        return submit, await self.reply_text(submit)
+        return submit, await self.reply_text(submit, timeout)
 
 
 async def until(condition: Callable[[], T], timeout: float = 15.0) -> T:

@@ -1,0 +1,156 @@
+"""The bot-process half of bench.sweep: register every account through /mail add in
+`python bot.py` run as its own process, then measure it from outside (RSS, sockets,
+CPU in a quiet window, new-mail latency, a restart with renewals every minute)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from bench import _scale_rig
+from bench._bot_process import BotProcess
+from tests.plugins.discord_double import DiscordDouble
+from tests.plugins.dovecot import Dovecot, make_message
+from tests.plugins.mailsync import Harness
+
+ADD_TIMEOUT = 60.0  # a /mail add slower than this ends the run (it says which one)
+
+
+@dataclass
+class ProcessFigures:
+    connections: int = 0
+    server_sessions: int = 0
+    rss_per_account_kib: float = 0.0
+    quiet_cpu_per_min: float = 0.0
+    renew_cpu_per_min: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    startup_s: float = 0.0
+    startup_logins_peak: int = 0  # most new logins Dovecot logged in one second at start
+    startup_logins: int = 0
+    register_s: float = 0.0
+    quiet_gc_ms: list[float] = field(default_factory=list)  # full collections in the window
+    renew_gc_ms: list[float] = field(default_factory=list)
+    slowest_add_s: float = 0.0
+
+
+def full_collections(log: Path, start: float, end: float) -> list[float]:
+    """The bot's full garbage collections (ms each) that ended between start and end."""
+    if not log.exists():
+        return []
+    rows = (line.split() for line in log.read_text().splitlines())
+    return [float(ms) for at, ms in rows if start <= float(at) <= end]
+
+
+async def add_account(harness: Harness, user, which: str) -> str:
+    """/mail add through the modal; a reply later than ADD_TIMEOUT stops the run naming
+    the account (the bot's log is kept with --keep-logs)."""
+    try:
+        _, reply = await harness.add_account(user, interval=1, timeout=ADD_TIMEOUT)
+    except TimeoutError:
+        raise SystemExit(f"/mail add of {which}: no reply within {ADD_TIMEOUT:.0f} s") from None
+    return reply
+
+
+async def run_bot(
+    dovecot: Dovecot, users: list, quiet_seconds: float, probes: int, tmp: Path
+) -> ProcessFigures:
+    """Register every user's account through /mail add in a bot process; measure it."""
+    figures = ProcessFigures()
+    n = len(users)
+    double = DiscordDouble()
+    await double.start()
+    env = {
+        "DISCORD_TOKEN": "fake-token",
+        "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+        "MAILSYNC_GUILD_ID": str(double.guild_id),
+        "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
+        "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(n + 100),
+        "SSL_CERT_FILE": dovecot.ca_file,
+        # INFO names every lost IDLE connection and why (a run with reconnects to explain)
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
+        "BENCH_SOFT_NOFILE": "1024",
+        "BENCH_GC_LOG": str(tmp / "gc.log"),
+    }
+    harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used
+    port = dovecot.imaps_port
+    bot = BotProcess(env, double.api_base, double.ws_url, tmp / "bot.log")
+    try:
+        await double.wait_for(method="PUT", path=r"/commands$", timeout=60)
+        await bot.wait_for(
+            lambda: any(f.get("t") == "GUILD_CREATE" for f in double.gateway_log), 60, "gateway"
+        )
+        await asyncio.sleep(3)  # discord.py waits 2 s after the last GUILD_CREATE for READY
+        warm = 10
+        for user in users[:warm]:  # load what the first adds load, then measure
+            await harness.add_account(user, interval=1)
+        await bot.wait_for(lambda: bot.connections_to(port) == warm, 60, "warm-up accounts")
+        await asyncio.sleep(2)
+        before = bot.rss_kib()
+        start = time.monotonic()
+        for i, user in enumerate(users[warm:], warm):
+            began = time.monotonic()
+            reply = await add_account(harness, user, f"account {i + 1} of {n}")
+            figures.slowest_add_s = max(figures.slowest_add_s, time.monotonic() - began)
+            if "Watching" not in reply:
+                raise SystemExit(f"/mail add failed: {reply[:300]}")
+        figures.register_s = time.monotonic() - start
+        await bot.wait_for(lambda: bot.connections_to(port) == n, 600, "every account connected")
+        await asyncio.sleep(5)  # the baselines' own connections are gone, IDLE settled
+        figures.rss_per_account_kib = (bot.rss_kib() - before) / (n - warm)
+        figures.connections = bot.connections_to(port)
+        figures.server_sessions = await asyncio.to_thread(dovecot.imap_sessions_total)
+
+        cpu, quiet_from = bot.cpu_mark(), time.time()
+        await asyncio.sleep(quiet_seconds)
+        figures.quiet_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
+        figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
+
+        rng = random.Random(7)
+        for i in range(probes):
+            user = rng.choice(users)
+            subject = f"probe {i}"
+            mark = len(double.requests)
+            sent = time.monotonic()
+            await asyncio.to_thread(dovecot.append, user, make_message(subject=subject))
+            posted = await double.wait_for(
+                lambda r, subject=subject: (
+                    r.status == 200
+                    and (r.json or {}).get("embeds", [{}])[0].get("title") == subject
+                ),
+                method="POST",
+                path=r"/channels/\d+/messages$",
+                after=mark,
+                timeout=60,
+            )
+            figures.latencies.append(posted.monotonic - sent)
+            await asyncio.sleep(rng.uniform(0.2, 1.0))
+    finally:
+        bot.stop()
+
+    # Restarted with IDLE renewed (and quota read) every minute: startup, renewal cost.
+    renew_env = {**env, "MAILSYNC_IDLE_MINUTES": "1", "BENCH_QUOTA_SECONDS": "60"}
+    log_from = dovecot.log_path.stat().st_size
+    bot = BotProcess(renew_env, double.api_base, double.ws_url, tmp / "bot.log")
+    try:
+        start = time.monotonic()
+        await bot.wait_for(lambda: bot.connections_to(port) == n, 600, "reconnect at startup")
+        figures.startup_s = time.monotonic() - start
+        peak, total = _scale_rig.logins_per_second(dovecot.log_path, log_from)
+        figures.startup_logins_peak, figures.startup_logins = peak, total
+        await asyncio.sleep(65)  # every connection has renewed at least once
+        cpu, quiet_from = bot.cpu_mark(), time.time()
+        await asyncio.sleep(quiet_seconds)
+        figures.renew_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
+        figures.renew_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
+    finally:
+        bot.stop()
+        await double.stop()
+    return figures

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage.shard_locks import ShardLocks
+from storage.shard_locks import SHARD_KEY, ShardLocks
 from storage.shards import ShardSet
 from tests.plugins.database import backend
 from tests.plugins.dovecot import make_message
@@ -123,8 +123,9 @@ async def test_lost_locks_taken_by_another_process_wait_then_resume(
     (a standby: /healthz 503, `shard_locks: waiting`), and when the other lets go it takes
     them back and posts what came meanwhile, once."""
     harness = pg_harness
-    # Another process for the same shard, taking it the moment it frees.
-    other = ShardLocks(make_url(pg_cluster.url), ShardSet(), retry_seconds=0.05)
+    # Another process for the same shard, taking it the moment it frees: its one query on
+    # a live session comes well before this bot's pinger (3 s) and then its new session.
+    other = ShardLocks(make_url(pg_cluster.url), ShardSet(), retry_seconds=0.01)
     try:
         async with harness.running() as bot, aiohttp.ClientSession() as http:
             await harness.add_account(mail_user, name="lk")
@@ -132,12 +133,13 @@ async def test_lost_locks_taken_by_another_process_wait_then_resume(
             await harness.posts(1, timeout=30)
             taking = asyncio.create_task(other.acquire())
             await until(lambda: other.state == "waiting", timeout=15)
-            # Ends every lock session, the other's too: it reconnects and retakes the shard
-            # within 50 ms, before this bot's pinger (3 s) and its 1 s retries get there.
+            # Ends the session holding the shard's lock (this bot's). Only that one: a waiting
+            # session ended with it could, in the instant between the two ends, take the lock
+            # and then die holding it, and the bot would rightly take it back (seen in CI).
+            holder = f"locktype = 'advisory' AND classid = {SHARD_KEY} AND objsubid = 2 AND granted"
             await asyncio.to_thread(
                 pg_cluster.psql,
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'mailsync shard locks' AND pid <> pg_backend_pid()",
+                f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE {holder}",  # noqa: S608
             )
             assert await asyncio.wait_for(taking, 15)
             status, body = await until_standby(http, harness.base)

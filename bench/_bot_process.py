@@ -59,6 +59,20 @@ class BotProcess:
             return now_ticks - ticks
         return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
+    def cpu_by_thread(self, mark: tuple[float, dict[int, int]]) -> dict[str, float]:
+        """CPU seconds since `mark` by thread name (digits dropped: a pool's workers are
+        one row); names come from BENCH_THREAD_NAMES in the child."""
+        _ticks, before = mark
+        split: dict[str, float] = {}
+        for tid, ns in self.cpu_mark()[1].items():
+            try:
+                name = Path(f"/proc/{self.pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            name = name.rstrip("0123456789_-") or name
+            split[name] = split.get(name, 0.0) + (ns - before.get(tid, 0)) / 1e9
+        return split
+
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -150,6 +164,60 @@ def _log_full_collections(out: str) -> None:
     gc.callbacks.append(callback)
 
 
+def _name_threads() -> None:
+    """Give each Python thread its name in the kernel (/proc/PID/task/TID/comm, 15 bytes),
+    so a bench can split the process's CPU by thread from outside."""
+    import ctypes
+    import threading
+
+    prctl = ctypes.CDLL(None).prctl
+    set_name = 15  # PR_SET_NAME
+    prctl(set_name, b"main", 0, 0, 0)
+    bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def named(self: threading.Thread) -> None:
+        prctl(set_name, self.name.encode()[:15], 0, 0, 0)
+        bootstrap(self)
+
+    threading.Thread._bootstrap_inner = named  # type: ignore[attr-defined]
+
+
+def _profile_hub(out: str) -> None:
+    """cProfile the IDLE hub's thread; each SIGUSR2 writes its stats so far to `out`.N (N
+    counts from 1). The hub writes them itself, when the signal's wake-up reaches it: a
+    profiler is only stopped and read safely on its own thread. Slows the hub: a profiled
+    run's CPU figures are not the bot's."""
+    import cProfile
+    import signal
+
+    from mail import idle
+
+    profiler = cProfile.Profile()
+    asked, written = [0], [0]
+    hubs: list[idle.IdleHub] = []
+    run, apply = idle.IdleHub._run, idle.IdleHub._apply_commands
+
+    def profiled_run(self: idle.IdleHub) -> None:
+        hubs.append(self)
+        profiler.runcall(run, self)
+
+    def apply_and_dump(self: idle.IdleHub) -> None:
+        apply(self)
+        while written[0] < asked[0]:
+            written[0] += 1
+            profiler.dump_stats(f"{out}.{written[0]}")  # stops it: on again at once
+            profiler.enable()
+
+    def dump(*_: object) -> None:
+        asked[0] += 1
+        for hub in hubs:
+            hub._wake()
+
+    idle.IdleHub._run = profiled_run  # type: ignore[method-assign]
+    idle.IdleHub._apply_commands = apply_and_dump  # type: ignore[method-assign]
+    signal.signal(signal.SIGUSR2, dump)
+
+
 def _child(api_base: str, ws_url: str) -> int:
     import discord
     import yarl
@@ -160,6 +228,10 @@ def _child(api_base: str, ws_url: str) -> int:
         _trace_heap(os.environ["BENCH_TRACEMALLOC_OUT"], bool(os.environ.get("BENCH_BY_LINE")))
     if os.environ.get("BENCH_GC_LOG"):  # bench.sweep: full collections, when and how long
         _log_full_collections(os.environ["BENCH_GC_LOG"])
+    if os.environ.get("BENCH_PROFILE_HUB"):  # bench.sweep --profile-hub
+        _profile_hub(os.environ["BENCH_PROFILE_HUB"])
+    if os.environ.get("BENCH_THREAD_NAMES"):  # bench.sweep: CPU by thread
+        _name_threads()
     if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it
         import resource
 

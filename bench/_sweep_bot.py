@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from cryptography.fernet import Fernet
 
 from bench import _scale_rig
 from bench._bot_process import BotProcess
+from mail.idle import RENEWAL_GRID
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, make_message
 from tests.plugins.mailsync import Harness
@@ -37,6 +41,8 @@ class ProcessFigures:
     quiet_gc_ms: list[float] = field(default_factory=list)  # full collections in the window
     renew_gc_ms: list[float] = field(default_factory=list)
     slowest_add_s: float = 0.0
+    quiet_slices: list[float] = field(default_factory=list)  # ms a minute, 10 s slices
+    quiet_threads: dict[str, float] = field(default_factory=dict)  # ms a minute by thread
 
 
 def full_collections(log: Path, start: float, end: float) -> list[float]:
@@ -57,10 +63,75 @@ async def add_account(harness: Harness, user, which: str) -> str:
     return reply
 
 
+SLICE_SECONDS = 10.0
+
+
+def start_pyspy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy (BENCH_PYSPY, else on PATH) sampling the bot's Python stacks into `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = os.environ.get("BENCH_PYSPY") or shutil.which("py-spy") or "py-spy"
+    args = ["record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "500"]
+    args += ["--threads", "--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen([spy, *args], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+async def quiet_window(
+    bot: BotProcess,
+    seconds: float,
+    figures: ProcessFigures,
+    profile: Path | None,
+    profile_hub: bool = False,
+) -> None:
+    """The bot's CPU over `seconds`: in all, by 10 s slice and by thread; with `profile`,
+    py-spy samples its Python stacks meanwhile (profile/quiet.txt)."""
+    spy = None
+    if profile is not None:
+        spy = await asyncio.to_thread(start_pyspy, bot.pid, seconds, profile / "quiet.txt")
+    if profile_hub:  # the hub's stats so far (BENCH_PROFILE_HUB)
+        bot.process.send_signal(signal.SIGUSR2)
+    start = bot.cpu_mark()
+    mark, ends = start, time.monotonic() + seconds
+    while (left := ends - time.monotonic()) > 0:
+        await asyncio.sleep(min(SLICE_SECONDS, left))
+        figures.quiet_slices.append(bot.cpu_since(mark) * 60 / SLICE_SECONDS * 1000)
+        mark = bot.cpu_mark()
+    figures.quiet_cpu_per_min = bot.cpu_since(start) * 60 / seconds
+    figures.quiet_threads = {
+        name: cpu * 60 / seconds * 1000 for name, cpu in bot.cpu_by_thread(start).items()
+    }
+    if profile_hub:
+        bot.process.send_signal(signal.SIGUSR2)
+        await asyncio.sleep(RENEWAL_GRID + 1)  # the hub writes them at its next pass
+    if spy is not None:
+        await asyncio.to_thread(spy.wait)
+
+
+def hub_calls(profile: Path) -> list[tuple[int, float, str]]:
+    """The IDLE hub's calls in the quiet window (BENCH_PROFILE_HUB's two snapshots):
+    (calls, own seconds, function), most called first."""
+    import pstats
+
+    before, after = (pstats.Stats(str(profile / f"hub.prof.{n}")).stats for n in (1, 2))
+    rows = []
+    for func, (_cc, calls, own, _cum, _callers) in after.items():  # type: ignore[attr-defined]
+        was = before.get(func, (0, 0, 0.0, 0.0, {}))
+        name = f"{Path(func[0]).name}:{func[1]} {func[2]}"
+        rows.append((calls - was[1], own - was[2], name))
+    return sorted((row for row in rows if row[0]), reverse=True)
+
+
 async def run_bot(
-    dovecot: Dovecot, users: list, quiet_seconds: float, probes: int, tmp: Path
+    dovecot: Dovecot,
+    users: list,
+    quiet_seconds: float,
+    probes: int,
+    tmp: Path,
+    settle: float = 5.0,
+    profile: Path | None = None,
+    profile_hub: bool = False,
 ) -> ProcessFigures:
-    """Register every user's account through /mail add in a bot process; measure it."""
+    """Register every user's account through /mail add in a bot process; measure it.
+    The quiet window starts `settle` seconds after the last account connected."""
     figures = ProcessFigures()
     n = len(users)
     double = DiscordDouble()
@@ -78,6 +149,8 @@ async def run_bot(
         "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_SOFT_NOFILE": "1024",
         "BENCH_GC_LOG": str(tmp / "gc.log"),
+        "BENCH_THREAD_NAMES": "1",
+        **({"BENCH_PROFILE_HUB": str(profile / "hub.prof")} if profile_hub and profile else {}),
     }
     harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used
     port = dovecot.imaps_port
@@ -108,9 +181,9 @@ async def run_bot(
         figures.connections = bot.connections_to(port)
         figures.server_sessions = await asyncio.to_thread(dovecot.imap_sessions_total)
 
-        cpu, quiet_from = bot.cpu_mark(), time.time()
-        await asyncio.sleep(quiet_seconds)
-        figures.quiet_cpu_per_min = bot.cpu_since(cpu) * 60 / quiet_seconds
+        await asyncio.sleep(max(0.0, settle - 5))
+        quiet_from = time.time()
+        await quiet_window(bot, quiet_seconds, figures, profile, profile_hub)
         figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
 
         rng = random.Random(7)

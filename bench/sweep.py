@@ -52,7 +52,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from imapclient import IMAPClient
 
 from bench import _scale_rig
-from bench._sweep_bot import run_bot
+from bench._sweep_bot import SLICE_SECONDS, hub_calls, run_bot
 from mail import net
 from mail.sessions import SessionPool
 from mail.types import Protocol, Security, ServerConfig
@@ -162,6 +162,13 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=20, help="latency probes")
     parser.add_argument("--rounds", type=int, default=5, help="parked sweeps (median shown)")
     parser.add_argument("--no-parked", action="store_true", help="skip servers without IDLE")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds from all connected to the quiet window"
+    )
+    parser.add_argument("--profile", help="py-spy the quiet window into this folder")
+    parser.add_argument(
+        "--profile-hub", action="store_true", help="with --profile: cProfile the IDLE hub (slower)"
+    )
     parser.add_argument("--keep-logs", help="copy the bot's and Dovecot's logs to this folder")
     parser.add_argument("--two-way", action="store_true", help="only: tracking on vs off")
     parser.add_argument("--alerts", type=int, default=500, help="--two-way: per account")
@@ -186,7 +193,16 @@ def main() -> None:
         base_wall, base_cpu = timed(lambda: [baseline_poll(c) for c in cfgs])
         try:
             figures = asyncio.run(
-                run_bot(dovecot, users, args.quiet_seconds, args.probes, Path(tmp))
+                run_bot(
+                    dovecot,
+                    users,
+                    args.quiet_seconds,
+                    args.probes,
+                    Path(tmp),
+                    args.settle,
+                    Path(args.profile) if args.profile else None,
+                    args.profile_hub,
+                )
             )
         finally:  # a run that fails keeps its logs too: they say why
             if args.keep_logs:
@@ -234,6 +250,15 @@ def main() -> None:
         ratio = base_cpu / value if value else float("inf")
         print(f"  {label:<56}{value * 1000:>9.1f}{ratio:>11.0f}x")
     print(f"  (at most {per_renewal * 1e6:.0f} us of CPU a renewal, its quota read included)")
+    slices = " ".join(f"{ms:.0f}" for ms in figures.quiet_slices)
+    print(f"  quiet window by {SLICE_SECONDS:.0f} s slice (ms a minute): {slices}")
+    threads = sorted(figures.quiet_threads.items(), key=lambda item: -item[1])
+    split = ", ".join(f"{name} {ms:.1f}" for name, ms in threads if ms >= 0.05)
+    print(f"  quiet window by thread (ms a minute): {split}")
+    if args.profile_hub and args.profile:
+        print("  IDLE hub in the quiet window, profiled (calls, own ms, function):")
+        for calls, own, name in hub_calls(Path(args.profile))[:30]:
+            print(f"    {calls:>9} {own * 1000:>9.1f}  {name}")
     for label, took in (("quiet", figures.quiet_gc_ms), ("renewal", figures.renew_gc_ms)):
         print(
             f"  full garbage collections in the {label} window: {len(took)}"

@@ -20,8 +20,6 @@ mail/idle_schedule.py, the epoll wait and the per-connection record in idle_poll
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
 import queue
 import socket
@@ -38,6 +36,7 @@ from mail.idle_conn import NOT_READY, buffered, keepalive, reader, release_reade
 from mail.idle_poller import Poller, Watch
 from mail.idle_schedule import READ_TIMEOUT, RenewalSchedule
 from mail.idle_silence import DEFAULT_PROBE_SECONDS, DEFAULT_SILENCE_SECONDS, SilenceCheck
+from mail.idle_timetable import Timetable
 from mail.quota import QuotaReport
 
 log = logging.getLogger(__name__)
@@ -86,8 +85,7 @@ class IdleHub(RenewalSchedule, SilenceCheck):
         self._watches: dict[Hashable, Watch] = {}
         self._by_fd: dict[int, Watch] = {}
         self._renewing: set[Hashable] = set()
-        self._renewals: list[tuple[float, int, Watch]] = []  # heap of (reissue_at, seq, watch)
-        self._seq = itertools.count()
+        self._timers = Timetable()  # renewals, silence checks, renewal deadlines
         self._reread: set[Watch] = set()  # sockets whose SSL layer still holds bytes
         self._waiters: defaultdict[Hashable, list[Future]] = defaultdict(list)
         self._dropped: set[Hashable] = set()  # removed keys whose renewal may still land
@@ -186,7 +184,7 @@ class IdleHub(RenewalSchedule, SilenceCheck):
 
     def _run(self) -> None:
         # Each pass costs what happened in it, not the number of watched connections: a
-        # heap holds the renewal times, only sockets just read are checked for bytes the
+        # timetable holds the renewal times, only sockets just read are checked for bytes the
         # SSL layer still holds, and commands are looked at only when a caller woke the
         # hub. A quiet account's one regular pass is the server's keepalive line, so this
         # loop is the bot's idle CPU (issue 11): keep it lean.
@@ -209,7 +207,7 @@ class IdleHub(RenewalSchedule, SilenceCheck):
                 with contextlib.suppress(OSError):
                     self._wake_r.recv(4096)
                 self._apply_commands()
-            if self._renewals and self._renewals[0][0] <= time.monotonic():
+            if self._timers.due(time.monotonic()):
                 self._renew_due(time.monotonic())
             elif ready and news == self._news and not woken and not self._reread:
                 self._hold_off()  # only keepalives or renewal answers were read
@@ -306,7 +304,7 @@ class IdleHub(RenewalSchedule, SilenceCheck):
         self._watches[key] = watch
         self._by_fd[watch.fd] = watch
         self._poller.register(watch.fd)
-        heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
+        self._timers.add(watch.reissue_at, watch)
         self._arm_quiet(watch)
 
     def _read(self, watch: Watch) -> None:

@@ -26,7 +26,7 @@ class Watch:
     partial: bytes = field(default=b"")
     renewal: Renewal | None = None
     heard: float = 0.0  # monotonic time of the last byte from the server (or of the add)
-    quiet_at: float = 0.0  # when the silence check in the heap looks at this watch
+    quiet_at: float = 0.0  # when the silence check in the timetable looks at this watch
     keepalive_at: float = 0.0  # the last "* OK" keepalive line, for the server's rhythm
     unpolled: int = 0  # bytes besides keepalives since the last poll (flood bound)
 

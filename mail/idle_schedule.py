@@ -1,11 +1,11 @@
-"""When and how the IdleHub (mail/idle.py) renews IDLE: renewal times on a grid in a
-heap, each renewal pipelined by the hub thread itself (mail/idle_renewal.py), and the
-worker-thread fallback when imaplib still holds bytes. A mixin of IdleHub: it uses the
-hub's state and its bookkeeping (`_lose`, `_detach`, `_hand_over`, `_activity`)."""
+"""When and how the IdleHub (mail/idle.py) renews IDLE: renewal times on a grid in its
+timetable (mail/idle_timetable.py), each renewal pipelined by the hub thread itself
+(mail/idle_renewal.py), and the worker-thread fallback when imaplib still holds bytes. A
+mixin of IdleHub: it uses the hub's state and its bookkeeping (`_lose`, `_detach`,
+`_hand_over`, `_activity`)."""
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 
@@ -34,15 +34,11 @@ class RenewalSchedule:
         return math.ceil(at / self._grid) * self._grid
 
     def _until_next_renewal(self, now: float) -> float:
-        while self._renewals:
-            at, _seq, watch = self._renewals[0]
-            if self._current(watch, at):
-                return max(0.0, min(at - now, 60.0))
-            heapq.heappop(self._renewals)  # taken, lost or renewed since: stale entry
-        return 60.0
+        at = self._timers.next_at()
+        return 60.0 if at is None else max(0.0, min(at - now, 60.0))
 
     def _current(self, watch: Watch, at: float) -> bool:
-        """A heap entry still stands: the watch's renewal time, or its renewal's deadline."""
+        """A timetable entry still stands: the watch's renewal time, or its renewal's deadline."""
         if self._watches.get(watch.key) is not watch:
             return False
         if watch.renewal is not None:
@@ -50,18 +46,19 @@ class RenewalSchedule:
         return at in (watch.reissue_at, watch.quiet_at)
 
     def _renew_due(self, now: float) -> None:
-        while self._renewals and self._renewals[0][0] <= now:
-            at, _seq, watch = heapq.heappop(self._renewals)
-            if not self._current(watch, at):
-                continue
-            if watch.renewal is not None and watch.renewal.deadline == at:
-                probe = watch.renewal.probe
-                reason = "the server did not answer the IDLE renewal"
-                self._lose(watch, self._probe_reason(watch) if probe else reason)
-            elif watch.quiet_at == at:
-                self._quiet_due(watch, now)
-            else:
-                self._start_renewal(watch, now)
+        while (due := self._timers.pop_due(now)) is not None:
+            at, watches = due
+            for watch in watches:
+                if not self._current(watch, at):
+                    continue  # taken, lost or renewed since: a stale entry
+                if watch.renewal is not None and watch.renewal.deadline == at:
+                    probe = watch.renewal.probe
+                    reason = "the server did not answer the IDLE renewal"
+                    self._lose(watch, self._probe_reason(watch) if probe else reason)
+                elif watch.quiet_at == at:
+                    self._quiet_due(watch, now)
+                else:
+                    self._start_renewal(watch, now)
 
     def _start_renewal(self, watch: Watch, now: float, probe: bool = False) -> None:
         client = watch.client
@@ -80,7 +77,7 @@ class RenewalSchedule:
             self._lose(watch, f"IDLE could not be renewed: {exc}")
             return
         watch.renewal = renewal
-        heapq.heappush(self._renewals, (renewal.deadline, next(self._seq), watch))
+        self._timers.add(renewal.deadline, watch)
 
     def _renewal_lines(self, watch: Watch, lines: list[bytes]) -> list[bytes]:
         """Feed the renewal its answers; returns the lines after IDLE's "+" (updates)."""
@@ -104,7 +101,7 @@ class RenewalSchedule:
             self._detach(watch)
             return
         watch.reissue_at = self._next_reissue(watch.every)
-        heapq.heappush(self._renewals, (watch.reissue_at, next(self._seq), watch))
+        self._timers.add(watch.reissue_at, watch)
         self._arm_quiet(watch)  # the renewal's answer was heard: silence counts from it
         if renewal.activity:
             self._activity(watch.key)

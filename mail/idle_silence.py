@@ -9,9 +9,9 @@ until the server's own keepalive rhythm is known: then 2.5 of its periods, so a 
 that says "* OK Still here" every minute is suspect after 150 s, not 300 s. A wrong
 rhythm costs one round trip, never the connection: only an unanswered probe drops it.
 
-The check rides on the renewal heap: one entry per connection per window, re-armed lazily
-when it comes due (bytes heard since push it on), so no timer per connection and no work
-per keepalive line beyond a timestamp. Check times are rounded up to a grid (a tenth of
+The check rides on the renewal timetable: one entry per connection per window, re-armed
+lazily when it comes due (bytes heard since push it on), so no timer per connection and
+no work per keepalive line beyond a timestamp. Check times are rounded up to a grid (a tenth of
 the window, at most QUIET_GRID) so one wake-up of the hub looks at every connection due
 in that step: at 10,000 accounts the checks had woken the hub 27 times a second, each
 wake-up for one connection, and were most of its quiet CPU. A mixin of IdleHub, like
@@ -19,16 +19,16 @@ idle_schedule.py."""
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Hashable
 
 from mail.idle_poller import Watch
+from mail.idle_timetable import Timetable
 
 DEFAULT_SILENCE_SECONDS = 300.0  # imapflow's rule: five minutes without a byte is suspect
 DEFAULT_PROBE_SECONDS = 30.0  # the probe's answer must come within this
 RHYTHM_PERIODS = 2.5  # silence past this many keepalive periods is suspect
-WINDOW_FLOOR = 10.0  # a learned window never goes below this (heap wake-ups stay rare)
+WINDOW_FLOOR = 10.0  # a learned window never goes below this (wake-ups stay rare)
 MIN_RHYTHM = 0.5  # keepalive gaps shorter than this are one burst, not a rhythm
 QUIET_GRID = 5.0  # check times are rounded up to this step (or a tenth of a shorter window)
 # Bytes an idling connection may send besides keepalives before the next poll takes it
@@ -42,6 +42,7 @@ class SilenceCheck:
     _silence_seconds: float
     _probe_seconds: float
     _rhythm: dict[Hashable, float]  # account -> the server's keepalive period, once seen
+    _timers: Timetable
 
     def _window(self, key: Hashable) -> float:
         rhythm = self._rhythm.get(key)
@@ -57,9 +58,9 @@ class SilenceCheck:
         return math.ceil((watch.heard + window) / grid) * grid
 
     def _arm_quiet(self, watch: Watch) -> None:
-        """Put the watch's silence check in the heap, a window after it last heard."""
+        """Put the watch's silence check in the timetable, a window after it last heard."""
         watch.quiet_at = self._quiet_time(watch)
-        heapq.heappush(self._renewals, (watch.quiet_at, next(self._seq), watch))
+        self._timers.add(watch.quiet_at, watch)
 
     def _keepalive_heard(self, watch: Watch, now: float) -> None:
         """A "* OK" keepalive line: learn the server's rhythm from the gap to the last one."""

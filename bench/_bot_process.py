@@ -218,6 +218,29 @@ def _profile_hub(out: str) -> None:
     signal.signal(signal.SIGUSR2, dump)
 
 
+def _profile_loop(out: str) -> None:
+    """cProfile the event loop's thread between two SIGUSR2s (the handler runs on it),
+    then write the stats to `out`. Slows the loop: that run's CPU figures are not the bot's."""
+    import cProfile
+    import signal
+
+    profiler = cProfile.Profile()
+    seen = [0]
+    before = signal.getsignal(signal.SIGUSR2)
+
+    def toggle(signum: int, frame: object) -> None:
+        seen[0] += 1
+        if seen[0] == 1:
+            profiler.enable()
+        elif seen[0] == 2:
+            profiler.disable()
+            profiler.dump_stats(out)
+        if callable(before):
+            before(signum, frame)
+
+    signal.signal(signal.SIGUSR2, toggle)
+
+
 def _child(api_base: str, ws_url: str) -> int:
     import discord
     import yarl
@@ -230,6 +253,8 @@ def _child(api_base: str, ws_url: str) -> int:
         _log_full_collections(os.environ["BENCH_GC_LOG"])
     if os.environ.get("BENCH_PROFILE_HUB"):  # bench.sweep --profile-hub
         _profile_hub(os.environ["BENCH_PROFILE_HUB"])
+    if os.environ.get("BENCH_PROFILE_LOOP"):  # bench.sweep --profile-loop
+        _profile_loop(os.environ["BENCH_PROFILE_LOOP"])
     if os.environ.get("BENCH_THREAD_NAMES"):  # bench.sweep: CPU by thread
         _name_threads()
     if os.environ.get("BENCH_SOFT_NOFILE"):  # as most hosts start it: the bot raises it

@@ -120,6 +120,19 @@ def hub_calls(profile: Path) -> list[tuple[int, float, str]]:
     return sorted((row for row in rows if row[0]), reverse=True)
 
 
+def loop_calls(profile: Path) -> list[tuple[float, int, str]]:
+    """The event loop's calls in the quiet window (BENCH_PROFILE_LOOP): (own seconds,
+    calls, function), most costly first."""
+    import pstats
+
+    stats = pstats.Stats(str(profile / "loop.prof")).stats  # type: ignore[attr-defined]
+    rows = [
+        (own, calls, f"{Path(func[0]).name}:{func[1]} {func[2]}")
+        for func, (_cc, calls, own, _cum, _callers) in stats.items()
+    ]
+    return sorted(rows, reverse=True)
+
+
 async def run_bot(
     dovecot: Dovecot,
     users: list,
@@ -129,6 +142,7 @@ async def run_bot(
     settle: float = 5.0,
     profile: Path | None = None,
     profile_hub: bool = False,
+    profile_loop: bool = False,
 ) -> ProcessFigures:
     """Register every user's account through /mail add in a bot process; measure it.
     The quiet window starts `settle` seconds after the last account connected."""
@@ -151,6 +165,7 @@ async def run_bot(
         "BENCH_GC_LOG": str(tmp / "gc.log"),
         "BENCH_THREAD_NAMES": "1",
         **({"BENCH_PROFILE_HUB": str(profile / "hub.prof")} if profile_hub and profile else {}),
+        **({"BENCH_PROFILE_LOOP": str(profile / "loop.prof")} if profile_loop and profile else {}),
     }
     harness = Harness(double, dovecot, settings=None)  # only its /mail add driver is used
     port = dovecot.imaps_port
@@ -183,7 +198,7 @@ async def run_bot(
 
         await asyncio.sleep(max(0.0, settle - 5))
         quiet_from = time.time()
-        await quiet_window(bot, quiet_seconds, figures, profile, profile_hub)
+        await quiet_window(bot, quiet_seconds, figures, profile, profile_hub or profile_loop)
         figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
 
         rng = random.Random(7)

@@ -52,7 +52,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from imapclient import IMAPClient
 
 from bench import _scale_rig
-from bench._sweep_bot import SLICE_SECONDS, hub_calls, run_bot
+from bench._sweep_bot import SLICE_SECONDS, hub_calls, loop_calls, run_bot
 from mail import net
 from mail.sessions import SessionPool
 from mail.types import Protocol, Security, ServerConfig
@@ -169,6 +169,9 @@ def main() -> None:
     parser.add_argument(
         "--profile-hub", action="store_true", help="with --profile: cProfile the IDLE hub (slower)"
     )
+    parser.add_argument(
+        "--profile-loop", action="store_true", help="with --profile: cProfile the event loop"
+    )
     parser.add_argument("--keep-logs", help="copy the bot's and Dovecot's logs to this folder")
     parser.add_argument("--two-way", action="store_true", help="only: tracking on vs off")
     parser.add_argument("--alerts", type=int, default=500, help="--two-way: per account")
@@ -202,6 +205,7 @@ def main() -> None:
                     args.settle,
                     Path(args.profile) if args.profile else None,
                     args.profile_hub,
+                    args.profile_loop,
                 )
             )
         finally:  # a run that fails keeps its logs too: they say why
@@ -259,6 +263,10 @@ def main() -> None:
         print("  IDLE hub in the quiet window, profiled (calls, own ms, function):")
         for calls, own, name in hub_calls(Path(args.profile))[:30]:
             print(f"    {calls:>9} {own * 1000:>9.1f}  {name}")
+    if args.profile_loop and args.profile:
+        print("  event loop in the quiet window, profiled (own ms, calls, function):")
+        for own, calls, name in loop_calls(Path(args.profile))[:30]:
+            print(f"    {own * 1000:>9.1f} {calls:>9}  {name}")
     for label, took in (("quiet", figures.quiet_gc_ms), ("renewal", figures.renew_gc_ms)):
         print(
             f"  full garbage collections in the {label} window: {len(took)}"

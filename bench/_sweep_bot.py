@@ -66,10 +66,14 @@ async def add_account(harness: Harness, user, which: str) -> str:
 SLICE_SECONDS = 10.0
 
 
-def start_pyspy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """py-spy (BENCH_PYSPY, else on PATH) sampling the bot's Python stacks into `out`."""
+def start_pyspy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    """py-spy (BENCH_PYSPY, else on PATH) sampling the bot's Python stacks into `out`;
+    None (and a line saying so) without py-spy."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    spy = os.environ.get("BENCH_PYSPY") or shutil.which("py-spy") or "py-spy"
+    spy = os.environ.get("BENCH_PYSPY") or shutil.which("py-spy")
+    if spy is None:
+        print("no py-spy (pip install py-spy, or BENCH_PYSPY=path): the window is not sampled")
+        return None
     args = ["record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "500"]
     args += ["--threads", "--nonblocking", "--format", "raw", "--output", str(out)]
     return subprocess.Popen([spy, *args], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

@@ -203,6 +203,8 @@ async def run_bot(
         await asyncio.sleep(max(0.0, settle - 5))
         quiet_from = time.time()
         await quiet_window(bot, quiet_seconds, figures, profile, profile_hub or profile_loop)
+        threads = ", ".join(f"{k} {v:.1f}" for k, v in figures.quiet_threads.items())
+        print(f"quiet window: {figures.quiet_cpu_per_min * 1000:.1f} ms a minute ({threads})")
         figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
 
         rng = random.Random(7)

@@ -41,6 +41,7 @@ from watch.account_polls import AccountPolls
 from watch.announce import Announcer
 from watch.board import BoardWatch
 from watch.credentials import Credentials
+from watch.due_times import STEP, DueTimes
 from watch.metrics import Metrics
 from watch.poll_health import PollHealth
 from watch.poll_outcome import PollOutcome
@@ -54,7 +55,7 @@ from watch.two_way import TwoWay
 
 log = logging.getLogger(__name__)
 
-SWEEP_SECONDS = 15.0  # tick; each account is still polled at its own interval
+SWEEP_SECONDS = STEP  # tick (15 s); each account is still polled at its own interval
 FIRST_POLL_SPREAD = 60.0  # seconds over which the first polls after a start are spread
 # A pushed INBOX-only account needs no sweep while it idles: the tick only looks this often
 # whether it still does (a lost connection or a failed poll makes it due at its interval).
@@ -95,7 +96,7 @@ class Watcher(AccountPolls, PollOutcome):
         self.rebaselines = Rebaselines()  # UIDVALIDITY churn: paused past its limit
         # The schedule lives here, not as one APScheduler job per account: one sweep tick
         # looks at every due account and asks all parked IMAP sessions in one STATUS round.
-        self._due: dict[int, float] = {}  # account -> monotonic time its next poll is due
+        self._due = DueTimes()  # account -> monotonic time its next poll is due
         self._watched: dict[int, Watched] = {}
         self._seen: dict[int, dict[str, FolderCounts]] = {}  # last STATUS per folder
         self.creds = Credentials(engine, secrets, settings.oauth_providers)
@@ -254,11 +255,14 @@ class Watcher(AccountPolls, PollOutcome):
         """Every due account: quiet IMAP sessions answer one multiplexed STATUS round;
         anything that moved, failed or has no session gets a full poll."""
         now = time.monotonic()
-        if min(self._due.values(), default=now) > now:
-            return  # the usual tick once accounts are pushed: nothing to look at
-        due = [a for a, at in self._due.items() if at <= now and not self._locks[a].locked()]
+        due = []
+        for account_id in self._due.take_due(now):
+            if self._locks[account_id].locked():
+                self._due.keep(account_id)  # being polled: looked at again next tick
+            else:
+                due.append(account_id)
         if not due:
-            return
+            return  # the usual tick once accounts are pushed: nothing to look at
         targets: dict[int, list[str]] = {}
         for account_id in due:
             account = self._watched[account_id]

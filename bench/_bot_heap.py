@@ -14,9 +14,7 @@ import os
 import signal
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
-from bench._bot_process import BotProcess
+from bench._bot_process import BotProcess, bot_env
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot
 from tests.plugins.mailsync import Harness
@@ -58,15 +56,7 @@ async def heap_per_account(
     await double.start()
     out = tmp / "heap.json"
     env = {
-        "DISCORD_TOKEN": "fake-token",
-        "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode(),
-        "DATABASE_URL": f"sqlite:///{tmp / 'heap.db'}",
-        "MAILSYNC_GUILD_ID": str(double.guild_id),
-        "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
-        "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(len(users) + 10),
-        "SSL_CERT_FILE": dovecot.ca_file,
-        "LOG_LEVEL": "WARNING",
-        "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
+        **bot_env(double.guild_id, dovecot.ca_file, tmp / "heap.db", len(users) + 10),
         "BENCH_TRACEMALLOC_OUT": str(out),
         **({"BENCH_BY_LINE": "1"} if by_line else {}),
     }

@@ -18,8 +18,26 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def bot_env(guild_id: int, ca_file: str, db: Path, max_accounts: int) -> dict[str, str]:
+    """The bot's settings for a bench: a fresh key and database, the double's guild,
+    Dovecot's CA, loopback hosts allowed, no web endpoint."""
+    return {
+        "DISCORD_TOKEN": "fake-token",
+        "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{db}",
+        "MAILSYNC_GUILD_ID": str(guild_id),
+        "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
+        "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(max_accounts),
+        "SSL_CERT_FILE": ca_file,
+        "LOG_LEVEL": "WARNING",
+        "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
+    }
 
 
 class BotProcess:

@@ -14,10 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-
 from bench import _scale_rig
-from bench._bot_process import BotProcess
+from bench._bot_process import BotProcess, bot_env
 from mail.idle import RENEWAL_GRID
 from tests.plugins.discord_double import DiscordDouble
 from tests.plugins.dovecot import Dovecot, make_message
@@ -155,16 +153,9 @@ async def run_bot(
     double = DiscordDouble()
     await double.start()
     env = {
-        "DISCORD_TOKEN": "fake-token",
-        "MAILSYNC_SECRET_KEY": Fernet.generate_key().decode(),
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
-        "MAILSYNC_GUILD_ID": str(double.guild_id),
-        "MAILSYNC_ALLOW_PRIVATE_HOSTS": "1",
-        "MAILSYNC_MAX_ACCOUNTS_PER_GUILD": str(n + 100),
-        "SSL_CERT_FILE": dovecot.ca_file,
+        **bot_env(double.guild_id, dovecot.ca_file, tmp / "bench.db", n + 100),
         # INFO names every lost IDLE connection and why (a run with reconnects to explain)
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        "MAILSYNC_HTTP_PORT": "0",  # no web endpoint: 8080 may be taken on a shared host
         "BENCH_SOFT_NOFILE": "1024",
         "BENCH_GC_LOG": str(tmp / "gc.log"),
         "BENCH_THREAD_NAMES": "1",

@@ -29,3 +29,13 @@ def test_removed_or_moved_accounts_are_skipped_and_kept_ones_come_again():
     assert due.take_due(1000.0) == [3]
     due[4] = 0.0  # due_now
     assert due.take_due(1000.0) == [4]
+
+
+def test_rewriting_the_same_time_files_the_account_once():
+    due = DueTimes(step=15.0)
+    for _ in range(1000):  # e.g. every poll of a busy account writes min(due, ...)
+        due[1] = 50.0
+    due[2] = 51.0
+    due[1] = 52.0  # after another account: filed again, still taken once
+    assert sum(len(bucket) for bucket in due._buckets.values()) == 3
+    assert sorted(due.take_due(60.0)) == [1, 2]

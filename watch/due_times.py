@@ -37,7 +37,7 @@ class DueTimes(dict[int, float]):
         if bucket is None:
             self._buckets[start] = [account_id]
             heapq.heappush(self._starts, start)
-        else:
+        elif bucket[-1] != account_id:  # a poll re-writing its time files it once
             bucket.append(account_id)
 
     def take_due(self, now: float) -> list[int]:

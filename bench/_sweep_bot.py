@@ -194,8 +194,10 @@ async def run_bot(
         await asyncio.sleep(max(0.0, settle - 5))
         quiet_from = time.time()
         await quiet_window(bot, quiet_seconds, figures, profile, profile_hub or profile_loop)
+        # At once, not only in the report: a long run stopped after its window still says it
         threads = ", ".join(f"{k} {v:.1f}" for k, v in figures.quiet_threads.items())
-        print(f"quiet window: {figures.quiet_cpu_per_min * 1000:.1f} ms a minute ({threads})")
+        quiet_ms = figures.quiet_cpu_per_min * 1000
+        print(f"quiet window: {quiet_ms:.1f} ms a minute ({threads})", flush=True)
         figures.quiet_gc_ms = full_collections(tmp / "gc.log", quiet_from, time.time())
 
         rng = random.Random(7)

@@ -163,7 +163,7 @@ def connect_checked(
         family, kind, proto, _, sockaddr = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
-            connect_rate.wait_turn(address, port)  # <= 100 new connections/s per server
+            connect_rate.wait_turn(address, port)  # < 100 new connections/s per server
             sock.settimeout(time_left(deadline, timeout, host))
             sock.connect(sockaddr)
             sock.settimeout(timeout)

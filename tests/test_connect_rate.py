@@ -33,7 +33,8 @@ def _busiest_second(stamps: list[float]) -> int:
 
 def test_no_more_than_100_new_connections_a_second_to_one_server(dovecot):
     """250 connections to one server from 40 threads at once: no second holds more than
-    100 (a little margin for the clock read after connect), so they take at least 2 s;
+    the pace (90, under the promised 100; a little margin for the clock read after
+    connect), so they take at least 2.7 s;
     200 more to a second server meanwhile leave at that server's own pace."""
     lock = threading.Lock()
     imap, pop3 = [], []
@@ -44,6 +45,8 @@ def test_no_more_than_100_new_connections_a_second_to_one_server(dovecot):
     other.join()
     assert _busiest_second(imap) <= connect_rate.PER_SECOND + 5
     assert _busiest_second(pop3) <= connect_rate.PER_SECOND + 5
-    assert max(imap) - start >= 2.4  # 250 at 100/s: the last starts after 2.49 s
+    assert connect_rate.PER_SECOND <= 100
+    # 250 evenly spaced: the last starts 249 turns after the first (2.77 s at 90/s)
+    assert max(imap) - start >= 249 / connect_rate.PER_SECOND - 0.05
     # Concurrent with the first server, not queued behind it (alone: 4.5 s for both).
     assert max(pop3) - start < 4.0

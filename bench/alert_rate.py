@@ -47,6 +47,7 @@ class Drain:
     route_429: int = 0
     baseline_alerts: int = 0
     baseline_seconds: float = 0.0
+    per_second: list[int] = field(default_factory=list)  # posts served in each second
 
     @property
     def rate(self) -> float:
@@ -111,6 +112,9 @@ async def drain(harness, channels: list[int], per_channel: int, baseline: int) -
     await _until_posted(d, mark, figures.alerts, timeout=figures.alerts)
     served = [r.monotonic for r in d.requests[mark:] if r.status == 200 and r.method == "POST"]
     figures.seconds = max(served) - min(served) + LATENCY  # the last answer included
+    figures.per_second = [0] * (int(max(served) - min(served)) + 1)
+    for t in served:
+        figures.per_second[int(t - min(served))] += 1
     figures.global_429 = sum(s == "global" for _, s in d.rate_limited[limited:])
     figures.route_429 = sum(s == "user" for _, s in d.rate_limited[limited:])
 
@@ -224,6 +228,7 @@ def main() -> None:
         f"for the backlog = {projected / floor:.2f}x the floor"
     )
     print(f"  speed-up over the baseline: {drained.rate / drained.baseline_rate:.1f}x")
+    print(f"  posts served in each second: {' '.join(map(str, drained.per_second))}")
     if result is not None:
         n, lat = result.accounts, result.latencies
         print(f"\nBurst: {n} IDLE accounts, one mail each at the same moment")

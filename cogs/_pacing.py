@@ -39,13 +39,19 @@ class GlobalPacer:
         self._turn = asyncio.Lock()  # first come, first served
         self.waited = 0.0  # seconds requests spent waiting here, for benches
 
-    async def slot(self) -> None:
+    async def slot(self, gate: Callable[[], None] = lambda: None) -> None:
+        """Wait for this request's turn. `gate` may raise to keep it from leaving; it is
+        asked when the turn begins too, so a request refused already (the sender's lanes
+        queued here when an outage began) leaves the queue at once without taking a turn,
+        instead of the queue trickling out at the pace before the outage's probe."""
         async with self._turn:
+            gate()
             wait = self._due - self.tolerance - time.monotonic()
             if wait > 0:
                 self.waited += wait
                 await asyncio.sleep(wait)
             self._due = max(self._due, time.monotonic()) + self.interval
+        gate()
 
 
 def pace_requests(http: Any, pacer: GlobalPacer, gate: Callable[[], None]) -> None:
@@ -58,8 +64,7 @@ def pace_requests(http: Any, pacer: GlobalPacer, gate: Callable[[], None]) -> No
 
     async def paced(route: Any, **kwargs: Any) -> Any:
         if not route.path.startswith(EXEMPT_PREFIXES):
-            await pacer.slot()
-            gate()
+            await pacer.slot(gate)
         return await request(route, **kwargs)
 
     http.request = paced

@@ -33,8 +33,8 @@ def _busiest_second(stamps: list[float]) -> int:
 
 def test_no_more_than_100_new_connections_a_second_to_one_server(dovecot):
     """250 connections to one server from 40 threads at once: no second holds more than
-    the pace (90, under the promised 100; a little margin for the clock read after
-    connect), so they take at least 2.7 s;
+    the promised 100 (paced at 90; a little margin for the clock read after connect),
+    and they take at least 249 turns of the pace (2.77 s);
     200 more to a second server meanwhile leave at that server's own pace."""
     lock = threading.Lock()
     imap, pop3 = [], []
@@ -43,10 +43,13 @@ def test_no_more_than_100_new_connections_a_second_to_one_server(dovecot):
     other.start()
     _connect_many(dovecot.imap_port, 250, imap, lock)
     other.join()
-    assert _busiest_second(imap) <= connect_rate.PER_SECOND + 5
-    assert _busiest_second(pop3) <= connect_rate.PER_SECOND + 5
+    # The promise, 100, with 5 for the clock read after connect. The pace (90) leaves the
+    # rest for bunching: 80 threads wait for the GIL after their turns, and a CI machine
+    # running PostgreSQL beside this once put 101 stamps into one second at 90 a second.
     assert connect_rate.PER_SECOND <= 100
+    assert _busiest_second(imap) <= 100 + 5
+    assert _busiest_second(pop3) <= 100 + 5
     # 250 evenly spaced: the last starts 249 turns after the first (2.77 s at 90/s)
     assert max(imap) - start >= 249 / connect_rate.PER_SECOND - 0.05
-    # Concurrent with the first server, not queued behind it (alone: 4.5 s for both).
+    # Concurrent with the first server, not queued behind it (one queue: 5 s for both).
     assert max(pop3) - start < 4.0
